@@ -1,0 +1,515 @@
+//! What the server said about when to come back, parsed into one value.
+//!
+//! [`ServerHints`] gathers, from one response's headers:
+//!
+//! - `Retry-After`, as delta-seconds or an HTTP-date (RFC 9110, 10.2.3);
+//! - the IETF `RateLimit` and `RateLimit-Policy` fields
+//!   (draft-ietf-httpapi-ratelimit-headers), parsed as structured fields
+//!   with [`sfv`]: the current list form (`"default";r=0;t=30` and
+//!   `"default";q=100;w=60`), the earlier dictionary form
+//!   (`limit=100, remaining=0, reset=30`) and the earliest separate
+//!   `RateLimit-Limit`/`-Remaining`/`-Reset` fields;
+//! - the common `X-RateLimit-Limit`/`-Remaining`/`-Reset` fields (also
+//!   spelled `X-Rate-Limit-*`), where the reset is delta-seconds, a Unix
+//!   time in seconds or milliseconds, possibly with a fraction, and
+//!   `X-RateLimit-Reset-After` in seconds.
+//!
+//! Rules, the same for every field:
+//!
+//! - A value that does not parse is ignored, never an error: a hint is
+//!   advice, and a garbage header must not fail a request.
+//! - Times are durations from now, never negative (a past date is zero)
+//!   and never above [`MAX_HINT`] (a far-future or overflowing value
+//!   saturates to it, so a consumer's own cap still sees "too long").
+//! - Duplicate fields are combined conservatively: the longest wait, the
+//!   lowest remaining count, the lowest limit. Waiting a little longer
+//!   than needed costs less than being banned by an API.
+//! - A Unix time is told from delta-seconds by size: 10⁹ seconds is 31
+//!   years, which no server means as a delay, while every Unix time since
+//!   2001 is larger.
+//!
+//! Converting an HTTP-date or a Unix time needs the wall clock.
+//! [`ServerHints::from_headers`] reads it once, in this module only;
+//! [`ServerHints::parse`] takes `now` as an argument for tests and replays.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use girder_core::hints::{HintSource, ServerHints};
+//!
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert("retry-after", "7".parse().unwrap());
+//! headers.insert("ratelimit-policy", r#""hourly";q=1000;w=3600"#.parse().unwrap());
+//! headers.insert("ratelimit", r#""hourly";r=0;t=42"#.parse().unwrap());
+//!
+//! let hints = ServerHints::parse(&headers, SystemTime::UNIX_EPOCH);
+//! assert_eq!(hints.retry_after(), Some(Duration::from_secs(7)));
+//! let quota = hints.quotas().next().unwrap();
+//! assert_eq!(quota.name.as_deref(), Some("hourly"));
+//! assert_eq!((quota.limit, quota.remaining), (Some(1000), Some(0)));
+//! assert_eq!(quota.window, Some(Duration::from_secs(3600)));
+//! assert_eq!(hints.exhausted_for(), Some(Duration::from_secs(42)));
+//! // Retry-After wins over a quota reset when both are present.
+//! assert_eq!(hints.delay(), Some((Duration::from_secs(7), HintSource::RetryAfter)));
+//! ```
+
+use std::convert::Infallible;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+use http::header::{GetAll, HeaderValue, RETRY_AFTER};
+use sfv::visitor::{
+    DictionaryVisitor, EntryVisitor, Ignored, ItemVisitor, ListVisitor, ParameterVisitor,
+};
+use sfv::{BareItemFromInput, KeyRef};
+
+/// The longest wait a hint can express; longer values saturate to this.
+pub const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Unix times below this are read as delta-seconds (see the module docs).
+const UNIX_TIME_FLOOR: u64 = 1_000_000_000;
+/// Unix times at or above this are read as milliseconds.
+const UNIX_MILLIS_FLOOR: u64 = 1_000_000_000_000;
+
+/// Which header a hint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HintSource {
+    /// `Retry-After`.
+    RetryAfter,
+    /// The IETF `RateLimit` / `RateLimit-Policy` fields, or the earlier
+    /// `RateLimit-Limit/-Remaining/-Reset` fields.
+    RateLimit,
+    /// `X-RateLimit-*` or `X-Rate-Limit-*`.
+    XRateLimit,
+}
+
+/// One quota the server announced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Quota {
+    /// The policy name (IETF list form only).
+    pub name: Option<String>,
+    /// Requests (or quota units) allowed per window.
+    pub limit: Option<u64>,
+    /// Requests left in the current window.
+    pub remaining: Option<u64>,
+    /// Time until the window resets.
+    pub reset: Option<Duration>,
+    /// Length of the policy's window.
+    pub window: Option<Duration>,
+}
+
+impl Quota {
+    fn is_empty(&self) -> bool {
+        self.limit.is_none()
+            && self.remaining.is_none()
+            && self.reset.is_none()
+            && self.window.is_none()
+    }
+}
+
+/// The hints of one response; see the [module docs](self).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerHints {
+    retry_after: Option<Duration>,
+    quotas: Vec<(HintSource, Quota)>,
+}
+
+impl ServerHints {
+    /// Parses `headers`, reading the system clock once for HTTP-dates and
+    /// Unix times.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        // The one place girder-core reads the wall clock: HTTP-dates and
+        // Unix times are wall-clock instants.
+        #[allow(clippy::disallowed_methods)]
+        let now = SystemTime::now();
+        Self::parse(headers, now)
+    }
+
+    /// Parses `headers` as if the wall clock read `now`.
+    pub fn parse(headers: &HeaderMap, now: SystemTime) -> Self {
+        let mut hints = ServerHints {
+            retry_after: retry_after(headers.get_all(RETRY_AFTER), now),
+            quotas: Vec::new(),
+        };
+        for quota in ietf_quotas(headers) {
+            hints.quotas.push((HintSource::RateLimit, quota));
+        }
+        for prefix in ["x-ratelimit-", "x-rate-limit-"] {
+            let quota = x_ratelimit(headers, prefix, now);
+            if !quota.is_empty() {
+                hints.quotas.push((HintSource::XRateLimit, quota));
+            }
+        }
+        hints
+    }
+
+    /// The `Retry-After` delay, if the response had a valid one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Every quota announced, from any of the rate-limit fields.
+    pub fn quotas(&self) -> impl ExactSizeIterator<Item = &Quota> + '_ {
+        self.quotas.iter().map(|(_, quota)| quota)
+    }
+
+    /// Every quota announced, with the field it came from.
+    pub fn quotas_with_source(&self) -> &[(HintSource, Quota)] {
+        &self.quotas
+    }
+
+    /// How long until every exhausted quota (0 remaining) has reset: the
+    /// longest such reset, or `None` when no announced quota is exhausted
+    /// with a known reset.
+    pub fn exhausted_for(&self) -> Option<Duration> {
+        self.exhausted().map(|(delay, _)| delay)
+    }
+
+    fn exhausted(&self) -> Option<(Duration, HintSource)> {
+        self.quotas
+            .iter()
+            .filter(|(_, q)| q.remaining == Some(0))
+            .filter_map(|(source, q)| Some((q.reset?, *source)))
+            .max_by_key(|(reset, _)| *reset)
+    }
+
+    /// The wait the server asked for, and where it came from:
+    /// `Retry-After` when present, else the reset of an exhausted quota.
+    pub fn delay(&self) -> Option<(Duration, HintSource)> {
+        match self.retry_after {
+            Some(delay) => Some((delay, HintSource::RetryAfter)),
+            None => self.exhausted(),
+        }
+    }
+
+    /// `true` when the response carried no usable hint.
+    pub fn is_empty(&self) -> bool {
+        self.retry_after.is_none() && self.quotas.is_empty()
+    }
+}
+
+fn retry_after(values: GetAll<'_, HeaderValue>, now: SystemTime) -> Option<Duration> {
+    values
+        .iter()
+        .filter_map(|value| {
+            let text = value.to_str().ok()?.trim();
+            if let Some(secs) = delta_seconds(text) {
+                return Some(secs);
+            }
+            let date = httpdate::parse_http_date(text).ok()?;
+            Some(until(date, now))
+        })
+        .max()
+}
+
+/// `1*DIGIT` seconds; overflow saturates at [`MAX_HINT`].
+fn delta_seconds(text: &str) -> Option<Duration> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        text.parse::<u64>()
+            .map_or(MAX_HINT, |secs| Duration::from_secs(secs).min(MAX_HINT)),
+    )
+}
+
+fn until(instant: SystemTime, now: SystemTime) -> Duration {
+    instant
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_HINT)
+}
+
+/// A non-negative count: `1*DIGIT`, optionally followed by `,` or `;` and
+/// anything (the earliest drafts appended policies after the count).
+fn count(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let end = text.find([',', ';']).unwrap_or(text.len());
+    let digits = text[..end].trim_end();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Non-negative seconds with an optional fraction, as (whole, nanos).
+fn decimal_seconds(text: &str) -> Option<(u64, u32)> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) || (text.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let whole = whole.parse::<u64>().unwrap_or(u64::MAX);
+    let mut nanos = 0u32;
+    for (i, digit) in fraction.bytes().take(9).enumerate() {
+        nanos += u32::from(digit - b'0') * 10u32.pow(8 - i as u32);
+    }
+    Some((whole, nanos))
+}
+
+/// A reset given as delta-seconds or a Unix time (seconds or milliseconds).
+fn reset(text: &str, now: SystemTime) -> Option<Duration> {
+    let (whole, nanos) = decimal_seconds(text)?;
+    if whole >= UNIX_MILLIS_FLOOR {
+        let at = SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(whole))?;
+        return Some(until(at, now));
+    }
+    if whole >= UNIX_TIME_FLOOR {
+        let at = SystemTime::UNIX_EPOCH.checked_add(Duration::new(whole, nanos))?;
+        return Some(until(at, now));
+    }
+    Some(Duration::new(whole, nanos).min(MAX_HINT))
+}
+
+/// Combines every line of a field with `parse`, keeping the value `pick`
+/// prefers.
+fn combine<T>(
+    headers: &HeaderMap,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    pick: fn(T, T) -> T,
+) -> Option<T> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| parse(v.to_str().ok()?))
+        .reduce(pick)
+}
+
+fn x_ratelimit(headers: &HeaderMap, prefix: &str, now: SystemTime) -> Quota {
+    let field = |suffix: &str| format!("{prefix}{suffix}");
+    let reset_at = combine(headers, &field("reset"), |t| reset(t, now), Duration::max);
+    let reset_after = combine(
+        headers,
+        &field("reset-after"),
+        |t| {
+            decimal_seconds(t)
+                .map(|(s, n)| Duration::new(s.min(MAX_HINT.as_secs()), n).min(MAX_HINT))
+        },
+        Duration::max,
+    );
+    Quota {
+        name: None,
+        limit: combine(headers, &field("limit"), count, u64::min),
+        remaining: combine(headers, &field("remaining"), count, u64::min),
+        reset: reset_after.max(reset_at),
+        window: None,
+    }
+}
+
+/// One member of a structured `RateLimit` or `RateLimit-Policy` field.
+#[derive(Debug, Default)]
+struct Member {
+    key: Option<String>,
+    name: Option<String>,
+    value: Option<i64>,
+    params: Params,
+}
+
+#[derive(Debug, Default)]
+struct Params {
+    q: Option<i64>,
+    w: Option<i64>,
+    r: Option<i64>,
+    t: Option<i64>,
+}
+
+struct Members(Vec<Member>);
+
+struct MemberVisitor<'a>(&'a mut Member);
+
+impl<'de> ListVisitor<'de> for Members {
+    type Out = Vec<Member>;
+    type Error = Infallible;
+
+    fn entry(&mut self) -> Result<impl EntryVisitor<'de>, Infallible> {
+        self.0.push(Member::default());
+        Ok(MemberVisitor(self.0.last_mut().expect("just pushed")))
+    }
+
+    fn finish(self) -> Result<Vec<Member>, Infallible> {
+        Ok(self.0)
+    }
+}
+
+impl<'de> DictionaryVisitor<'de> for Members {
+    type Out = Vec<Member>;
+    type Error = Infallible;
+
+    fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Infallible> {
+        // A repeated dictionary key replaces the earlier one (RFC 9651).
+        self.0.retain(|m| m.key.as_deref() != Some(key.as_str()));
+        self.0.push(Member {
+            key: Some(key.as_str().to_owned()),
+            ..Member::default()
+        });
+        Ok(MemberVisitor(self.0.last_mut().expect("just pushed")))
+    }
+
+    fn finish(self) -> Result<Vec<Member>, Infallible> {
+        Ok(self.0)
+    }
+}
+
+impl<'de> EntryVisitor<'de> for MemberVisitor<'_> {
+    type Error = Infallible;
+
+    fn item(self) -> Result<impl ItemVisitor<'de>, Infallible> {
+        Ok(self)
+    }
+
+    fn inner_list(self) -> Result<impl sfv::visitor::InnerListVisitor<'de>, Infallible> {
+        Ok(Ignored)
+    }
+}
+
+impl<'de> ItemVisitor<'de> for MemberVisitor<'_> {
+    type Out = ();
+    type Error = Infallible;
+
+    fn bare_item(
+        self,
+        item: BareItemFromInput<'de>,
+    ) -> Result<impl ParameterVisitor<'de, Out = ()>, Infallible> {
+        match item {
+            BareItemFromInput::String(s) => self.0.name = Some(s.as_str().to_owned()),
+            BareItemFromInput::Token(t) => self.0.name = Some(t.as_str().to_owned()),
+            BareItemFromInput::Integer(i) => self.0.value = Some(i64::from(i)),
+            _ => {}
+        }
+        Ok(self)
+    }
+}
+
+impl<'de> ParameterVisitor<'de> for MemberVisitor<'_> {
+    type Out = ();
+    type Error = Infallible;
+
+    fn parameter(
+        &mut self,
+        key: &'de KeyRef,
+        value: BareItemFromInput<'de>,
+    ) -> Result<(), Infallible> {
+        let Some(value) = value.as_integer().map(i64::from) else {
+            return Ok(());
+        };
+        let params = &mut self.0.params;
+        match key.as_str() {
+            "q" => params.q = Some(value),
+            "w" => params.w = Some(value),
+            "r" => params.r = Some(value),
+            "t" => params.t = Some(value),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// All lines of a field joined as one structured-field value (RFC 9651,
+/// section 4.2), or `None` when absent or not ASCII.
+fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut out = String::new();
+    for value in headers.get_all(name) {
+        let text = value.to_str().ok()?;
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(text);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn non_negative(value: Option<i64>) -> Option<u64> {
+    value.and_then(|v| u64::try_from(v).ok())
+}
+
+fn seconds(value: Option<i64>) -> Option<Duration> {
+    non_negative(value).map(|s| Duration::from_secs(s).min(MAX_HINT))
+}
+
+fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
+    let mut quotas: Vec<Quota> = Vec::new();
+    let find = |quotas: &mut Vec<Quota>, name: &Option<String>| -> usize {
+        match quotas.iter().position(|q| &q.name == name) {
+            Some(i) => i,
+            None => {
+                quotas.push(Quota {
+                    name: name.clone(),
+                    ..Quota::default()
+                });
+                quotas.len() - 1
+            }
+        }
+    };
+
+    if let Some(policy) = joined(headers, "ratelimit-policy")
+        && let Ok(members) = sfv::Parser::new(&policy).parse_list_with_visitor(Members(Vec::new()))
+    {
+        for member in members {
+            // Current drafts: `"name";q=100;w=60`. Earlier ones: `100;w=60`.
+            let limit = non_negative(member.params.q.or(member.value));
+            let window = seconds(member.params.w);
+            if limit.is_none() && window.is_none() {
+                continue;
+            }
+            let i = find(&mut quotas, &member.name);
+            quotas[i].limit = limit.or(quotas[i].limit);
+            quotas[i].window = window.or(quotas[i].window);
+        }
+    }
+
+    if let Some(field) = joined(headers, "ratelimit") {
+        if let Ok(members) = sfv::Parser::new(&field).parse_list_with_visitor(Members(Vec::new())) {
+            for member in members {
+                let remaining = non_negative(member.params.r);
+                let reset = seconds(member.params.t);
+                if remaining.is_none() && reset.is_none() {
+                    continue;
+                }
+                let i = find(&mut quotas, &member.name);
+                quotas[i].remaining = remaining.or(quotas[i].remaining);
+                quotas[i].reset = reset.or(quotas[i].reset);
+            }
+        } else if let Ok(members) =
+            sfv::Parser::new(&field).parse_dictionary_with_visitor(Members(Vec::new()))
+        {
+            // The dictionary form of drafts 06 and 07.
+            let i = find(&mut quotas, &None);
+            for member in members {
+                match member.key.as_deref() {
+                    Some("limit") => {
+                        quotas[i].limit = non_negative(member.value).or(quotas[i].limit)
+                    }
+                    Some("remaining") => quotas[i].remaining = non_negative(member.value),
+                    Some("reset") => quotas[i].reset = seconds(member.value),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    // The separate fields of the earliest drafts.
+    let limit = combine(headers, "ratelimit-limit", count, u64::min);
+    let remaining = combine(headers, "ratelimit-remaining", count, u64::min);
+    let reset = combine(headers, "ratelimit-reset", delta_seconds, Duration::max);
+    if limit.is_some() || remaining.is_some() || reset.is_some() {
+        let i = find(&mut quotas, &None);
+        quotas[i].limit = quotas[i].limit.or(limit);
+        quotas[i].remaining = quotas[i].remaining.or(remaining);
+        quotas[i].reset = quotas[i].reset.or(reset);
+    }
+
+    quotas.retain(|q| !q.is_empty());
+    quotas
+}
+
+#[cfg(test)]
+mod tests;

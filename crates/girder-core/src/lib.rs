@@ -1,0 +1,56 @@
+//! The vocabulary shared by the girder layers.
+//!
+//! girder is a set of `tower` layers for resilient HTTP API clients. Each
+//! layer crate depends on this one and on no other layer crate; what two or
+//! more layers must agree on lives here:
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`body`] | [`Body`] (buffered or streamed) and [`ReplayBody`] for bodies that can be sent again |
+//! | [`classify`] | success / retryable failure / failure, shared by retry and the breaker |
+//! | [`hints`] | `Retry-After`, `RateLimit`, `X-RateLimit-*` parsed into [`ServerHints`] |
+//! | [`idempotency`] | whether a request is safe to resend |
+//! | [`deadline`] | the end-to-end [`Deadline`] every waiting layer obeys |
+//! | [`partition`] | keys for per-host or per-route state |
+//! | [`error`] | the [`ErrorKind`] taxonomy |
+//! | [`record`] | the per-call [`CallRecord`] of decisions |
+//!
+//! ```
+//! use std::time::Duration;
+//! use girder_core::{Body, CallRecord, Deadline, Idempotency, ServerHints};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let mut req = http::Request::put("https://api.test/items/1").body(Body::from("{}")).unwrap();
+//! Deadline::after(Duration::from_secs(5)).apply(&mut req);
+//! let record = CallRecord::ensure(&mut req);
+//! assert!(Idempotency::of(&req).is_idempotent());
+//!
+//! let res = http::Response::builder().status(429).header("retry-after", "2").body(()).unwrap();
+//! let hints = ServerHints::from_headers(res.headers());
+//! assert_eq!(hints.retry_after(), Some(Duration::from_secs(2)));
+//! assert!(Deadline::of(&req).unwrap().check_wait(Duration::from_secs(2)).is_ok());
+//! assert!(record.entries().is_empty());
+//! # }
+//! ```
+
+pub mod body;
+pub mod classify;
+pub mod deadline;
+pub mod error;
+pub mod hints;
+pub mod idempotency;
+pub mod partition;
+pub mod record;
+
+pub use body::{Body, ReplayBody, replay_request};
+pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason};
+pub use deadline::{Deadline, DeadlineExceeded};
+pub use error::ErrorKind;
+pub use hints::ServerHints;
+pub use idempotency::{IDEMPOTENCY_KEY, Idempotency};
+pub use partition::{Partition, PartitionKey};
+pub use record::{CallRecord, CallRecordLayer, Event};
+
+/// The boxed error type of girder services, as in tower.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
