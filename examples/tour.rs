@@ -1,1 +1,104 @@
-fn main() {}
+//! A tour of girder: a local test server, called through the stack, with
+//! an account of what each piece decided.
+//!
+//! Run it with `cargo run --example tour`. Each layer that lands adds its
+//! part; today the stack is the call record over the transport.
+
+use girder::core::classify::{Classify, DefaultClassifier, Outcome};
+use girder::{Body, BoxError, CallRecord, CallRecordLayer, ErrorKind, ServerHints, Transport};
+use girder_test::{Reply, TestServer};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let server = TestServer::start().await;
+    server.route("/hello", Reply::ok().json(r#"{"greeting":"hello"}"#));
+    server.route(
+        "/busy",
+        Reply::status(429)
+            .header("retry-after", "2")
+            .header("ratelimit-policy", r#""hourly";q=1000;w=3600"#)
+            .header("ratelimit", r#""hourly";r=0;t=2"#),
+    );
+    server.route("/hang-up", Reply::close());
+    println!("test server listening on {}\n", server.addr());
+
+    let mut client = ServiceBuilder::new()
+        .layer(CallRecordLayer::new())
+        .service(Transport::new()?);
+
+    for path in ["/hello", "/busy", "/hang-up"] {
+        let request = http::Request::get(server.url(path)).body(Body::empty())?;
+        println!("GET {path}");
+        let outcome = client.ready().await?.call(request).await;
+        match outcome {
+            Ok(response) => {
+                let class = DefaultClassifier.classify(Outcome::response(&response));
+                println!("  status     {}", response.status());
+                println!("  class      {class:?}");
+                let hints = ServerHints::from_headers(response.headers());
+                if let Some((delay, source)) = hints.delay() {
+                    println!("  hint       wait {delay:?} (from {source:?})");
+                }
+                for quota in hints.quotas() {
+                    let show = |n: Option<u64>| n.map_or("?".to_owned(), |n| n.to_string());
+                    println!(
+                        "  quota      {}: {} of {} left, resets in {:?}",
+                        quota.name.as_deref().unwrap_or("(unnamed)"),
+                        show(quota.remaining),
+                        show(quota.limit),
+                        quota.reset.unwrap_or_default()
+                    );
+                }
+                match response.extensions().get::<CallRecord>() {
+                    Some(record) if record.entries().is_empty() => {
+                        println!(
+                            "  record     empty: no layer in this stack has decisions to note yet"
+                        )
+                    }
+                    Some(record) => println!(
+                        "  record     {}",
+                        record.to_string().replace('\n', "\n             ")
+                    ),
+                    None => println!("  record     missing"),
+                }
+                let body = response.into_body().collect_limited(64 * 1024).await?;
+                if !body.is_empty() {
+                    println!("  body       {}", String::from_utf8_lossy(&body));
+                }
+            }
+            Err(error) => {
+                let class = DefaultClassifier.classify(Outcome::error(&*error));
+                println!("  error      {}", chain(&*error));
+                println!("  kind       {}", ErrorKind::of(&*error));
+                println!("  class      {class:?}");
+            }
+        }
+        println!();
+    }
+
+    println!(
+        "the server saw {} requests on {} connections:",
+        server.request_count(),
+        server.connections()
+    );
+    for request in server.requests() {
+        println!(
+            "  {} {} (connection {})",
+            request.method, request.uri, request.connection
+        );
+    }
+    Ok(())
+}
+
+/// An error and its sources, outermost first.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        next = source.source();
+    }
+    text
+}

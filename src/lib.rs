@@ -1,1 +1,34 @@
-pub fn x() {}
+//! girder: tower layers for resilient HTTP API clients.
+//!
+//! This is the facade crate. Today it holds the [`transport`] that every
+//! girder stack sits on, and re-exports the shared vocabulary of
+//! [`girder_core`]. The layers (retry, circuit breaker, rate limit, cache,
+//! auth, signing, trace) each live in their own `girder-*` crate and are
+//! stacked here in the canonical order as they land.
+//!
+//! ```
+//! use girder::{Body, CallRecordLayer, Transport};
+//! use tower::ServiceBuilder;
+//!
+//! # fn main() -> Result<(), girder::BoxError> {
+//! let client = ServiceBuilder::new()
+//!     .layer(CallRecordLayer::new())
+//!     .service(Transport::new()?);
+//! # let _ = client;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod transport;
+
+pub use girder_core::{
+    Body, BoxError, CallRecord, CallRecordLayer, Class, Classify, Deadline, DeadlineExceeded,
+    ErrorKind, Idempotency, ReplayBody, ServerHints,
+};
+pub use transport::{Transport, TransportBuilder};
+
+pub use girder_core as core;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,1 +1,46 @@
-//! x
+//! A test kit for HTTP clients built from tower layers: for girder's own
+//! tests, and for its users'.
+//!
+//! - [`TestServer`]: a real hyper server on `127.0.0.1:0` whose routes
+//!   follow [`Script`]s of [`Reply`]s (status, headers, body, delay, a
+//!   connection closed before the response or in the middle of the body)
+//!   and which records every request, with its arrival time on tokio's
+//!   clock, so tests assert exactly what went over the wire.
+//! - [`MockService`]: the same scripts and the same request log, in memory,
+//!   as a `tower::Service`: a stand-in for the transport or for any layer.
+//! - [`FaultLayer`]: errors, statuses, latency and lost responses injected
+//!   at rates drawn from a seeded RNG, for requests a predicate selects.
+//!
+//! ```
+//! use girder_test::{Reply, TestServer};
+//! use http_body_util::{BodyExt, Empty};
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let server = TestServer::start().await;
+//! server.route("/hello", [Reply::status(503), Reply::ok().body("hi")]);
+//!
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+//! let first = client.get(server.uri("/hello")).await?;
+//! let second = client.get(server.uri("/hello")).await?;
+//! assert_eq!((first.status().as_u16(), second.status().as_u16()), (503, 200));
+//! assert_eq!(second.into_body().collect().await?.to_bytes(), "hi");
+//! assert_eq!(server.requests_to("/hello").len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod fault;
+pub mod mock;
+mod recorded;
+mod reply;
+mod router;
+mod server;
+
+pub use fault::{FaultLayer, InjectedFault};
+pub use mock::MockService;
+pub use recorded::RecordedRequest;
+pub use reply::{Reply, Script};
+pub use server::TestServer;

@@ -1,0 +1,65 @@
+use std::sync::{Arc, Mutex};
+
+use http::Method;
+
+use crate::{RecordedRequest, Reply, Script};
+
+struct Route {
+    method: Option<Method>,
+    path: Option<String>,
+    script: Script,
+}
+
+/// Routes by exact path (query ignored) and optional method; a route for
+/// the method wins over one for any method, and a later route over an
+/// earlier one for the same method and path.
+#[derive(Clone, Default)]
+pub(crate) struct Router(Arc<Mutex<Vec<Route>>>);
+
+impl Router {
+    pub(crate) fn add(&self, method: Option<Method>, path: Option<&str>, script: Script) {
+        let mut routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        routes.push(Route {
+            method,
+            path: path.map(str::to_owned),
+            script,
+        });
+    }
+
+    pub(crate) fn reply_for(&self, request: &RecordedRequest) -> Reply {
+        let script = {
+            let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let path_matches = |r: &&Route| r.path.as_deref().is_none_or(|p| p == request.path());
+            let exact = routes
+                .iter()
+                .rev()
+                .filter(path_matches)
+                .find(|r| r.method.as_ref() == Some(&request.method));
+            let any = || {
+                routes
+                    .iter()
+                    .rev()
+                    .filter(path_matches)
+                    .find(|r| r.method.is_none())
+            };
+            exact.or_else(any).map(|r| r.script.clone())
+        };
+        match script {
+            Some(script) => script.next_reply(request),
+            None => Reply::status(404).body(format!(
+                "girder-test: no route for {} {}",
+                request.method,
+                request.path()
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("Router")
+            .field("routes", &routes.len())
+            .finish()
+    }
+}

@@ -1,0 +1,219 @@
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use girder_core::Body;
+use http::{Method, Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::recorded::Log;
+use crate::router::Router;
+use crate::{RecordedRequest, Script};
+
+/// A real HTTP server on `127.0.0.1`, on a port the OS picks, whose routes
+/// follow [`Script`]s and which records every request it receives.
+///
+/// It speaks HTTP/1.1 and HTTP/2 (prior knowledge) over plain TCP and runs
+/// on the tokio runtime that started it, so a test with paused time sees
+/// scripted delays and arrival times on the same clock as its client.
+///
+/// ```
+/// use girder_test::{Reply, TestServer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let server = TestServer::start().await;
+/// server.route("/items", [Reply::status(503), Reply::ok().json("[]")]);
+/// assert!(server.url("/items").starts_with("http://127.0.0.1:"));
+/// assert!(server.requests().is_empty());
+/// # }
+/// ```
+///
+/// Routes match the exact path, query ignored; a route added later wins,
+/// and a method-specific route ([`TestServer::route_method`]) wins over one
+/// for any method. An unmatched request gets a 404 that names it.
+///
+/// Dropping the server stops it and closes every connection.
+///
+/// # Paused time
+///
+/// tokio moves a paused clock forward whenever the runtime has nothing to
+/// do. Bytes on loopback are delivered within the sender's system call, so
+/// with the current-thread runtime of `#[tokio::test]` a response that has
+/// been written is seen before the clock moves. Keep timing tests on that
+/// runtime; on a multi-threaded one a client timer may fire while bytes
+/// are still in flight.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    router: Router,
+    log: Log,
+    connections: Arc<AtomicU64>,
+    accept: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts a server on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound, or outside a tokio runtime.
+    pub async fn start() -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("girder-test: cannot bind 127.0.0.1:0: {e}"));
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let router = Router::default();
+        let log = Log::default();
+        let connections = Arc::new(AtomicU64::new(0));
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            router.clone(),
+            log.clone(),
+            connections.clone(),
+        ));
+        TestServer {
+            addr,
+            router,
+            log,
+            connections,
+            accept,
+        }
+    }
+
+    /// Routes requests for `path`, any method, to `script`.
+    pub fn route(&self, path: &str, script: impl Into<Script>) -> &Self {
+        self.router.add(None, Some(path), script.into());
+        self
+    }
+
+    /// Routes `method` requests for `path` to `script`.
+    pub fn route_method(&self, method: Method, path: &str, script: impl Into<Script>) -> &Self {
+        self.router.add(Some(method), Some(path), script.into());
+        self
+    }
+
+    /// Routes every request that no other route matches to `script`.
+    pub fn fallback(&self, script: impl Into<Script>) -> &Self {
+        self.router.add(None, None, script.into());
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// [`TestServer::url`] as a [`Uri`].
+    ///
+    /// # Panics
+    ///
+    /// If `path_and_query` does not make a valid URI.
+    pub fn uri(&self, path_and_query: &str) -> Uri {
+        self.url(path_and_query)
+            .parse()
+            .unwrap_or_else(|e| panic!("girder-test: {path_and_query:?} is not a valid path: {e}"))
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.log.all()
+    }
+
+    /// The requests received so far for `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
+        self.log
+            .all()
+            .into_iter()
+            .filter(|r| r.path() == path)
+            .collect()
+    }
+
+    /// The number of requests received so far.
+    pub fn request_count(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The number of connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its JoinSet, which aborts every
+        // connection task with it.
+        self.accept.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, log: Log, connections: Arc<AtomicU64>) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let id = connections.fetch_add(1, Ordering::SeqCst) + 1;
+                let (router, log) = (router.clone(), log.clone());
+                tasks.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(req, id, router.clone(), log.clone())
+                    });
+                    // Errors here are the scripted drops and client hang-ups.
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            // Reap finished connections so the set does not grow.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    connection: u64,
+    router: Router,
+    log: Log,
+) -> Result<Response<Body>, io::Error> {
+    let at = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return Err(io::Error::other(e)),
+    };
+    let recorded = RecordedRequest {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        body,
+        at,
+        connection,
+    };
+    let reply = router.reply_for(&recorded);
+    log.push(recorded);
+    let wait = reply.wait();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    // An error makes hyper close the connection without a response.
+    reply.into_response()
+}
