@@ -55,8 +55,8 @@
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderMap;
 use http::header::{GetAll, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, HeaderName};
 use sfv::visitor::{
     DictionaryVisitor, EntryVisitor, Ignored, ItemVisitor, ListVisitor, ParameterVisitor,
 };
@@ -69,6 +69,35 @@ pub const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
 const UNIX_TIME_FLOOR: u64 = 1_000_000_000;
 /// Unix times at or above this are read as milliseconds.
 const UNIX_MILLIS_FLOOR: u64 = 1_000_000_000_000;
+
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// The names of one spelling of the `X-RateLimit-*` fields.
+struct XNames {
+    limit: HeaderName,
+    remaining: HeaderName,
+    reset: HeaderName,
+    reset_after: HeaderName,
+}
+
+const X_SPELLINGS: [XNames; 2] = [
+    XNames {
+        limit: HeaderName::from_static("x-ratelimit-limit"),
+        remaining: HeaderName::from_static("x-ratelimit-remaining"),
+        reset: HeaderName::from_static("x-ratelimit-reset"),
+        reset_after: HeaderName::from_static("x-ratelimit-reset-after"),
+    },
+    XNames {
+        limit: HeaderName::from_static("x-rate-limit-limit"),
+        remaining: HeaderName::from_static("x-rate-limit-remaining"),
+        reset: HeaderName::from_static("x-rate-limit-reset"),
+        reset_after: HeaderName::from_static("x-rate-limit-reset-after"),
+    },
+];
 
 /// Which header a hint came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,15 +156,30 @@ impl ServerHints {
 
     /// Parses `headers` as if the wall clock read `now`.
     pub fn parse(headers: &HeaderMap, now: SystemTime) -> Self {
-        let mut hints = ServerHints {
-            retry_after: retry_after(headers.get_all(RETRY_AFTER), now),
-            quotas: Vec::new(),
-        };
-        for quota in ietf_quotas(headers) {
-            hints.quotas.push((HintSource::RateLimit, quota));
+        // Most responses carry no hint: one pass over the names decides
+        // which groups to look up, instead of a dozen lookups that miss.
+        let (mut retry, mut ietf, mut x) = (false, false, [false; 2]);
+        for name in headers.keys() {
+            let name = name.as_str();
+            retry |= name == RETRY_AFTER.as_str();
+            ietf |= name.starts_with("ratelimit");
+            x[0] |= name.starts_with("x-ratelimit-");
+            x[1] |= name.starts_with("x-rate-limit-");
         }
-        for prefix in ["x-ratelimit-", "x-rate-limit-"] {
-            let quota = x_ratelimit(headers, prefix, now);
+        let mut hints = ServerHints::default();
+        if retry {
+            hints.retry_after = retry_after(headers.get_all(RETRY_AFTER), now);
+        }
+        if ietf {
+            for quota in ietf_quotas(headers) {
+                hints.quotas.push((HintSource::RateLimit, quota));
+            }
+        }
+        for (names, present) in X_SPELLINGS.iter().zip(x) {
+            if !present {
+                continue;
+            }
+            let quota = x_ratelimit(headers, names, now);
             if !quota.is_empty() {
                 hints.quotas.push((HintSource::XRateLimit, quota));
             }
@@ -269,7 +313,7 @@ fn reset(text: &str, now: SystemTime) -> Option<Duration> {
 /// prefers.
 fn combine<T>(
     headers: &HeaderMap,
-    name: &str,
+    name: &HeaderName,
     parse: impl Fn(&str) -> Option<T>,
     pick: fn(T, T) -> T,
 ) -> Option<T> {
@@ -280,12 +324,11 @@ fn combine<T>(
         .reduce(pick)
 }
 
-fn x_ratelimit(headers: &HeaderMap, prefix: &str, now: SystemTime) -> Quota {
-    let field = |suffix: &str| format!("{prefix}{suffix}");
-    let reset_at = combine(headers, &field("reset"), |t| reset(t, now), Duration::max);
+fn x_ratelimit(headers: &HeaderMap, names: &XNames, now: SystemTime) -> Quota {
+    let reset_at = combine(headers, &names.reset, |t| reset(t, now), Duration::max);
     let reset_after = combine(
         headers,
-        &field("reset-after"),
+        &names.reset_after,
         |t| {
             decimal_seconds(t)
                 .map(|(s, n)| Duration::new(s.min(MAX_HINT.as_secs()), n).min(MAX_HINT))
@@ -294,8 +337,8 @@ fn x_ratelimit(headers: &HeaderMap, prefix: &str, now: SystemTime) -> Quota {
     );
     Quota {
         name: None,
-        limit: combine(headers, &field("limit"), count, u64::min),
-        remaining: combine(headers, &field("remaining"), count, u64::min),
+        limit: combine(headers, &names.limit, count, u64::min),
+        remaining: combine(headers, &names.remaining, count, u64::min),
         reset: reset_after.max(reset_at),
         window: None,
     }
@@ -415,7 +458,7 @@ impl<'de> ParameterVisitor<'de> for MemberVisitor<'_> {
 
 /// All lines of a field joined as one structured-field value (RFC 9651,
 /// section 4.2), or `None` when absent or not ASCII.
-fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut out = String::new();
     for value in headers.get_all(name) {
         let text = value.to_str().ok()?;
@@ -450,7 +493,7 @@ fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
         }
     };
 
-    if let Some(policy) = joined(headers, "ratelimit-policy")
+    if let Some(policy) = joined(headers, &RATELIMIT_POLICY)
         && let Ok(members) = sfv::Parser::new(&policy).parse_list_with_visitor(Members(Vec::new()))
     {
         for member in members {
@@ -466,7 +509,7 @@ fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
         }
     }
 
-    if let Some(field) = joined(headers, "ratelimit") {
+    if let Some(field) = joined(headers, &RATELIMIT) {
         if let Ok(members) = sfv::Parser::new(&field).parse_list_with_visitor(Members(Vec::new())) {
             for member in members {
                 let remaining = non_negative(member.params.r);
@@ -497,9 +540,9 @@ fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
     }
 
     // The separate fields of the earliest drafts.
-    let limit = combine(headers, "ratelimit-limit", count, u64::min);
-    let remaining = combine(headers, "ratelimit-remaining", count, u64::min);
-    let reset = combine(headers, "ratelimit-reset", delta_seconds, Duration::max);
+    let limit = combine(headers, &RATELIMIT_LIMIT, count, u64::min);
+    let remaining = combine(headers, &RATELIMIT_REMAINING, count, u64::min);
+    let reset = combine(headers, &RATELIMIT_RESET, delta_seconds, Duration::max);
     if limit.is_some() || remaining.is_some() || reset.is_some() {
         let i = find(&mut quotas, &None);
         quotas[i].limit = quotas[i].limit.or(limit);
