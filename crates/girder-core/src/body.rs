@@ -64,18 +64,28 @@ enum Kind {
 }
 
 impl Body {
-    /// Wraps any body. A [`Body`] passed in is returned as it is, so
-    /// wrapping twice costs nothing; anything else becomes a streamed body.
+    /// Wraps any body. A [`Body`] is returned as it is, and the bodies
+    /// whose bytes are at hand ([`Full<Bytes>`](http_body_util::Full),
+    /// [`Empty<Bytes>`](http_body_util::Empty)) become buffered bodies, so
+    /// they stay replayable; anything else becomes a streamed body.
     pub fn new<B>(body: B) -> Self
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let mut slot = Some(body);
-        if let Some(slot) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Body>>() {
+        let any = &mut slot as &mut dyn Any;
+        if let Some(slot) = any.downcast_mut::<Option<Body>>() {
             return slot.take().expect("slot was filled above");
         }
-        let body = slot.expect("slot is only taken when B is Body");
+        if let Some(slot) = any.downcast_mut::<Option<http_body_util::Full<Bytes>>>() {
+            let full = slot.take().expect("slot was filled above");
+            return Body::from(full_bytes(full));
+        }
+        if any.is::<Option<http_body_util::Empty<Bytes>>>() {
+            return Body::empty();
+        }
+        let body = slot.expect("slot is only taken for the types above");
         Body {
             kind: Kind::Streaming(body.map_err(Into::into).boxed_unsync()),
         }
@@ -114,6 +124,15 @@ impl Body {
                 Ok(limited.collect().await?.to_bytes())
             }
         }
+    }
+}
+
+/// The bytes of a `Full`, which yields them at the first poll.
+fn full_bytes(mut full: http_body_util::Full<Bytes>) -> Bytes {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match http_body::Body::poll_frame(Pin::new(&mut full), &mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
     }
 }
 
@@ -329,6 +348,25 @@ mod tests {
     fn wrapping_a_body_twice_keeps_it_buffered() {
         let body = Body::new(Body::from("x"));
         assert_eq!(body.as_bytes().map(|b| &b[..]), Some(&b"x"[..]));
+    }
+
+    #[tokio::test]
+    async fn full_and_empty_bodies_stay_buffered_and_replayable() {
+        let full = Body::new(http_body_util::Full::new(Bytes::from_static(b"full")));
+        assert_eq!(full.as_bytes().map(|b| &b[..]), Some(&b"full"[..]));
+        assert_eq!(
+            full.try_replay()
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes(),
+            "full"
+        );
+        let empty = Body::new(http_body_util::Empty::<Bytes>::new());
+        assert!(empty.is_buffered() && empty.is_end_stream());
+        let none = Body::new(http_body_util::Full::new(Bytes::new()));
+        assert_eq!(none.as_bytes().map(Bytes::len), Some(0));
     }
 
     #[test]
