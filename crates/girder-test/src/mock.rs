@@ -107,22 +107,7 @@ where
         ResponseFuture(Box::pin(async move {
             let (parts, body) = request.into_parts();
             let body = body.collect().await.map_err(Into::into)?.to_bytes();
-            let recorded = RecordedRequest {
-                method: parts.method,
-                uri: parts.uri,
-                version: parts.version,
-                headers: parts.headers,
-                body,
-                at,
-                connection: 0,
-            };
-            let reply = router.reply_for(&recorded);
-            log.push(recorded);
-            let wait = reply.wait();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            Ok(reply.into_response()?)
+            Ok(router.answer(&log, parts, body, at, 0).await?)
         }))
     }
 }

@@ -1,7 +1,12 @@
+use std::io;
 use std::sync::{Arc, Mutex};
 
-use http::Method;
+use bytes::Bytes;
+use girder_core::Body;
+use http::{Method, Response};
+use tokio::time::Instant;
 
+use crate::recorded::Log;
 use crate::{RecordedRequest, Reply, Script};
 
 struct Route {
@@ -26,7 +31,35 @@ impl Router {
         });
     }
 
-    pub(crate) fn reply_for(&self, request: &RecordedRequest) -> Reply {
+    /// Records a request that arrived at `at`, picks its reply and waits
+    /// the reply's delay: the part the server and the mock share.
+    pub(crate) async fn answer(
+        &self,
+        log: &Log,
+        head: http::request::Parts,
+        body: Bytes,
+        at: Instant,
+        connection: u64,
+    ) -> Result<Response<Body>, io::Error> {
+        let recorded = RecordedRequest {
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+            headers: head.headers,
+            body,
+            at,
+            connection,
+        };
+        let reply = self.reply_for(&recorded);
+        log.push(recorded);
+        let wait = reply.wait();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        reply.into_response()
+    }
+
+    fn reply_for(&self, request: &RecordedRequest) -> Reply {
         let script = {
             let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
             let path_matches = |r: &&Route| r.path.as_deref().is_none_or(|p| p == request.path());

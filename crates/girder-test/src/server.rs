@@ -199,21 +199,6 @@ async fn handle(
         Ok(collected) => collected.to_bytes(),
         Err(e) => return Err(io::Error::other(e)),
     };
-    let recorded = RecordedRequest {
-        method: parts.method,
-        uri: parts.uri,
-        version: parts.version,
-        headers: parts.headers,
-        body,
-        at,
-        connection,
-    };
-    let reply = router.reply_for(&recorded);
-    log.push(recorded);
-    let wait = reply.wait();
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
     // An error makes hyper close the connection without a response.
-    reply.into_response()
+    router.answer(&log, parts, body, at, connection).await
 }
