@@ -2,9 +2,10 @@
 //! an account of what each piece decided.
 //!
 //! Run it with `cargo run --example tour`. Each layer that lands adds its
-//! part; today the stack is the call record over the transport.
+//! part; today the stack is the call record, retry and the transport.
 
 use girder::core::classify::{Classify, DefaultClassifier, Outcome};
+use girder::retry::{Attempts, RetryLayer, RetryPolicy};
 use girder::{Body, BoxError, CallRecord, CallRecordLayer, ErrorKind, ServerHints, Transport};
 use girder_test::{Reply, TestServer};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -13,28 +14,47 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 async fn main() -> Result<(), BoxError> {
     let server = TestServer::start().await;
     server.route("/hello", Reply::ok().json(r#"{"greeting":"hello"}"#));
+    // Busy for 90 s: longer than retry's 60 s cap, so it comes back as it is.
     server.route(
         "/busy",
         Reply::status(429)
-            .header("retry-after", "2")
+            .header("retry-after", "90")
             .header("ratelimit-policy", r#""hourly";q=1000;w=3600"#)
-            .header("ratelimit", r#""hourly";r=0;t=2"#),
+            .header("ratelimit", r#""hourly";r=0;t=90"#),
     );
+    // Down, then a dropped connection, then up: retry rides it out.
+    server.route(
+        "/flaky",
+        [
+            Reply::status(503).header("retry-after", "1"),
+            Reply::close(),
+            Reply::ok().body("third time lucky"),
+        ],
+    );
+    // Always hangs up: three attempts, then the last error.
     server.route("/hang-up", Reply::close());
     println!("test server listening on {}\n", server.addr());
 
     let mut client = ServiceBuilder::new()
         .layer(CallRecordLayer::new())
+        .layer(RetryLayer::new(RetryPolicy::default()))
         .service(Transport::new()?);
 
-    for path in ["/hello", "/busy", "/hang-up"] {
-        let request = http::Request::get(server.url(path)).body(Body::empty())?;
+    for path in ["/hello", "/busy", "/flaky", "/hang-up"] {
+        let mut request = http::Request::get(server.url(path)).body(Body::empty())?;
+        // CallRecordLayer would make one; making it here keeps a handle to
+        // it even when the call ends in an error.
+        let record = CallRecord::ensure(&mut request);
         println!("GET {path}");
         let outcome = client.ready().await?.call(request).await;
         match outcome {
             Ok(response) => {
                 let class = DefaultClassifier.classify(Outcome::response(&response));
-                println!("  status     {}", response.status());
+                let attempts = response.extensions().get::<Attempts>().map_or(1, |a| a.0);
+                println!(
+                    "  status     {} after {attempts} attempt(s)",
+                    response.status()
+                );
                 println!("  class      {class:?}");
                 let hints = ServerHints::from_headers(response.headers());
                 if let Some((delay, source)) = hints.delay() {
@@ -50,18 +70,6 @@ async fn main() -> Result<(), BoxError> {
                         quota.reset.unwrap_or_default()
                     );
                 }
-                match response.extensions().get::<CallRecord>() {
-                    Some(record) if record.entries().is_empty() => {
-                        println!(
-                            "  record     empty: no layer in this stack has decisions to note yet"
-                        )
-                    }
-                    Some(record) => println!(
-                        "  record     {}",
-                        record.to_string().replace('\n', "\n             ")
-                    ),
-                    None => println!("  record     missing"),
-                }
                 let body = response.into_body().collect_limited(64 * 1024).await?;
                 if !body.is_empty() {
                     println!("  body       {}", String::from_utf8_lossy(&body));
@@ -74,6 +82,10 @@ async fn main() -> Result<(), BoxError> {
                 println!("  class      {class:?}");
             }
         }
+        println!(
+            "  record     {}",
+            record.to_string().replace('\n', "\n             ")
+        );
         println!();
     }
 

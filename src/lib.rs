@@ -1,10 +1,11 @@
 //! girder: tower layers for resilient HTTP API clients.
 //!
 //! This is the facade crate. Today it holds the [`transport`] that every
-//! girder stack sits on, and re-exports the shared vocabulary of
-//! [`girder_core`]. The layers (retry, circuit breaker, rate limit, cache,
-//! auth, signing, trace) each live in their own `girder-*` crate and are
-//! stacked here in the canonical order as they land.
+//! girder stack sits on, re-exports the shared vocabulary of
+//! [`girder_core`], and re-exports the layers that have landed ([`retry`]).
+//! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
+//! trace) each live in their own `girder-*` crate and are stacked here in
+//! the canonical order as they land.
 //!
 //! ```
 //! use girder::{Body, CallRecordLayer, Transport};
@@ -20,6 +21,11 @@
 //! ```
 
 pub mod transport;
+
+/// Safe retries: [`girder_retry`], re-exported.
+pub mod retry {
+    pub use girder_retry::*;
+}
 
 pub use girder_core::{
     Body, BoxError, CallRecord, CallRecordLayer, Class, Classify, Deadline, DeadlineExceeded,

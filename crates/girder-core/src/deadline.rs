@@ -92,22 +92,34 @@ impl Deadline {
             Err(DeadlineExceeded {
                 wanted: Some(wait),
                 remaining: Some(remaining),
+                source: None,
             })
         }
     }
 }
 
 /// A call's [`Deadline`] passed, or a wait would have crossed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// When a layer gives up because of the deadline after an attempt failed,
+/// that failure is the [`source`](std::error::Error::source).
+#[derive(Debug, Default)]
 pub struct DeadlineExceeded {
     wanted: Option<Duration>,
     remaining: Option<Duration>,
+    source: Option<crate::BoxError>,
 }
 
 impl DeadlineExceeded {
     /// The error for a deadline that has passed.
     pub fn new() -> Self {
         DeadlineExceeded::default()
+    }
+
+    /// This error, caused by `source`: the last failure before the layer
+    /// gave up.
+    pub fn with_source(mut self, source: impl Into<crate::BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
     }
 
     /// The wait that was refused, when the error came from
@@ -134,7 +146,13 @@ impl fmt::Display for DeadlineExceeded {
     }
 }
 
-impl std::error::Error for DeadlineExceeded {}
+impl std::error::Error for DeadlineExceeded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -152,6 +170,9 @@ mod tests {
         assert!(deadline.is_expired());
         let err = deadline.check_wait(Duration::ZERO).unwrap_err();
         assert_eq!(err.remaining(), Some(Duration::ZERO));
+        let caused = err.with_source(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let source = std::error::Error::source(&caused).unwrap();
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 
     #[tokio::test(start_paused = true)]

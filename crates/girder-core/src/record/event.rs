@@ -135,6 +135,19 @@ pub enum AuthEvent {
     RecoveredFrom401,
 }
 
+/// A duration as people read it: whole milliseconds, or seconds from a minute up.
+struct Readable(Duration);
+
+impl fmt::Display for Readable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < Duration::from_secs(60) {
+            write!(f, "{}ms", self.0.as_millis())
+        } else {
+            write!(f, "{}s", self.0.as_secs())
+        }
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -147,7 +160,8 @@ impl fmt::Display for Event {
             } => {
                 write!(
                     f,
-                    "attempt {failed} failed ({reason}); next in {delay:?} ({source})"
+                    "attempt {failed} failed ({reason}); next in {} ({source})",
+                    Readable(*delay)
                 )
             }
             Event::NotRetried {
@@ -159,10 +173,10 @@ impl fmt::Display for Event {
                 let verdict = if *admitted { "admitted" } else { "refused" };
                 write!(f, "circuit {state}, {verdict}")
             }
-            Event::QuotaWaited { waited } => write!(f, "waited {waited:?} for quota"),
+            Event::QuotaWaited { waited } => write!(f, "waited {} for quota", Readable(*waited)),
             Event::QuotaRefused {
                 retry_after: Some(after),
-            } => write!(f, "no quota; retry after {after:?}"),
+            } => write!(f, "no quota; retry after {}", Readable(*after)),
             Event::QuotaRefused { retry_after: None } => f.write_str("no quota"),
             Event::Cache(status) => write!(f, "cache {status}"),
             Event::Auth(event) => fmt::Display::fmt(event, f),
@@ -192,7 +206,9 @@ impl fmt::Display for NoRetry {
             NoRetry::AttemptsExhausted => f.write_str("attempts exhausted"),
             NoRetry::BudgetExhausted => f.write_str("retry budget spent"),
             NoRetry::Deadline => f.write_str("deadline too close"),
-            NoRetry::HintTooLong(wait) => write!(f, "server asked for {wait:?}, over the cap"),
+            NoRetry::HintTooLong(wait) => {
+                write!(f, "server asked for {}, over the cap", Readable(*wait))
+            }
         }
     }
 }

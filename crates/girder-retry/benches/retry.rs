@@ -1,0 +1,81 @@
+//! The hot path: the first attempt succeeds, over a ready in-memory service.
+//! `bare` is the same service without the layer, measured in the same run.
+
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use girder_core::{Body, BoxError, CallRecord};
+use girder_retry::{RetryLayer, RetryPolicy};
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+/// Polls a future that is ready at once, without a runtime.
+fn now<F: Future>(future: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("the benchmarked services answer at once"),
+    }
+}
+
+fn request() -> Request<Body> {
+    Request::get("https://api.test/items/1")
+        .header("accept", "application/json")
+        .body(Body::from("q"))
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let inner = tower::service_fn(|_req: Request<Body>| {
+        std::future::ready(Ok::<_, BoxError>(Response::new(())))
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+
+    let mut bare = inner;
+    c.bench_function("bare_service", |b| {
+        b.iter(|| {
+            now(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
+            black_box(now(bare.call(request()))).unwrap()
+        })
+    });
+
+    let mut retry = RetryLayer::new(RetryPolicy::default()).layer(inner);
+    c.bench_function("retry_first_attempt_ok", |b| {
+        b.iter(|| {
+            now(std::future::poll_fn(|cx| retry.poll_ready(cx))).unwrap();
+            black_box(now(retry.call(request()))).unwrap()
+        })
+    });
+
+    let mut retry = RetryLayer::new(RetryPolicy::default()).layer(inner);
+    c.bench_function("retry_first_attempt_ok_with_record", |b| {
+        b.iter(|| {
+            let mut req = request();
+            CallRecord::ensure(&mut req);
+            now(std::future::poll_fn(|cx| retry.poll_ready(cx))).unwrap();
+            black_box(now(retry.call(req))).unwrap()
+        })
+    });
+
+    let mut bare_record = inner;
+    c.bench_function("bare_service_with_record", |b| {
+        b.iter(|| {
+            let mut req = request();
+            CallRecord::ensure(&mut req);
+            now(std::future::poll_fn(|cx| bare_record.poll_ready(cx))).unwrap();
+            black_box(now(bare_record.call(req))).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

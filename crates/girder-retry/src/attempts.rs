@@ -1,0 +1,191 @@
+//! The per-call state of a retried request, and the decision after each
+//! attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use girder_core::classify::TransportError;
+use girder_core::record::{DelaySource, NoRetry};
+use girder_core::{
+    BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Event, Outcome, Reason, ReplayBody,
+    ServerHints, replay_request,
+};
+use http::{Request, Response};
+
+use crate::backoff::DelayContext;
+use crate::budget::{Budget, Ticket};
+use crate::service::Shared;
+
+/// The number of attempts a call took, in the extensions of the response
+/// it returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts(pub u32);
+
+/// What to do after an attempt.
+pub(crate) enum Decision {
+    /// Return the outcome as it is.
+    Done,
+    /// Send again after this delay.
+    Retry(Duration),
+    /// The next attempt cannot start before the deadline.
+    Deadline(DeadlineExceeded),
+}
+
+pub(crate) struct CallState<S, B> {
+    pub(crate) service: S,
+    replay: Option<Request<B>>,
+    idempotent: bool,
+    attempt: u32,
+    shared: Arc<Shared>,
+    budget: Option<Arc<Budget>>,
+    deadline: Option<Deadline>,
+    record: Option<CallRecord>,
+    backoff_state: f64,
+    rng: Option<fastrand::Rng>,
+    ticket: Option<Ticket>,
+}
+
+impl<S, B: ReplayBody> CallState<S, B> {
+    pub(crate) fn new(
+        service: S,
+        replay: Option<Request<B>>,
+        idempotent: bool,
+        shared: Arc<Shared>,
+        budget: Option<Arc<Budget>>,
+        deadline: Option<Deadline>,
+        record: Option<CallRecord>,
+    ) -> Self {
+        CallState {
+            service,
+            replay,
+            idempotent,
+            attempt: 1,
+            shared,
+            budget,
+            deadline,
+            record,
+            backoff_state: 0.0,
+            rng: None,
+            ticket: None,
+        }
+    }
+
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The request for the next attempt.
+    pub(crate) fn next_request(&mut self) -> Request<B> {
+        let replay = self
+            .replay
+            .as_ref()
+            .expect("a retry is only scheduled with a replayable request");
+        let request = replay_request(replay).expect("a replayable body replays again");
+        if let Some(ticket) = self.ticket.take() {
+            ticket.spend();
+        }
+        self.attempt += 1;
+        self.note(Event::Attempt {
+            number: self.attempt,
+        });
+        request
+    }
+
+    /// Decides what follows the outcome of the current attempt.
+    pub(crate) fn decide<R>(&mut self, result: &Result<Response<R>, BoxError>) -> Decision {
+        let outcome = match result {
+            Ok(response) => Outcome::response(response),
+            Err(error) => Outcome::error(&**error),
+        };
+        let policy = &self.shared.policy;
+        let reason = match policy.classifier.classify(outcome) {
+            Class::Success => return Decision::Done,
+            Class::Failure(reason) => return self.stop(reason, NoRetry::NotRetryable),
+            Class::Retryable(reason) => reason,
+        };
+        // A request that never reached the server is safe to send again
+        // whatever its method.
+        let unsent = reason == Reason::Transport(TransportError::Connect);
+        if !self.idempotent && !unsent {
+            return self.stop(reason, NoRetry::NotIdempotent);
+        }
+        if self.replay.is_none() {
+            return self.stop(reason, NoRetry::BodyNotReplayable);
+        }
+        if self.attempt >= policy.max_attempts {
+            return self.stop(reason, NoRetry::AttemptsExhausted);
+        }
+
+        let hint = match result {
+            Ok(response) => ServerHints::from_headers(response.headers()).delay(),
+            Err(_) => None,
+        };
+        let rng = self.rng.get_or_insert_with(|| self.shared.rng());
+        let (delay, source) = match hint {
+            Some((wait, _)) if wait > policy.max_hint => {
+                return self.stop(reason, NoRetry::HintTooLong(wait));
+            }
+            Some((wait, source)) => {
+                // Up to a tenth more (at most 1 s), so that the clients told
+                // the same instant do not all return at it.
+                let spread = (wait / 10).min(Duration::from_secs(1));
+                (wait + spread.mul_f64(rng.f64()), DelaySource::Hint(source))
+            }
+            None => {
+                let ctx = DelayContext {
+                    attempt: self.attempt,
+                    reason,
+                    outcome,
+                };
+                (
+                    policy.backoff.delay(ctx, &mut self.backoff_state, rng),
+                    DelaySource::Backoff,
+                )
+            }
+        };
+
+        if let Some(deadline) = self.deadline
+            && let Err(exceeded) = deadline.check_wait(delay)
+        {
+            self.stop(reason, NoRetry::Deadline);
+            return Decision::Deadline(exceeded);
+        }
+        if let Some(budget) = &self.budget {
+            match budget.withdraw() {
+                Some(ticket) => self.ticket = Some(ticket),
+                None => return self.stop(reason, NoRetry::BudgetExhausted),
+            }
+        }
+
+        tracing::debug!(
+            target: "girder::retry",
+            attempt = self.attempt,
+            delay_ms = delay.as_millis() as u64,
+            %reason,
+            %source,
+            "retry scheduled"
+        );
+        self.note(Event::RetryScheduled {
+            failed: self.attempt,
+            reason,
+            delay,
+            source,
+        });
+        Decision::Retry(delay)
+    }
+
+    fn stop(&self, reason: Reason, why: NoRetry) -> Decision {
+        tracing::debug!(target: "girder::retry", attempt = self.attempt, %reason, %why, "not retried");
+        self.note(Event::NotRetried {
+            reason: Some(reason),
+            why,
+        });
+        Decision::Done
+    }
+
+    fn note(&self, event: Event) {
+        if let Some(record) = &self.record {
+            record.push("retry", event);
+        }
+    }
+}
