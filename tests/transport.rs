@@ -16,6 +16,12 @@ async fn send(transport: &Transport, request: Request<Body>) -> Result<Response<
     transport.clone().oneshot(request).await
 }
 
+/// Sends a GET and reads the whole response, so the connection goes back to the pool.
+async fn round_trip(transport: &Transport, url: String) {
+    let response = send(transport, get(url)).await.unwrap();
+    response.into_body().collect().await.unwrap();
+}
+
 fn get(url: String) -> Request<Body> {
     Request::get(url).body(Body::empty()).unwrap()
 }
@@ -156,8 +162,7 @@ async fn connections_are_pooled() {
     server.route("/", Reply::ok().body("x"));
     let transport = Transport::new().unwrap();
     for _ in 0..5 {
-        let res = send(&transport, get(server.url("/"))).await.unwrap();
-        res.into_body().collect().await.unwrap();
+        round_trip(&transport, server.url("/")).await;
     }
     assert_eq!(server.connections(), 1);
 }
@@ -170,30 +175,12 @@ async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
         .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    send(&transport, get(server.url("/")))
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap();
+    round_trip(&transport, server.url("/")).await;
     tokio::time::advance(Duration::from_secs(2)).await;
-    send(&transport, get(server.url("/")))
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap();
+    round_trip(&transport, server.url("/")).await;
     assert_eq!(server.connections(), 1, "reused within the idle timeout");
     tokio::time::advance(Duration::from_secs(10)).await;
-    send(&transport, get(server.url("/")))
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap();
+    round_trip(&transport, server.url("/")).await;
     assert_eq!(
         server.connections(),
         2,
