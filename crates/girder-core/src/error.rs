@@ -4,7 +4,8 @@
 //! `RateLimited`, `AuthError`, …); the facade maps each to one
 //! [`ErrorKind`], so that users match on one small enum instead of
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
-//! [`DeadlineExceeded`], transport failures found in the `source()` chain,
+//! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
+//! transport failures found in the `source()` chain,
 //! and malformed HTTP from hyper.
 //!
 //! ```
@@ -23,6 +24,7 @@ use http::StatusCode;
 
 use crate::DeadlineExceeded;
 use crate::classify::TransportError;
+use crate::refusal::{CircuitOpen, RateLimited};
 
 /// What kind of failure a call ended in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +82,12 @@ impl ErrorKind {
         while let Some(err) = next {
             if err.is::<DeadlineExceeded>() {
                 return ErrorKind::DeadlineExceeded;
+            }
+            if err.is::<CircuitOpen>() {
+                return ErrorKind::CircuitOpen;
+            }
+            if err.is::<RateLimited>() {
+                return ErrorKind::RateLimited;
             }
             next = err.source();
         }

@@ -14,6 +14,7 @@
 //! | [`partition`] | keys for per-host or per-route state |
 //! | [`error`] | the [`ErrorKind`] taxonomy |
 //! | [`record`] | the per-call [`CallRecord`] of decisions |
+//! | [`refusal`] | [`CircuitOpen`] and [`RateLimited`], the errors of calls refused before sending |
 //!
 //! ```
 //! use std::time::Duration;
@@ -42,6 +43,7 @@ pub mod hints;
 pub mod idempotency;
 pub mod partition;
 pub mod record;
+pub mod refusal;
 
 pub use body::{Body, ReplayBody, replay_request};
 pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason};
@@ -51,6 +53,7 @@ pub use hints::ServerHints;
 pub use idempotency::{IDEMPOTENCY_KEY, Idempotency};
 pub use partition::{Partition, PartitionKey};
 pub use record::{CallRecord, CallRecordLayer, Event};
+pub use refusal::{CircuitOpen, RateLimited};
 
 /// The boxed error type of girder services, as in tower.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

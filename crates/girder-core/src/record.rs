@@ -32,7 +32,7 @@
 //! # }
 //! ```
 
-mod event;
+pub(crate) mod event;
 mod layer;
 
 pub use event::{AuthEvent, BreakerState, CacheStatus, DelaySource, Event, NoRetry};

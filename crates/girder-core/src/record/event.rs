@@ -136,7 +136,7 @@ pub enum AuthEvent {
 }
 
 /// A duration as people read it: whole milliseconds, or seconds from a minute up.
-struct Readable(Duration);
+pub(crate) struct Readable(pub(crate) Duration);
 
 impl fmt::Display for Readable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
