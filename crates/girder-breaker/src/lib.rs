@@ -1,0 +1,136 @@
+//! An HTTP-aware circuit breaker for tower: [`CircuitBreakerLayer`].
+//!
+//! Each partition of requests (by default each `host:port`; or each route,
+//! tenant, anything [`Partition`](girder_core::Partition) can key on) has
+//! its own circuit:
+//!
+//! - **closed**: calls pass; their outcomes fill a sliding [`Window`]
+//!   (the last N calls, or the last N seconds in one-second buckets, O(1)
+//!   per call either way). The circuit opens when, once the window holds
+//!   `minimum_calls`, the failure rate or the slow-call rate reaches its
+//!   threshold, or after `consecutive_failures` failures in a row;
+//! - **open**: calls fail at once with [`CircuitOpen`], naming the
+//!   partition and the time until the next probe; the inner service is
+//!   never called. The open period is fixed or grows on each failed
+//!   recovery ([`OpenDuration`]);
+//! - **half-open**: a bounded number of probe calls pass, the rest are
+//!   refused. That many successful probes close the circuit; one failed
+//!   (or slow) probe opens it again. A probe whose future is dropped gives
+//!   its slot back, so half-open never gets stuck.
+//!
+//! The breaker understands HTTP. A 429 or 503 carrying `Retry-After` opens
+//! the circuit until then (capped, 5 min by default): the server said
+//! "back off", which is not a failure to count but an instruction. Other
+//! 4xx responses are successes (the server is up and answered). Refusals
+//! by layers below ([`RateLimited`](girder_core::RateLimited), another
+//! [`CircuitOpen`], [`DeadlineExceeded`](girder_core::DeadlineExceeded))
+//! count as nothing: they never reached the upstream.
+//!
+//! ```
+//! use std::time::Duration;
+//! use girder_breaker::{BreakerPolicy, CircuitBreakerLayer, CircuitOpen, OpenDuration};
+//! use girder_core::{BoxError, Body};
+//! use girder_test::{MockService, Reply};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let api = MockService::new([Reply::status(500), Reply::status(500), Reply::ok()]);
+//! let policy = BreakerPolicy::builder()
+//!     .consecutive_failures(2)
+//!     .open_duration(OpenDuration::fixed(Duration::from_secs(10)))
+//!     .half_open_probes(1)
+//!     .build()?;
+//! let layer = CircuitBreakerLayer::new(policy);
+//! let handle = layer.handle();
+//! let client = ServiceBuilder::new().layer(layer).service(api.clone());
+//! let get = || http::Request::get("https://api.test/items").body(Body::empty()).unwrap();
+//!
+//! for _ in 0..2 {
+//!     let response = client.clone().oneshot(get()).await?;
+//!     assert_eq!(response.status(), 500);
+//! }
+//! // Two failures in a row: open. The API is not called.
+//! let refused = client.clone().oneshot(get()).await.unwrap_err();
+//! let open = refused.downcast_ref::<CircuitOpen>().unwrap();
+//! assert_eq!(open.partition().to_string(), "api.test");
+//! assert_eq!(open.retry_after(), Some(Duration::from_secs(10)));
+//! assert_eq!(api.request_count(), 2);
+//!
+//! // Ten seconds on, one probe passes, succeeds and closes the circuit.
+//! tokio::time::advance(Duration::from_secs(10)).await;
+//! assert_eq!(client.clone().oneshot(get()).await?.status(), 200);
+//! assert_eq!(handle.metrics_for(&get()).unwrap().state.to_string(), "closed");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Defaults, and why
+//!
+//! | setting | default | why |
+//! | --- | --- | --- |
+//! | window | last 30 s | an API client's traffic is bursty and often thin; a count window of N calls can hold outcomes from an hour ago, a time window only recent ones |
+//! | minimum calls | 20 | a rate over fewer calls is noise; resilience4j's 100 would never judge a client sending a few calls a second |
+//! | failure rate | 50 % | as resilience4j: an upstream failing half its calls is not serving |
+//! | consecutive failures | 5 | catches a dead upstream at low traffic, where the window never reaches its minimum (the Python patterns' rule) |
+//! | slow calls | off | what is slow depends on the API; a per-attempt timeout already turns a hung call into a failure |
+//! | open duration | 30 s, doubling to 5 min, ±10 % | a first trip is often a deploy or a blip; an upstream that keeps failing its probes is probed less and less; the jitter keeps a fleet from probing in step |
+//! | half-open probes | 3 | enough to tell luck from recovery without sending a crowd at a recovering server |
+//! | `Retry-After` cap | 5 min | the server's pause is honoured, but a typo of a day does not take a host out for a day |
+//! | partition | by authority, at most 1,024 circuits, idle after 10 min | one bad host must not open the circuit of another; the map stays bounded whatever the keys |
+//!
+//! # Modes
+//!
+//! A [`BreakerHandle`] (from [`CircuitBreakerLayer::handle`]) switches all
+//! circuits between [`Mode::Automatic`], [`Mode::ForcedOpen`] (refuse
+//! everything, as for maintenance), [`Mode::Disabled`] (pass everything,
+//! untracked) and [`Mode::MetricsOnly`] (shadow: run the circuits and
+//! report what they would do, refuse nothing), resets them, and reads each
+//! circuit's [`Metrics`].
+//!
+//! # When the hook fires
+//!
+//! [`OnStateChange`] is called after every state change, outside the
+//! breaker's locks, on the task of the call that caused it: the call whose
+//! outcome tripped the circuit, the first call after the open period (open
+//! to half-open), the probe that closed or reopened it, or the
+//! [`BreakerHandle::reset`] caller. Every change is also traced under the
+//! target `girder::breaker` (opening at `WARN`, the others at `INFO`).
+//!
+//! # Call record
+//!
+//! Every admission or refusal appends `circuit <state>, admitted|refused`
+//! to the request's [`CallRecord`](girder_core::CallRecord).
+//!
+//! # Differences from tower-resilience and from resilience4j
+//!
+//! - One circuit per partition with bounded memory, where
+//!   tower-resilience's breaker is one circuit per layer.
+//! - HTTP outcomes are classified by girder-core's classifier shared with
+//!   girder-retry, and `Retry-After` is obeyed rather than counted.
+//! - Calls admitted before a state change do not count after it: a slow
+//!   failure from before the circuit closed cannot reopen it.
+//! - Half-open closes after the configured number of successful probes and
+//!   reopens on the first failure, rather than judging a rate over the
+//!   probes; a refused caller learns the time until the next probe.
+//! - A probe that hangs holds its slot until its future ends: put a
+//!   per-attempt timeout below the breaker (the facade does).
+
+mod circuit;
+pub mod error;
+pub mod future;
+mod handle;
+mod hook;
+mod layer;
+mod policy;
+mod service;
+mod shared;
+mod window;
+
+pub use error::{CircuitOpen, InvalidBreakerPolicy};
+pub use girder_core::record::BreakerState;
+pub use handle::{BreakerHandle, Metrics, Mode};
+pub use hook::{Cause, OnStateChange, StateChange};
+pub use layer::CircuitBreakerLayer;
+pub use policy::{BreakerPolicy, BreakerPolicyBuilder, OpenDuration, Window};
+pub use service::CircuitBreaker;

@@ -1,0 +1,186 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use girder_core::record::BreakerState;
+use girder_core::{
+    BoxError, CallRecord, CircuitOpen, Class, Classify, DefaultClassifier, ErrorKind, Event,
+    Outcome, ServerHints,
+};
+use http::{Request, Response, StatusCode};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::circuit::{Admission, Verdict};
+use crate::future::{Permit, ResponseFuture};
+use crate::handle::{BreakerHandle, Mode};
+use crate::layer::CircuitBreakerLayer;
+use crate::policy::BreakerPolicy;
+use crate::shared::Shared;
+
+/// Fails calls fast while their partition's circuit is open; see the
+/// [crate docs](crate).
+///
+/// # Clone
+///
+/// Clones share the circuits. There is no per-clone state: a call's claim
+/// on its circuit (a probe slot) lives in its future.
+#[derive(Debug, Clone)]
+pub struct CircuitBreaker<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> CircuitBreaker<S> {
+    /// Wraps `inner` with `policy`, with circuits of its own.
+    pub fn new(inner: S, policy: BreakerPolicy) -> Self {
+        tower_layer::Layer::layer(&CircuitBreakerLayer::new(policy), inner)
+    }
+
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
+        CircuitBreaker { inner, shared }
+    }
+
+    /// A [`CircuitBreakerLayer`] with `policy`.
+    pub fn layer(policy: BreakerPolicy) -> CircuitBreakerLayer {
+        CircuitBreakerLayer::new(policy)
+    }
+
+    /// A handle on the circuits: modes, reset, metrics.
+    pub fn handle(&self) -> BreakerHandle {
+        BreakerHandle::new(self.shared.clone())
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResB> Service<Request<B>> for CircuitBreaker<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<ResB>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // An open circuit still waits for the inner service: a refusal
+        // spends the readiness without calling, as tower's load-shed does.
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let shared = &self.shared;
+        let note = |state, admitted| {
+            CallRecord::note(request.extensions(), "breaker", || Event::Breaker {
+                state,
+                admitted,
+            })
+        };
+        let mode = shared.mode();
+        match mode {
+            Mode::Disabled => return ResponseFuture::called(self.inner.call(request), None),
+            Mode::ForcedOpen => {
+                note(BreakerState::Open, false);
+                let key = shared.policy.partition.key(&request);
+                return ResponseFuture::refused(CircuitOpen::new(key, None));
+            }
+            Mode::Automatic | Mode::MetricsOnly => {}
+        }
+        let now = Instant::now();
+        let circuit = shared.circuit(shared.policy.partition.key(&request), now);
+        let (admission, change) = circuit.admit(shared, now);
+        if let Some(change) = change {
+            shared.announce(change);
+        }
+        match admission {
+            Admission::Admitted(ticket) => {
+                note(ticket.state, true);
+                let permit = Permit {
+                    circuit,
+                    shared: shared.clone(),
+                    ticket,
+                    started: now,
+                };
+                ResponseFuture::called(self.inner.call(request), Some(permit))
+            }
+            Admission::Refused { state, .. } if mode == Mode::MetricsOnly => {
+                note(state, true);
+                tracing::debug!(
+                    target: "girder::breaker",
+                    partition = %circuit.key(),
+                    %state,
+                    "shadow mode: call let through that would have been refused"
+                );
+                ResponseFuture::called(self.inner.call(request), None)
+            }
+            Admission::Refused { state, retry_after } => {
+                note(state, false);
+                tracing::debug!(
+                    target: "girder::breaker",
+                    partition = %circuit.key(),
+                    %state,
+                    "call refused"
+                );
+                ResponseFuture::refused(CircuitOpen::new(circuit.key().clone(), retry_after))
+            }
+        }
+    }
+}
+
+/// What an outcome means to the circuit; see
+/// [`BreakerPolicyBuilder::classifier`](crate::BreakerPolicyBuilder::classifier).
+pub(crate) fn verdict<B>(
+    policy: &BreakerPolicy,
+    result: &Result<Response<B>, BoxError>,
+) -> Verdict {
+    let outcome = match result {
+        Ok(response) => {
+            let status = response.status();
+            if let Some(cap) = policy.retry_after_cap
+                && (status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE)
+                && let Some(wait) = ServerHints::from_headers(response.headers()).retry_after()
+                && !wait.is_zero()
+            {
+                return Verdict::Pause(wait.min(cap));
+            }
+            if policy.classifier.is_none() && status.is_client_error() {
+                return Verdict::Success;
+            }
+            Outcome::response(response)
+        }
+        Err(error) => {
+            // Refused below before anything was sent: says nothing about
+            // the upstream.
+            let kind = ErrorKind::of(&**error);
+            if matches!(
+                kind,
+                ErrorKind::CircuitOpen | ErrorKind::RateLimited | ErrorKind::DeadlineExceeded
+            ) {
+                return Verdict::Ignored;
+            }
+            Outcome::error(&**error)
+        }
+    };
+    let class = match &policy.classifier {
+        Some(classifier) => classifier.classify(outcome),
+        None => DefaultClassifier.classify(outcome),
+    };
+    match class {
+        Class::Success => Verdict::Success,
+        _ => Verdict::Failure,
+    }
+}
