@@ -2,8 +2,12 @@
 //! an account of what each piece decided.
 //!
 //! Run it with `cargo run --example tour`. Each layer that lands adds its
-//! part; today the stack is the call record, retry and the transport.
+//! part; today: the call record, retry and the transport, then the circuit
+//! breaker opening and recovering.
 
+use std::time::Duration;
+
+use girder::breaker::{BreakerPolicy, CircuitBreakerLayer, OpenDuration, StateChange};
 use girder::core::classify::{Classify, DefaultClassifier, Outcome};
 use girder::retry::{Attempts, RetryLayer, RetryPolicy};
 use girder::{Body, BoxError, CallRecord, CallRecordLayer, ErrorKind, ServerHints, Transport};
@@ -33,6 +37,16 @@ async fn main() -> Result<(), BoxError> {
     );
     // Always hangs up: three attempts, then the last error.
     server.route("/hang-up", Reply::close());
+    // Fails three times, then recovers: the breaker's part.
+    server.route(
+        "/down",
+        [
+            Reply::status(500),
+            Reply::status(500),
+            Reply::status(500),
+            Reply::ok().body("recovered"),
+        ],
+    );
     println!("test server listening on {}\n", server.addr());
 
     let mut client = ServiceBuilder::new()
@@ -100,6 +114,49 @@ async fn main() -> Result<(), BoxError> {
             request.method, request.uri, request.connection
         );
     }
+    println!();
+    breaker(&server).await
+}
+
+/// The circuit breaker: three failures open it, calls fail fast without
+/// reaching the server, and after the open period a probe closes it.
+async fn breaker(server: &TestServer) -> Result<(), BoxError> {
+    println!("circuit breaker: 3 failures in a row open it for 1 s; 1 probe closes it");
+    let policy = BreakerPolicy::builder()
+        .consecutive_failures(3)
+        .open_duration(OpenDuration::fixed(Duration::from_secs(1)))
+        .half_open_probes(1)
+        .on_state_change(|change: &StateChange| println!("  change     {change}"))
+        .build()?;
+    let layer = CircuitBreakerLayer::new(policy);
+    let handle = layer.handle();
+    let mut client = ServiceBuilder::new()
+        .layer(CallRecordLayer::new())
+        .layer(layer)
+        .service(Transport::new()?);
+    let before = server.requests_to("/down").len();
+    for round in 0..6 {
+        if round == 5 {
+            println!("  (waiting out the open period)");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let request = http::Request::get(server.url("/down")).body(Body::empty())?;
+        match client.ready().await?.call(request).await {
+            Ok(response) => println!("  GET /down  {}", response.status()),
+            Err(error) => println!("  GET /down  {error}"),
+        }
+    }
+    let probe = http::Request::get(server.url("/down")).body(())?;
+    if let Some(metrics) = handle.metrics_for(&probe) {
+        println!(
+            "  metrics    state {}, refused {}, trips {}",
+            metrics.state, metrics.refused, metrics.trips
+        );
+    }
+    println!(
+        "  the server saw {} of those 6 calls",
+        server.requests_to("/down").len() - before
+    );
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
-//! [`girder_core`], and re-exports the layers that have landed ([`retry`]).
+//! [`girder_core`], and re-exports the layers that have landed ([`retry`],
+//! [`breaker`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -27,9 +28,14 @@ pub mod retry {
     pub use girder_retry::*;
 }
 
+/// The circuit breaker: [`girder_breaker`], re-exported.
+pub mod breaker {
+    pub use girder_breaker::*;
+}
+
 pub use girder_core::{
-    Body, BoxError, CallRecord, CallRecordLayer, Class, Classify, Deadline, DeadlineExceeded,
-    ErrorKind, Idempotency, ReplayBody, ServerHints,
+    Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
+    DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints,
 };
 pub use transport::{Transport, TransportBuilder};
 

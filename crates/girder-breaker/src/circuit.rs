@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::handle::Metrics;
 use crate::hook::{Cause, StateChange};
-use crate::shared::Shared;
+use crate::shared::{LazyNow, Shared};
 use crate::window::Sliding;
 
 #[derive(Debug)]
@@ -104,11 +104,16 @@ impl Circuit {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn admit(&self, shared: &Shared, now: Instant) -> (Admission, Option<StateChange>) {
+    pub(crate) fn admit(
+        &self,
+        shared: &Shared,
+        now: &mut LazyNow,
+    ) -> (Admission, Option<StateChange>) {
         let mut inner = self.lock();
-        inner.last_used = now;
         let mut change = None;
         if let Phase::Open { until } = inner.phase {
+            let now = now.get();
+            inner.last_used = now;
             if now < until {
                 inner.refused += 1;
                 return (
@@ -176,6 +181,7 @@ impl Circuit {
         now: Instant,
     ) -> Option<StateChange> {
         let mut inner = self.lock();
+        inner.last_used = now;
         // The server's request for a pause holds whatever state the call
         // was admitted under: it is news about the upstream now.
         if let Verdict::Pause(wait) = verdict {

@@ -89,16 +89,18 @@ pub(crate) struct Permit {
     pub(crate) circuit: Arc<Circuit>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) ticket: Ticket,
-    pub(crate) started: Instant,
+    /// When the call was admitted; known only when slow calls count.
+    pub(crate) started: Option<Instant>,
 }
 
 impl Permit {
     fn finish<B>(mut self, result: &Result<Response<B>, BoxError>) {
         let now = Instant::now();
         let policy = &self.shared.policy;
-        let slow = policy
-            .slow_calls
-            .is_some_and(|slow| now.saturating_duration_since(self.started) >= slow.threshold);
+        let slow = match (policy.slow_calls, self.started) {
+            (Some(slow), Some(started)) => now.saturating_duration_since(started) >= slow.threshold,
+            _ => false,
+        };
         let change = self.circuit.complete(
             &self.shared,
             self.ticket,

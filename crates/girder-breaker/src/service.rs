@@ -7,7 +7,6 @@ use girder_core::{
     Outcome, ServerHints,
 };
 use http::{Request, Response, StatusCode};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::circuit::{Admission, Verdict};
@@ -15,7 +14,7 @@ use crate::future::{Permit, ResponseFuture};
 use crate::handle::{BreakerHandle, Mode};
 use crate::layer::CircuitBreakerLayer;
 use crate::policy::BreakerPolicy;
-use crate::shared::Shared;
+use crate::shared::{LazyNow, Shared};
 
 /// Fails calls fast while their partition's circuit is open; see the
 /// [crate docs](crate).
@@ -99,9 +98,10 @@ where
             }
             Mode::Automatic | Mode::MetricsOnly => {}
         }
-        let now = Instant::now();
-        let circuit = shared.circuit(shared.policy.partition.key(&request), now);
-        let (admission, change) = circuit.admit(shared, now);
+        let mut now = LazyNow::default();
+        let started = shared.policy.slow_calls.map(|_| now.get());
+        let circuit = shared.circuit(shared.policy.partition.key(&request), &mut now);
+        let (admission, change) = circuit.admit(shared, &mut now);
         if let Some(change) = change {
             shared.announce(change);
         }
@@ -112,7 +112,7 @@ where
                     circuit,
                     shared: shared.clone(),
                     ticket,
-                    started: now,
+                    started,
                 };
                 ResponseFuture::called(self.inner.call(request), Some(permit))
             }

@@ -13,6 +13,17 @@ use crate::handle::Mode;
 use crate::hook::StateChange;
 use crate::policy::BreakerPolicy;
 
+/// The time, read at most once per call and only when needed: a call
+/// through a closed circuit never asks at admission.
+#[derive(Debug, Default)]
+pub(crate) struct LazyNow(Option<Instant>);
+
+impl LazyNow {
+    pub(crate) fn get(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) policy: BreakerPolicy,
@@ -61,7 +72,7 @@ impl Shared {
 
     /// The circuit of `key`, made if there is none. Making one when the map
     /// is full first drops idle circuits, else the least recently used.
-    pub(crate) fn circuit(&self, key: PartitionKey, now: Instant) -> Arc<Circuit> {
+    pub(crate) fn circuit(&self, key: PartitionKey, now: &mut LazyNow) -> Arc<Circuit> {
         let read = self.circuits.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(circuit) = read.get(&key) {
             return circuit.clone();
@@ -74,6 +85,7 @@ impl Shared {
         if let Some(circuit) = map.get(&key) {
             return circuit.clone();
         }
+        let now = now.get();
         if map.len() >= self.policy.max_partitions {
             self.evict(&mut map, now);
         }
