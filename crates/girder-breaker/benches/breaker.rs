@@ -5,26 +5,15 @@
 
 #![allow(missing_docs)]
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer, Mode, Window};
 use girder_core::{Body, BoxError};
+use girder_test::expect_ready;
 use http::{Request, Response};
 use tower::{Layer, Service, ServiceExt};
-
-/// Polls a future that is ready at once, without a runtime.
-fn now<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => unreachable!("the benchmarked services answer at once"),
-    }
-}
 
 fn request(uri: &str) -> Request<Body> {
     Request::get(uri)
@@ -37,8 +26,8 @@ fn call<S>(service: &mut S, uri: &str) -> Result<Response<()>, BoxError>
 where
     S: Service<Request<Body>, Response = Response<()>, Error = BoxError>,
 {
-    now(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
-    now(service.call(request(uri)))
+    expect_ready(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
+    expect_ready(service.call(request(uri)))
 }
 
 fn bench(c: &mut Criterion) {

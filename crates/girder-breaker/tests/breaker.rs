@@ -8,7 +8,7 @@ use girder_breaker::{
     CircuitBreakerLayer, CircuitOpen, Mode, OpenDuration, StateChange, Window,
 };
 use girder_core::{Body, BoxError, CallRecord, PartitionKey, RateLimited};
-use girder_test::{MockService, Reply};
+use girder_test::{MockService, Reply, poll_once};
 use http::{Request, Response};
 use tower::{Service, ServiceExt};
 
@@ -313,12 +313,6 @@ async fn open_duration_jitter_spreads_trips() {
         waits.len() >= 15,
         "jitter spreads the open periods: {waits:?}"
     );
-}
-
-/// Polls `future` once without a runtime's waker.
-fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    std::pin::Pin::new(future).poll(&mut cx)
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,25 +3,14 @@
 
 #![allow(missing_docs)]
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use girder_core::{Body, BoxError, CallRecord};
 use girder_retry::{RetryLayer, RetryPolicy};
+use girder_test::expect_ready;
 use http::{Request, Response};
 use tower::{Layer, Service};
-
-/// Polls a future that is ready at once, without a runtime.
-fn now<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => unreachable!("the benchmarked services answer at once"),
-    }
-}
 
 fn request() -> Request<Body> {
     Request::get("https://api.test/items/1")
@@ -43,16 +32,16 @@ fn bench(c: &mut Criterion) {
     let mut bare = inner;
     c.bench_function("bare_service", |b| {
         b.iter(|| {
-            now(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
-            black_box(now(bare.call(request()))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
+            black_box(expect_ready(bare.call(request()))).unwrap()
         })
     });
 
     let mut retry = RetryLayer::new(RetryPolicy::default()).layer(inner);
     c.bench_function("retry_first_attempt_ok", |b| {
         b.iter(|| {
-            now(std::future::poll_fn(|cx| retry.poll_ready(cx))).unwrap();
-            black_box(now(retry.call(request()))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| retry.poll_ready(cx))).unwrap();
+            black_box(expect_ready(retry.call(request()))).unwrap()
         })
     });
 
@@ -61,8 +50,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut req = request();
             CallRecord::ensure(&mut req);
-            now(std::future::poll_fn(|cx| retry.poll_ready(cx))).unwrap();
-            black_box(now(retry.call(req))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| retry.poll_ready(cx))).unwrap();
+            black_box(expect_ready(retry.call(req))).unwrap()
         })
     });
 
@@ -71,8 +60,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut req = request();
             CallRecord::ensure(&mut req);
-            now(std::future::poll_fn(|cx| bare_record.poll_ready(cx))).unwrap();
-            black_box(now(bare_record.call(req))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| bare_record.poll_ready(cx))).unwrap();
+            black_box(expect_ready(bare_record.call(req))).unwrap()
         })
     });
 }

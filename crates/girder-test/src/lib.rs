@@ -44,3 +44,33 @@ pub use mock::MockService;
 pub use recorded::RecordedRequest;
 pub use reply::{Reply, Script};
 pub use server::TestServer;
+
+/// Polls `future` once, without a runtime's waker, and keeps it: for tests
+/// that must see a future pending before they drop it.
+///
+/// ```
+/// let mut pending = std::future::pending::<()>();
+/// assert!(girder_test::poll_once(&mut pending).is_pending());
+/// ```
+pub fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(future).poll(&mut cx)
+}
+
+/// The output of a future that is ready at its first poll, without a
+/// runtime: for benchmarks over services that answer at once.
+///
+/// # Panics
+///
+/// If the future is pending.
+///
+/// ```
+/// assert_eq!(girder_test::expect_ready(async { 7 }), 7);
+/// ```
+pub fn expect_ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("expect_ready: the future is pending"),
+    }
+}
