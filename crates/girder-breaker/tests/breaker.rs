@@ -114,8 +114,17 @@ async fn failure_rate_trips(window: Window) {
     );
     assert_eq!(api.request_count(), 4, "refused calls never reach the API");
 
-    // Open period over: two probes close it.
+    // Open period over: a failed probe opens it again.
     tokio::time::advance(6 * SEC).await;
+    assert_eq!(status(&mut svc, "http://a.test/fail").await, 500);
+    assert_eq!(state(&handle, "a.test"), BreakerState::Open);
+    assert_eq!(
+        refusal(&mut svc, "http://a.test/ok").await.retry_after(),
+        Some(10 * SEC)
+    );
+
+    // Over again: two probes close it.
+    tokio::time::advance(10 * SEC).await;
     assert_eq!(status(&mut svc, "http://a.test/ok").await, 200);
     assert_eq!(state(&handle, "a.test"), BreakerState::HalfOpen);
     assert_eq!(status(&mut svc, "http://a.test/ok").await, 200);
@@ -123,7 +132,8 @@ async fn failure_rate_trips(window: Window) {
     let metrics = handle
         .metrics(&PartitionKey::authority("a.test".parse().unwrap()))
         .unwrap();
-    assert_eq!((metrics.calls, metrics.trips, metrics.refused), (0, 0, 2));
+    assert_eq!((metrics.calls, metrics.trips, metrics.refused), (0, 0, 3));
+    assert_eq!(api.request_count(), 7);
 }
 
 #[tokio::test(start_paused = true)]
@@ -783,3 +793,56 @@ async fn a_custom_classifier_decides_what_fails() {
 }
 
 use girder_core::Classify;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_probe_slot_leaks_under_concurrent_churn() {
+    // Calls fail at random and some are dropped mid-flight while circuits
+    // flip between states as fast as they can; afterwards no probe slot
+    // may still be held, or half-open would be stuck.
+    let inner = tower::service_fn(|req: Request<Body>| async move {
+        tokio::task::yield_now().await;
+        let mut response = Response::new(Body::empty());
+        if req.uri().path() == "/fail" {
+            *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+        }
+        Ok::<_, std::io::Error>(response)
+    });
+    let policy = BreakerPolicy::builder()
+        .consecutive_failures(2)
+        .half_open_probes(3)
+        .open_duration(OpenDuration::fixed(Duration::from_nanos(1)))
+        .build()
+        .unwrap();
+    let layer = CircuitBreakerLayer::new(policy);
+    let handle = layer.handle();
+    let svc = tower::ServiceBuilder::new().layer(layer).service(inner);
+    let tasks: Vec<_> = (0..8u64)
+        .map(|task| {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(task);
+                for _ in 0..2_000 {
+                    let path = if rng.bool() { "/fail" } else { "/ok" };
+                    let host = if rng.u8(..4) == 0 { "b.test" } else { "a.test" };
+                    let call = svc.clone().oneshot(get(&format!("http://{host}{path}")));
+                    if rng.u8(..10) == 0 {
+                        // Dropped before it finishes.
+                        let mut call = Box::pin(call);
+                        let _ = poll_once(&mut call);
+                    } else {
+                        let _ = call.await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let partitions = handle.partitions();
+    assert_eq!(partitions.len(), 2);
+    for (key, metrics) in partitions {
+        assert_eq!(metrics.probes_in_flight, 0, "{key}: {metrics:?}");
+        assert!(metrics.refused > 0, "{key} never refused: {metrics:?}");
+    }
+}
