@@ -1,0 +1,280 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use girder_core::{BoxError, CallRecord, Event, PartitionKey, ServerHints};
+use http::{Request, Response, StatusCode};
+use tokio::sync::OwnedSemaphorePermit;
+use tower_service::Service;
+
+use crate::backend::{Acquire, Decision, Feedback, RateLimitBackend};
+use crate::error::{Cause, RateLimited};
+use crate::future::ResponseFuture;
+use crate::hook::LimitEvent;
+use crate::lane::Lanes;
+use crate::layer::RateLimitLayer;
+use crate::policy::{Mode, RateLimitPolicy};
+use crate::wait::{First, Waiting};
+
+/// State shared by a layer and every service it makes.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) policy: RateLimitPolicy,
+    pub(crate) backend: Arc<dyn RateLimitBackend>,
+    pub(crate) lanes: Lanes,
+    /// The spacing of the strictest quota, to estimate a wait in line.
+    pub(crate) pace: Duration,
+}
+
+impl Shared {
+    pub(crate) fn new(policy: RateLimitPolicy) -> Self {
+        let backend = policy.make_backend();
+        let lanes = Lanes::new(policy.max_partitions, policy.max_in_flight);
+        let quotas = &policy.quotas;
+        let pace = (quotas.partition().iter())
+            .chain(quotas.global())
+            .map(|q| q.interval())
+            .max()
+            .unwrap_or_default();
+        Shared {
+            policy,
+            backend,
+            lanes,
+            pace,
+        }
+    }
+
+    /// Notes a refusal everywhere it is reported.
+    pub(crate) fn refused(
+        &self,
+        extensions: &http::Extensions,
+        key: &PartitionKey,
+        error: &RateLimited,
+    ) {
+        CallRecord::note(extensions, "ratelimit", || Event::QuotaRefused {
+            retry_after: error.retry_after(),
+        });
+        tracing::debug!(
+            target: "girder::ratelimit",
+            partition = %key,
+            cause = ?error.cause(),
+            retry_after = ?error.retry_after(),
+            "call refused"
+        );
+        self.policy.on_limit.on_event(&LimitEvent::Refused {
+            partition: key,
+            error,
+        });
+    }
+}
+
+/// Limits the calls of the inner service; see the [crate docs](crate).
+///
+/// # Clone
+///
+/// Clones share the quota state (the backend), the lines and the
+/// in-flight slots, all created by the [`RateLimitLayer`]. A call that
+/// must wait takes the service `poll_ready` made ready and leaves a clone
+/// in its place; it drives readiness again once it has its permit.
+#[derive(Debug, Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> RateLimit<S> {
+    /// Wraps `inner` with `policy`, with state of its own.
+    pub fn new(inner: S, policy: RateLimitPolicy) -> Self {
+        tower_layer::Layer::layer(&RateLimitLayer::new(policy), inner)
+    }
+
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
+        RateLimit { inner, shared }
+    }
+
+    /// A [`RateLimitLayer`] with `policy`.
+    pub fn layer(policy: RateLimitPolicy) -> RateLimitLayer {
+        RateLimitLayer::new(policy)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResB> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<ResB>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let shared = &self.shared;
+        let key = shared.policy.partition.key(&request);
+        let lane = shared.lanes.get(&key);
+        let slot = match lane.try_slot() {
+            Ok(slot) => slot,
+            Err(()) => return self.slow(request, key, lane, None, First::Slot),
+        };
+        let global_clear =
+            shared.policy.quotas.global().is_empty() || shared.lanes.global.is_clear();
+        if !(lane.is_clear() && global_clear) {
+            return self.slow(request, key, lane, slot, First::Line);
+        }
+        match shared.backend.acquire(&key, &shared.policy.quotas) {
+            Acquire::Ready(Ok(Decision::Granted)) => {
+                // The fast path: the service poll_ready made ready is called now.
+                let future = self.inner.call(request);
+                ResponseFuture::calling(future, After::new(shared.clone(), key, slot))
+            }
+            Acquire::Ready(Ok(Decision::Wait {
+                retry_after, cause, ..
+            })) => {
+                let first = First::Refused { retry_after, cause };
+                self.slow(request, key, lane, slot, first)
+            }
+            Acquire::Ready(Err(error)) => ResponseFuture::failed(error),
+            Acquire::Pending(decision) => {
+                self.slow(request, key, lane, slot, First::Pending(decision))
+            }
+        }
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// A call that cannot go at once: refused in [`Mode::Reject`], else
+    /// bounded by the max wait and the deadline, then waiting.
+    fn slow<B, ResB>(
+        &mut self,
+        request: Request<B>,
+        key: PartitionKey,
+        lane: Arc<crate::lane::Lane>,
+        slot: Option<OwnedSemaphorePermit>,
+        first: First,
+    ) -> ResponseFuture<S, B>
+    where
+        S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    {
+        let shared = &self.shared;
+        if shared.policy.mode == Mode::Reject {
+            let error = match first {
+                First::Slot => RateLimited::new(Cause::InFlight, None),
+                First::Refused {
+                    retry_after, cause, ..
+                } => RateLimited::new(cause, Some(retry_after)),
+                // Nobody waits in reject mode, so the lines are clear; a
+                // remote decision is awaited like any other.
+                First::Line | First::Pending(_) => {
+                    return self.wait(request, key, lane, slot, first);
+                }
+            };
+            shared.refused(request.extensions(), &key, &error);
+            return ResponseFuture::failed(error.into());
+        }
+        self.wait(request, key, lane, slot, first)
+    }
+
+    fn wait<B, ResB>(
+        &mut self,
+        request: Request<B>,
+        key: PartitionKey,
+        lane: Arc<crate::lane::Lane>,
+        slot: Option<OwnedSemaphorePermit>,
+        first: First,
+    ) -> ResponseFuture<S, B>
+    where
+        S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    {
+        // The service made ready by poll_ready goes with this call, which
+        // drives its readiness again after the wait; the clone serves the
+        // next call. NOTE: future.rs's Readying state relies on this.
+        let clone = self.inner.clone();
+        let service = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        let (waiting, step) =
+            Waiting::start(service, request, shared.clone(), key.clone(), lane, first);
+        ResponseFuture::waiting(Box::new(waiting), step, After::new(shared, key, slot))
+    }
+}
+
+/// What a call keeps until its response: the in-flight slot, and what it
+/// needs to learn from the response.
+#[derive(Debug)]
+pub(crate) struct After {
+    shared: Arc<Shared>,
+    key: PartitionKey,
+    pub(crate) slot: Option<OwnedSemaphorePermit>,
+}
+
+impl After {
+    fn new(shared: Arc<Shared>, key: PartitionKey, slot: Option<OwnedSemaphorePermit>) -> Self {
+        After { shared, key, slot }
+    }
+
+    /// Feeds what the response says about the quota to the backend.
+    pub(crate) fn observe<B>(&self, response: &Response<B>) {
+        let policy = &self.shared.policy;
+        if !policy.server_hints {
+            return;
+        }
+        let hints = ServerHints::from_headers(response.headers());
+        if hints.is_empty() {
+            return;
+        }
+        let status = response.status();
+        let asked = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        let retry_after = hints.retry_after().filter(|_| asked);
+        let pause = retry_after
+            .into_iter()
+            .chain(hints.exhausted_for())
+            .max()
+            .map(|pause| pause.min(policy.max_server_pause))
+            .filter(|pause| !pause.is_zero());
+        let announced: Vec<_> = hints
+            .quotas()
+            .filter(|q| q.limit.is_some() && q.window.is_some())
+            .cloned()
+            .collect();
+        if pause.is_none() && announced.is_empty() {
+            return;
+        }
+        let feedback = Feedback { pause, announced };
+        self.shared
+            .backend
+            .observe(&self.key, &policy.quotas, &feedback);
+        if let Some(pause) = pause {
+            tracing::debug!(
+                target: "girder::ratelimit",
+                partition = %self.key,
+                status = status.as_u16(),
+                pause = ?pause,
+                "the server paused the partition"
+            );
+            policy.on_limit.on_event(&LimitEvent::Paused {
+                partition: &self.key,
+                pause,
+            });
+        }
+    }
+}
