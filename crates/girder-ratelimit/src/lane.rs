@@ -2,10 +2,10 @@
 //! in-flight slots. Quota state is the backend's; this is local to the
 //! process whatever the backend.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
+use foldhash::HashMap;
 use girder_core::PartitionKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -96,7 +96,7 @@ pub(crate) struct Lanes {
 impl Lanes {
     pub(crate) fn new(max: usize, max_in_flight: Option<usize>) -> Self {
         Lanes {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(HashMap::default()),
             global: Arc::new(Lane::new(None)),
             max,
             max_in_flight,

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub(crate) struct Shared {
     pub(crate) lanes: Lanes,
     /// The spacing of the strictest quota, to estimate a wait in line.
     pub(crate) pace: Duration,
+    /// Calls on the slow path not yet granted. While there are none, no
+    /// line has anyone in it and a call may skip looking at its lane.
+    pub(crate) waiting: AtomicUsize,
 }
 
 impl Shared {
@@ -41,6 +45,7 @@ impl Shared {
             backend,
             lanes,
             pace,
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -129,33 +134,38 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let shared = &self.shared;
         let key = shared.policy.partition.key(&request);
-        let lane = shared.lanes.get(&key);
-        let slot = match lane.try_slot() {
-            Ok(slot) => slot,
-            Err(()) => return self.slow(request, key, lane, None, First::Slot),
+        // The fast path looks at the partition's lane only when it must:
+        // for an in-flight slot, or when someone may be waiting in line.
+        let quiet = shared.waiting.load(Ordering::Acquire) == 0;
+        let (lane, slot) = if quiet && shared.policy.max_in_flight.is_none() {
+            (None, None)
+        } else {
+            let lane = shared.lanes.get(&key);
+            let slot = match lane.try_slot() {
+                Ok(slot) => slot,
+                Err(()) => return self.slow(request, key, lane, None, First::Slot),
+            };
+            let global_clear =
+                shared.policy.quotas.global().is_empty() || shared.lanes.global.is_clear();
+            if !(lane.is_clear() && global_clear) {
+                return self.slow(request, key, lane, slot, First::Line);
+            }
+            (Some(lane), slot)
         };
-        let global_clear =
-            shared.policy.quotas.global().is_empty() || shared.lanes.global.is_clear();
-        if !(lane.is_clear() && global_clear) {
-            return self.slow(request, key, lane, slot, First::Line);
-        }
-        match shared.backend.acquire(&key, &shared.policy.quotas) {
+        let first = match shared.backend.acquire(&key, &shared.policy.quotas) {
             Acquire::Ready(Ok(Decision::Granted)) => {
-                // The fast path: the service poll_ready made ready is called now.
+                // The service poll_ready made ready is called now.
                 let future = self.inner.call(request);
-                ResponseFuture::calling(future, After::new(shared.clone(), key, slot))
+                return ResponseFuture::calling(future, After::new(shared.clone(), key, slot));
             }
             Acquire::Ready(Ok(Decision::Wait {
                 retry_after, cause, ..
-            })) => {
-                let first = First::Refused { retry_after, cause };
-                self.slow(request, key, lane, slot, first)
-            }
-            Acquire::Ready(Err(error)) => ResponseFuture::failed(error),
-            Acquire::Pending(decision) => {
-                self.slow(request, key, lane, slot, First::Pending(decision))
-            }
-        }
+            })) => First::Refused { retry_after, cause },
+            Acquire::Ready(Err(error)) => return ResponseFuture::failed(error),
+            Acquire::Pending(decision) => First::Pending(decision),
+        };
+        let lane = lane.unwrap_or_else(|| shared.lanes.get(&key));
+        self.slow(request, key, lane, slot, first)
     }
 }
 
@@ -235,6 +245,11 @@ impl After {
         if !policy.server_hints {
             return;
         }
+        // Most responses carry no hint; skip the parse (and its read of
+        // the wall clock) unless a field it reads is there.
+        if !response.headers().keys().any(is_hint) {
+            return;
+        }
         let hints = ServerHints::from_headers(response.headers());
         if hints.is_empty() {
             return;
@@ -277,4 +292,14 @@ impl After {
             });
         }
     }
+}
+
+/// A field [`ServerHints`] reads. NOTE: the same prefixes as girder-core's
+/// `ServerHints::parse`.
+fn is_hint(name: &http::HeaderName) -> bool {
+    let name = name.as_str();
+    name == "retry-after"
+        || name.starts_with("ratelimit")
+        || name.starts_with("x-ratelimit-")
+        || name.starts_with("x-rate-limit-")
 }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -64,6 +65,8 @@ pub(crate) struct Waiting<S, B> {
     timer: Option<Pin<Box<Sleep>>>,
     /// A permit was granted and the request not yet sent.
     granted: bool,
+    /// Counted in `Shared::waiting`: not granted yet.
+    counted: bool,
 }
 
 impl<S, B> Waiting<S, B> {
@@ -80,6 +83,7 @@ impl<S, B> Waiting<S, B> {
             .checked_add(shared.policy.max_wait)
             .unwrap_or(started + Duration::from_secs(30 * 365 * 24 * 3600));
         let deadline = Deadline::of(&request).map(|d| d.instant());
+        shared.waiting.fetch_add(1, Ordering::AcqRel);
         let mut waiting = Waiting {
             service,
             request: Some(request),
@@ -94,6 +98,7 @@ impl<S, B> Waiting<S, B> {
             queued: None,
             timer: None,
             granted: false,
+            counted: true,
         };
         let step = match first {
             First::Slot => {
@@ -241,7 +246,14 @@ impl<S, B> Waiting<S, B> {
         Step::Sleep(retry_after)
     }
 
+    fn uncount(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     fn grant(&mut self) -> Step {
+        self.uncount();
         self.line = None;
         self.global_line = None;
         self.queued = None;
@@ -285,6 +297,7 @@ impl<S, B> Waiting<S, B> {
 
 impl<S, B> Drop for Waiting<S, B> {
     fn drop(&mut self) {
+        self.uncount();
         if self.granted {
             // Dropped after its permit was granted but before the request
             // went out: the permit was not used.

@@ -427,11 +427,11 @@ async fn dropping_1000_waiting_calls_leaves_the_limiter_usable_and_the_quota_int
         .collect();
     let poll_all = |waiting: &mut Vec<Option<_>>| {
         for slot in waiting.iter_mut() {
-            if let Some(future) = slot {
-                if let Poll::Ready(result) = poll_once(future) {
-                    assert_eq!(refusal(result).cause(), Cause::MaxWait);
-                    *slot = None;
-                }
+            if let Some(future) = slot
+                && let Poll::Ready(result) = poll_once(future)
+            {
+                assert_eq!(refusal(result).cause(), Cause::MaxWait);
+                *slot = None;
             }
         }
         waiting.iter().filter(|f| f.is_some()).count()

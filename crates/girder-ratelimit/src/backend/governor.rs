@@ -1,11 +1,11 @@
 //! [`GovernorBackend`]: quota state in this process, on governor.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use foldhash::HashMap;
 use girder_core::PartitionKey;
 use girder_core::hints::Quota as Announced;
 use governor::RateLimiter;
@@ -48,7 +48,9 @@ pub struct GovernorBackend {
     partitions: RwLock<HashMap<PartitionKey, Entry>>,
     global: Mutex<Part>,
     max_partitions: usize,
-    epoch: Instant,
+    /// Counts uses, to tell the least recently used partitions apart
+    /// without reading the clock on every call.
+    uses: AtomicU64,
 }
 
 impl fmt::Debug for GovernorBackend {
@@ -76,10 +78,10 @@ impl GovernorBackend {
     /// [Eviction](#eviction).
     pub fn with_max_partitions(max: usize) -> Self {
         GovernorBackend {
-            partitions: RwLock::new(HashMap::new()),
+            partitions: RwLock::new(HashMap::default()),
             global: Mutex::new(Part::default()),
             max_partitions: max.max(1),
-            epoch: Instant::now(),
+            uses: AtomicU64::new(0),
         }
     }
 
@@ -88,13 +90,9 @@ impl GovernorBackend {
         read(&self.partitions).len()
     }
 
-    fn since_epoch(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-
     /// Runs `f` on `key`'s partition, creating it if needed.
-    fn with_part<T>(&self, key: &PartitionKey, now: Instant, f: impl FnOnce(&mut Part) -> T) -> T {
-        let stamp = self.since_epoch(now);
+    fn with_part<T>(&self, key: &PartitionKey, f: impl FnOnce(&mut Part) -> T) -> T {
+        let stamp = self.uses.fetch_add(1, Ordering::Relaxed);
         {
             let map = read(&self.partitions);
             if let Some(entry) = map.get(key) {
@@ -104,7 +102,7 @@ impl GovernorBackend {
         }
         let mut map = write(&self.partitions);
         if !map.contains_key(key) && map.len() >= self.max_partitions {
-            self.evict(&mut map, now);
+            self.evict(&mut map, Instant::now());
         }
         let entry = map.entry(key.clone()).or_insert_with(|| Entry {
             part: Mutex::new(Part::default()),
@@ -143,10 +141,11 @@ impl GovernorBackend {
 
 impl RateLimitBackend for GovernorBackend {
     fn acquire(&self, key: &PartitionKey, quotas: &Quotas) -> Acquire {
-        let now = Instant::now();
-        let decision = self.with_part(key, now, |part| {
+        let decision = self.with_part(key, |part| {
             part.ensure(quotas.partition());
             if let Some(until) = part.paused_until {
+                // The clock is read here only: governor reads it for the quotas.
+                let now = Instant::now();
                 if until > now {
                     return Decision::Wait {
                         retry_after: until - now,
@@ -185,8 +184,7 @@ impl RateLimitBackend for GovernorBackend {
     }
 
     fn release(&self, key: &PartitionKey, quotas: &Quotas) {
-        let now = Instant::now();
-        self.with_part(key, now, |part| {
+        self.with_part(key, |part| {
             part.give_back();
             if !quotas.global().is_empty() {
                 lock(&self.global).give_back();
@@ -196,7 +194,7 @@ impl RateLimitBackend for GovernorBackend {
 
     fn observe(&self, key: &PartitionKey, quotas: &Quotas, feedback: &Feedback) {
         let now = Instant::now();
-        self.with_part(key, now, |part| {
+        self.with_part(key, |part| {
             part.ensure(quotas.partition());
             if let Some(pause) = feedback.pause {
                 let until = now.checked_add(pause).unwrap_or(now);
@@ -211,7 +209,7 @@ impl RateLimitBackend for GovernorBackend {
 
 struct Entry {
     part: Mutex<Part>,
-    /// Nanoseconds from the backend's epoch to the last use, for LRU eviction.
+    /// The backend's use count at this partition's last use.
     last_used: AtomicU64,
 }
 
