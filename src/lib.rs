@@ -2,7 +2,7 @@
 //!
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
-//! [`girder_core`], and re-exports the layers that have landed ([`retry`]).
+//! [`girder_core`], and re-exports the layers that have landed ([`retry`], [`ratelimit`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -21,6 +21,12 @@
 //! ```
 
 pub mod transport;
+
+/// Client-side rate limits, paced by quotas and by the server's headers:
+/// [`girder_ratelimit`], re-exported.
+pub mod ratelimit {
+    pub use girder_ratelimit::*;
+}
 
 /// Safe retries: [`girder_retry`], re-exported.
 pub mod retry {
