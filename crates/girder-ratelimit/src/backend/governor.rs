@@ -125,8 +125,8 @@ impl GovernorBackend {
                 .values()
                 .map(|e| e.last_used.load(Ordering::Relaxed))
                 .collect();
-            let cut = (self.max_partitions / 10).max(1).min(stamps.len() - 1);
-            let (_, threshold, _) = stamps.select_nth_unstable(cut);
+            let cut = (self.max_partitions / 10).clamp(1, stamps.len());
+            let (_, threshold, _) = stamps.select_nth_unstable(cut - 1);
             let threshold = *threshold;
             map.retain(|_, e| e.last_used.load(Ordering::Relaxed) > threshold);
         }
@@ -380,7 +380,8 @@ impl Gate {
             .state
             .tat
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                (tat > 0).then(|| tat.saturating_sub(interval).max(1))
+                // 0 reads as a fresh limiter: as full as any state in the past.
+                (tat > 0).then(|| tat.saturating_sub(interval))
             });
     }
 
@@ -456,4 +457,70 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn granted(backend: &GovernorBackend, key: &str, quotas: &Quotas) -> bool {
+        match backend.acquire(&PartitionKey::custom(key), quotas) {
+            Acquire::Ready(Ok(Decision::Granted)) => true,
+            Acquire::Ready(Ok(Decision::Wait { .. })) => false,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_partitions_go_first_then_the_least_recently_used() {
+        let backend = GovernorBackend::with_max_partitions(3);
+        let quotas = Quotas::new(vec![Quota::per_second(1).burst(1)], vec![]);
+        for key in ["a", "b", "c", "d"] {
+            assert!(granted(&backend, key, &quotas));
+        }
+        // Nothing was idle when d came: the least recently used (a) went.
+        assert_eq!(backend.partition_count(), 3);
+        assert!(!granted(&backend, "b", &quotas), "b kept its spent permit");
+        assert!(granted(&backend, "a", &quotas), "a was forgotten");
+        assert!(
+            granted(&backend, "c", &quotas),
+            "c went for a: b was used since"
+        );
+        assert_eq!(backend.partition_count(), 3);
+
+        backend.observe(
+            &PartitionKey::custom("b"),
+            &quotas,
+            &Feedback::pause(Duration::from_secs(10)),
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // Every quota is full again, so only b's pause is worth keeping.
+        assert!(granted(&backend, "e", &quotas));
+        assert_eq!(backend.partition_count(), 2);
+        match backend.acquire(&PartitionKey::custom("b"), &quotas) {
+            Acquire::Ready(Ok(Decision::Wait {
+                retry_after, cause, ..
+            })) => {
+                assert_eq!(retry_after, Duration::from_secs(9));
+                assert_eq!(cause, Cause::ServerPause);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gcra_state_is_read_on_tokio_time() {
+        let gate = Gate::new(Quota::per_second(2).burst(2));
+        let now = Instant::now();
+        assert!(gate.is_full(now));
+        assert!(gate.check().is_ok());
+        assert!(!gate.is_full(now));
+        gate.give_back();
+        assert!(gate.is_full(now));
+        gate.keep_at_most(0);
+        assert_eq!(gate.check(), Err(Duration::from_millis(500)));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(gate.check().is_ok());
+        assert!(gate.check().is_err());
+    }
 }
