@@ -23,7 +23,11 @@ pub(crate) struct Shared {
     pub(crate) policy: RateLimitPolicy,
     pub(crate) backend: Arc<dyn RateLimitBackend>,
     pub(crate) lanes: Lanes,
-    /// The spacing of the strictest quota, to estimate a wait in line.
+    /// The shortest spacing of any quota, to estimate a wait in line. It
+    /// errs short: a quota with a long interval usually has a large burst
+    /// (1,000 per hour), and over-estimating would refuse calls that fit;
+    /// a call that was let into the line and cannot make it in time is
+    /// refused when its limit passes.
     pub(crate) pace: Duration,
     /// Calls on the slow path not yet granted. While there are none, no
     /// line has anyone in it and a call may skip looking at its lane.
@@ -38,7 +42,7 @@ impl Shared {
         let pace = (quotas.partition().iter())
             .chain(quotas.global())
             .map(|q| q.interval())
-            .max()
+            .min()
             .unwrap_or_default();
         Shared {
             policy,

@@ -990,3 +990,23 @@ async fn futures_join<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .map(|o| o.expect("every future finished"))
         .collect()
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_long_quota_with_a_large_burst_does_not_refuse_a_short_line() {
+    let mock = MockService::new(Reply::ok());
+    let policy = policy()
+        .quota(Quota::per_second(10).burst(1))
+        .quota(Quota::per_hour(1_000))
+        .max_wait(ms(2500))
+        .build()
+        .unwrap();
+    let svc = limited(policy, &mock);
+    let start = Instant::now();
+    let calls = (0..20).map(|_| send(&svc, "https://api.test/a")).collect();
+    for result in futures_join(calls).await {
+        result.unwrap();
+    }
+    // The per-second quota paces them; the hourly one has permits to spare.
+    assert_eq!(start.elapsed(), ms(1900));
+    assert_eq!(mock.request_count(), 20);
+}
