@@ -943,29 +943,35 @@ fn refused_example() -> RateLimited {
 async fn the_governor_backend_takes_from_all_quotas_or_none() {
     let backend = GovernorBackend::new();
     let quotas = Quotas::new(
-        vec![
-            Quota::per_second(10).burst(2),
-            Quota::per_second(1).burst(1),
-        ],
+        vec![Quota::per_hour(2), Quota::per_second(1).burst(1)],
         vec![],
     );
     let key = PartitionKey::custom("k");
     let granted = |a: Acquire| matches!(a, Acquire::Ready(Ok(Decision::Granted)));
     assert!(granted(backend.acquire(&key, &quotas)));
-    // The per-second quota refuses; the other one's permit is not spent.
+    // The per-second quota refuses: the hourly quota's permit, taken
+    // first, is put back.
     match backend.acquire(&key, &quotas) {
-        Acquire::Ready(Ok(Decision::Wait { retry_after, .. })) => assert_eq!(retry_after, ms(1000)),
+        Acquire::Ready(Ok(Decision::Wait { retry_after, .. })) => {
+            assert_eq!(retry_after, ms(1000))
+        }
         other => panic!("{other:?}"),
     }
     tokio::time::advance(ms(1000)).await;
-    assert!(granted(backend.acquire(&key, &quotas)));
-    // A fresh per-second permit would come at 2 s; the 10/s burst of 2 was
-    // never spent twice, so only the 1/s quota decides.
-    backend.release(&key, &quotas);
     assert!(
         granted(backend.acquire(&key, &quotas)),
-        "a released permit can be taken again"
+        "the hourly quota kept its second permit"
     );
+    tokio::time::advance(ms(1000)).await;
+    match backend.acquire(&key, &quotas) {
+        Acquire::Ready(Ok(Decision::Wait { retry_after, .. })) => {
+            assert_eq!(retry_after, ms(1_798_000), "the hourly quota is spent")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A permit released (its call was dropped unsent) can be taken again.
+    backend.release(&key, &quotas);
+    assert!(granted(backend.acquire(&key, &quotas)));
 }
 
 /// Drives `futures` to completion together on this task, in order.
@@ -1009,4 +1015,78 @@ async fn a_long_quota_with_a_large_burst_does_not_refuse_a_short_line() {
     // The per-second quota paces them; the hourly one has permits to spare.
     assert_eq!(start.elapsed(), ms(1900));
     assert_eq!(mock.request_count(), 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_partition_does_not_hold_up_others_in_the_global_line() {
+    let mock = MockService::new(Reply::ok());
+    mock.route(
+        "/busy",
+        [Reply::status(429).header("retry-after", "5"), Reply::ok()],
+    );
+    let policy = policy()
+        .global_quota(Quota::per_second(1).burst(1))
+        .build()
+        .unwrap();
+    let svc = limited(policy, &mock);
+    let start = Instant::now();
+    send(&svc, "https://a.test/busy").await.unwrap();
+    let paused = send(&svc, "https://a.test/busy");
+    let other = send(&svc, "https://b.test/x");
+    let (paused, other) = tokio::join!(paused, other);
+    paused.unwrap();
+    other.unwrap();
+    let at: Vec<_> = mock
+        .requests()
+        .iter()
+        .map(|r| (r.uri.host().unwrap().to_owned(), r.at - start))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("a.test".to_owned(), ms(0)),
+            ("b.test".to_owned(), ms(1000)),
+            ("a.test".to_owned(), ms(5000)),
+        ]
+    );
+}
+
+#[test]
+fn permits_are_taken_atomically_across_threads() {
+    // Real threads, no waiting: reject mode counts what was granted.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mock = MockService::new(Reply::ok());
+        let policy = policy()
+            .quota(Quota::per_hour(100))
+            .mode(Mode::Reject)
+            .build()
+            .unwrap();
+        let svc = limited(policy, &mock);
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    let mut granted = 0;
+                    for _ in 0..100 {
+                        if send(&svc, "https://api.test/a").await.is_ok() {
+                            granted += 1;
+                        }
+                    }
+                    granted
+                })
+            })
+            .collect();
+        let mut granted = 0;
+        for task in tasks {
+            granted += task.await.unwrap();
+        }
+        // Exactly the burst, however the threads interleave.
+        assert_eq!(granted, 100);
+        assert_eq!(mock.request_count(), 100);
+    });
 }
