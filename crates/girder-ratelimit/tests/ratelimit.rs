@@ -1090,3 +1090,35 @@ fn permits_are_taken_atomically_across_threads() {
         assert_eq!(mock.request_count(), 100);
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_interval_off_the_millisecond_grid_still_gets_within_one_percent() {
+    // 421 per minute is one call every 142.517... ms; tokio's timer wakes
+    // on whole milliseconds, and with a burst of 1 each late wake counts.
+    let mock = MockService::new(Reply::ok());
+    let policy = policy()
+        .quota(Quota::per_minute(421).burst(1))
+        .max_wait(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let svc = limited(policy, &mock);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                for _ in 0..16 {
+                    send(&svc, "https://api.test/a").await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let at = arrivals(&mock, start);
+    assert_eq!(at.len(), 1024);
+    let rate = 1023.0 / at.last().unwrap().as_secs_f64() * 60.0;
+    assert!(rate <= 421.0 && rate > 421.0 * 0.99, "{rate:.3} per minute");
+    println!("achieved rate: {rate:.3} calls/min against a quota of 421/min");
+}
