@@ -3,12 +3,14 @@
 //!
 //! Run it with `cargo run --example tour`. Each layer that lands adds its
 //! part; today: the call record, retry and the transport, then the circuit
-//! breaker opening and recovering.
+//! breaker opening and recovering, then the rate limiter pacing calls and
+//! pausing when the server asks.
 
 use std::time::Duration;
 
 use girder::breaker::{BreakerPolicy, CircuitBreakerLayer, OpenDuration, StateChange};
 use girder::core::classify::{Classify, DefaultClassifier, Outcome};
+use girder::ratelimit::{Quota, RateLimitLayer, RateLimitPolicy};
 use girder::retry::{Attempts, RetryLayer, RetryPolicy};
 use girder::{Body, BoxError, CallRecord, CallRecordLayer, ErrorKind, ServerHints, Transport};
 use girder_test::{Reply, TestServer};
@@ -115,7 +117,9 @@ async fn main() -> Result<(), BoxError> {
         );
     }
     println!();
-    breaker(&server).await
+    breaker(&server).await?;
+    println!();
+    rate_limit().await
 }
 
 /// The circuit breaker: three failures open it, calls fail fast without
@@ -157,6 +161,35 @@ async fn breaker(server: &TestServer) -> Result<(), BoxError> {
         "  the server saw {} of those 6 calls",
         server.requests_to("/down").len() - before
     );
+    Ok(())
+}
+
+/// The rate limiter: the client paces itself to its quota, and pauses the
+/// host when the server asks (here for 1 s, with a 429 and Retry-After).
+async fn rate_limit() -> Result<(), BoxError> {
+    let api = TestServer::start().await;
+    api.route("/items", Reply::ok());
+    api.route("/slow-down", Reply::status(429).header("retry-after", "1"));
+    let policy = RateLimitPolicy::builder()
+        .quota(Quota::per_second(5).burst(2))
+        .build()?;
+    let mut limited = ServiceBuilder::new()
+        .layer(CallRecordLayer::new())
+        .layer(RateLimitLayer::new(policy))
+        .service(Transport::new()?);
+    println!("rate limit: 5 per second, bursts of 2, on {}", api.addr());
+    let start = tokio::time::Instant::now();
+    for path in ["/items", "/items", "/items", "/items", "/slow-down", "/items"] {
+        let mut request = http::Request::get(api.url(path)).body(Body::empty())?;
+        let record = CallRecord::ensure(&mut request);
+        let response = limited.ready().await?.call(request).await?;
+        println!(
+            "  +{:>4} ms  GET {path:<10} {}  {}",
+            start.elapsed().as_millis(),
+            response.status(),
+            record.to_string().replace('\n', "; ")
+        );
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
 //! [`girder_core`], and re-exports the layers that have landed ([`retry`],
-//! [`breaker`]).
+//! [`breaker`], [`ratelimit`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -31,6 +31,12 @@ pub mod retry {
 /// The circuit breaker: [`girder_breaker`], re-exported.
 pub mod breaker {
     pub use girder_breaker::*;
+}
+
+/// Client-side rate limits, paced by quotas and by the server's headers:
+/// [`girder_ratelimit`], re-exported.
+pub mod ratelimit {
+    pub use girder_ratelimit::*;
 }
 
 pub use girder_core::{

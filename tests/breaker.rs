@@ -153,3 +153,44 @@ async fn retry_above_the_breaker_waits_out_the_servers_pause() {
     assert!(!record.contains("refused"), "{record}");
     assert_eq!(server.request_count(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_limiters_refusals_below_never_trip_the_breaker() {
+    use girder::ratelimit::{Mode, Quota, RateLimitLayer, RateLimitPolicy};
+    let server = TestServer::start().await;
+    server.route("/items", Reply::ok());
+    let breaker = CircuitBreakerLayer::new(
+        BreakerPolicy::builder()
+            .consecutive_failures(2)
+            .build()
+            .unwrap(),
+    );
+    let handle = breaker.handle();
+    let limiter = RateLimitPolicy::builder()
+        .quota(Quota::per_second(1).burst(1))
+        .mode(Mode::Reject)
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(breaker)
+        .layer(RateLimitLayer::new(limiter))
+        .service(Transport::new().unwrap());
+    assert_eq!(
+        get(&client, server.url("/items")).await.unwrap().status(),
+        200
+    );
+    for _ in 0..10 {
+        let err = get(&client, server.url("/items")).await.unwrap_err();
+        assert_eq!(girder::ErrorKind::of(&*err), girder::ErrorKind::RateLimited);
+    }
+    let metrics = handle
+        .metrics_for(&Request::get(server.url("/")).body(()).unwrap())
+        .unwrap();
+    assert_eq!((metrics.state, metrics.calls), (BreakerState::Closed, 1));
+    tokio::time::advance(SEC).await;
+    assert_eq!(
+        get(&client, server.url("/items")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(server.request_count(), 2);
+}

@@ -585,7 +585,9 @@ async fn client_errors_and_garbage_retry_after_are_not_failures() {
 #[tokio::test(start_paused = true)]
 async fn refusals_from_below_count_as_nothing() {
     let inner = tower::service_fn(|_: Request<Body>| async {
-        Err::<Response<Body>, BoxError>(RateLimited::new(Some(SEC)).into())
+        Err::<Response<Body>, BoxError>(
+            RateLimited::new(girder_core::RateLimitCause::Quota, Some(SEC)).into(),
+        )
     });
     let policy = BreakerPolicy::builder()
         .consecutive_failures(1)

@@ -53,7 +53,7 @@ pub use hints::ServerHints;
 pub use idempotency::{IDEMPOTENCY_KEY, Idempotency};
 pub use partition::{Partition, PartitionKey};
 pub use record::{CallRecord, CallRecordLayer, Event};
-pub use refusal::{CircuitOpen, RateLimited};
+pub use refusal::{CircuitOpen, RateLimitCause, RateLimited};
 
 /// The boxed error type of girder services, as in tower.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -20,7 +20,6 @@
 //! assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
 //! ```
 
-use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::time::Duration;
@@ -74,19 +73,49 @@ impl Error for CircuitOpen {}
 /// allowed. The request was not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimited {
-    partition: Option<PartitionKey>,
+    cause: RateLimitCause,
     retry_after: Option<Duration>,
-    detail: Option<Cow<'static, str>>,
+    partition: Option<PartitionKey>,
+}
+
+/// Why the rate limiter refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RateLimitCause {
+    /// A configured or server-announced quota has no permit now.
+    Quota,
+    /// The server asked this partition to pause (`Retry-After`, or a
+    /// quota with nothing remaining until its reset).
+    ServerPause,
+    /// The partition has as many calls in flight as allowed.
+    InFlight,
+    /// The wait would have ended after the call's
+    /// [`Deadline`](crate::Deadline).
+    Deadline,
+    /// The wait would have been longer than the limiter's maximum wait.
+    MaxWait,
+}
+
+impl fmt::Display for RateLimitCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RateLimitCause::Quota => "no quota left",
+            RateLimitCause::ServerPause => "the server asked to pause",
+            RateLimitCause::InFlight => "too many calls in flight",
+            RateLimitCause::Deadline => "the wait for quota would cross the deadline",
+            RateLimitCause::MaxWait => "the wait for quota would exceed the maximum wait",
+        })
+    }
 }
 
 impl RateLimited {
-    /// A refusal after which quota is expected back in `retry_after`, if
-    /// known.
-    pub fn new(retry_after: Option<Duration>) -> Self {
+    /// A refusal for `cause`, after which quota is expected back in
+    /// `retry_after`, if known.
+    pub fn new(cause: RateLimitCause, retry_after: Option<Duration>) -> Self {
         RateLimited {
-            partition: None,
+            cause,
             retry_after,
-            detail: None,
+            partition: None,
         }
     }
 
@@ -96,10 +125,9 @@ impl RateLimited {
         self
     }
 
-    /// Says why, in a few lower-case words ("wait exceeds max wait").
-    pub fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
-        self.detail = Some(detail.into());
-        self
+    /// Why.
+    pub fn cause(&self) -> RateLimitCause {
+        self.cause
     }
 
     /// How long until quota is expected back, if known.
@@ -111,11 +139,6 @@ impl RateLimited {
     pub fn partition(&self) -> Option<&PartitionKey> {
         self.partition.as_ref()
     }
-
-    /// Why, if said.
-    pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
-    }
 }
 
 impl fmt::Display for RateLimited {
@@ -124,11 +147,9 @@ impl fmt::Display for RateLimited {
         if let Some(partition) = &self.partition {
             write!(f, " for {partition}")?;
         }
-        if let Some(detail) = &self.detail {
-            write!(f, ": {detail}")?;
-        }
+        write!(f, ": {}", self.cause)?;
         if let Some(wait) = self.retry_after {
-            write!(f, "; quota back in {}", Readable(wait))?;
+            write!(f, "; retry after {}", Readable(wait))?;
         }
         Ok(())
     }
@@ -143,15 +164,15 @@ mod tests {
 
     #[test]
     fn rate_limited_says_what_it_knows() {
-        let bare = RateLimited::new(None);
-        assert_eq!(bare.to_string(), "rate limited");
-        let full = RateLimited::new(Some(Duration::from_millis(1500)))
-            .with_partition(PartitionKey::custom("a.test"))
-            .with_detail("wait exceeds max wait");
+        let bare = RateLimited::new(RateLimitCause::InFlight, None);
+        assert_eq!(bare.to_string(), "rate limited: too many calls in flight");
+        let full = RateLimited::new(RateLimitCause::MaxWait, Some(Duration::from_millis(1500)))
+            .with_partition(PartitionKey::custom("a.test"));
         assert_eq!(
             full.to_string(),
-            "rate limited for a.test: wait exceeds max wait; quota back in 1500ms"
+            "rate limited for a.test: the wait for quota would exceed the maximum wait; retry after 1500ms"
         );
+        assert_eq!(full.cause(), RateLimitCause::MaxWait);
         assert_eq!(ErrorKind::of(&full), ErrorKind::RateLimited);
     }
 

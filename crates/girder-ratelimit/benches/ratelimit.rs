@@ -1,0 +1,91 @@
+//! The hot path: a permit is free, over a ready in-memory service, without
+//! a call record. `bare_service` is the same service without the layer,
+//! measured in the same run.
+
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use girder_core::{Body, BoxError, PartitionKey};
+use girder_ratelimit::backend::{Acquire, Quotas};
+use girder_ratelimit::{GovernorBackend, Quota, RateLimitBackend, RateLimitLayer, RateLimitPolicy};
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+/// Polls a future that is ready at once, without a runtime.
+fn now<F: Future>(future: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("the benchmarked calls never wait"),
+    }
+}
+
+fn request() -> Request<Body> {
+    Request::get("https://api.test/items/1")
+        .header("accept", "application/json")
+        .body(Body::from("q"))
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let inner = tower::service_fn(|_req: Request<Body>| {
+        std::future::ready(Ok::<_, BoxError>(Response::new(())))
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    // A quota no benchmark run can spend: every call finds a permit.
+    let quota = Quota::per_second(1_000_000_000).burst(1_000_000_000);
+
+    let mut bare = inner;
+    c.bench_function("bare_service", |b| {
+        b.iter(|| {
+            now(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
+            black_box(now(bare.call(request()))).unwrap()
+        })
+    });
+
+    let policy = RateLimitPolicy::builder().quota(quota).build().unwrap();
+    let mut limited = RateLimitLayer::new(policy).layer(inner);
+    c.bench_function("ratelimit_permit_available", |b| {
+        b.iter(|| {
+            now(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
+            black_box(now(limited.call(request()))).unwrap()
+        })
+    });
+
+    let policy = RateLimitPolicy::builder()
+        .quota(quota)
+        .quota(Quota::per_hour(u32::MAX))
+        .max_in_flight(1_000)
+        .build()
+        .unwrap();
+    let mut limited = RateLimitLayer::new(policy).layer(inner);
+    c.bench_function("ratelimit_two_quotas_and_in_flight_limit", |b| {
+        b.iter(|| {
+            now(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
+            black_box(now(limited.call(request()))).unwrap()
+        })
+    });
+
+    // The permit check alone: the backend's acquire for a known partition.
+    let backend = GovernorBackend::new();
+    let quotas = Quotas::new(vec![quota], vec![]);
+    let key = PartitionKey::custom("api.test");
+    c.bench_function("governor_backend_acquire", |b| {
+        b.iter(|| match backend.acquire(black_box(&key), &quotas) {
+            Acquire::Ready(decision) => black_box(decision).unwrap(),
+            Acquire::Pending(_) => unreachable!(),
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

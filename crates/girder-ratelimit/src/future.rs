@@ -1,0 +1,192 @@
+//! [`ResponseFuture`], the future of [`RateLimit`](crate::RateLimit).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use girder_core::BoxError;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower_service::Service;
+
+use crate::backend::Scope;
+use crate::service::After;
+use crate::wait::{BoxAcquire, BoxDecision, Step, Waiting};
+
+pin_project! {
+    /// The future of [`RateLimit`](crate::RateLimit).
+    ///
+    /// Dropping it at any point is safe. A call waiting in line leaves the
+    /// line; one at its head passes it to the next; one granted a permit
+    /// it has not used yet gives the permit back; one in flight frees its
+    /// in-flight slot.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        wait: Option<Box<Waiting<S, B>>>,
+        after: Option<After>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling { #[pin] future: F },
+        // Waiting for an in-flight slot.
+        Slot { acquire: BoxAcquire },
+        // Waiting in the partition's or the global line.
+        Line { acquire: BoxAcquire, scope: Scope },
+        // At the head of the lines: ask the backend.
+        Ask,
+        // A remote backend is deciding.
+        Acquiring { decision: BoxDecision },
+        // At the head of the line until a permit is due.
+        Sleeping { #[pin] sleep: Sleep },
+        // A permit is held; the service must be ready before the call.
+        Readying,
+        // The limiter refused, or the backend failed.
+        Failed { error: Option<BoxError> },
+    }
+}
+
+impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
+    pub(crate) fn calling(future: S::Future, after: After) -> Self {
+        ResponseFuture {
+            state: State::Calling { future },
+            wait: None,
+            after: Some(after),
+        }
+    }
+
+    pub(crate) fn waiting(wait: Box<Waiting<S, B>>, step: Step, after: After) -> Self {
+        ResponseFuture {
+            state: State::from_step(step),
+            wait: Some(wait),
+            after: Some(after),
+        }
+    }
+
+    pub(crate) fn failed(error: BoxError) -> Self {
+        ResponseFuture {
+            state: State::Failed { error: Some(error) },
+            wait: None,
+            after: None,
+        }
+    }
+}
+
+impl<F> State<F> {
+    fn from_step(step: Step) -> Self {
+        match step {
+            Step::Slot(acquire) => State::Slot { acquire },
+            Step::Line(acquire, scope) => State::Line { acquire, scope },
+            Step::Ask => State::Ask,
+            Step::Pending(decision) => State::Acquiring { decision },
+            Step::Sleep(delay) => State::Sleeping {
+                sleep: tokio::time::sleep(delay),
+            },
+            Step::Ready => State::Readying,
+            Step::Fail(error) => State::Failed { error: Some(error) },
+        }
+    }
+}
+
+impl<S: Service<Request<B>>, B> fmt::Debug for ResponseFuture<S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<S, B, ResB> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResB>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let step = match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    // The slot is freed here, with the response head.
+                    if let (Some(after), Ok(response)) = (this.after.take(), &result) {
+                        after.observe(response);
+                    }
+                    return Poll::Ready(result);
+                }
+                StateProj::Failed { error } => {
+                    *this.after = None;
+                    let error = error
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Err(error));
+                }
+                StateProj::Slot { acquire } => {
+                    let wait = waiting(this.wait);
+                    match acquire.as_mut().poll(cx) {
+                        Poll::Ready(Ok(slot)) => {
+                            if let Some(after) = this.after.as_mut() {
+                                after.slot = Some(slot);
+                            }
+                            wait.enter_line(Scope::Partition)
+                        }
+                        Poll::Ready(Err(closed)) => Step::Fail(closed.into()),
+                        Poll::Pending => match wait.poll_timer(cx) {
+                            Some(step) => step,
+                            None => return Poll::Pending,
+                        },
+                    }
+                }
+                StateProj::Line { acquire, scope } => {
+                    let wait = waiting(this.wait);
+                    match acquire.as_mut().poll(cx) {
+                        Poll::Ready(Ok(permit)) => wait.in_line(permit, *scope),
+                        Poll::Ready(Err(closed)) => Step::Fail(closed.into()),
+                        Poll::Pending => match wait.poll_timer(cx) {
+                            Some(step) => step,
+                            None => return Poll::Pending,
+                        },
+                    }
+                }
+                StateProj::Ask => waiting(this.wait).ask(),
+                StateProj::Acquiring { decision } => {
+                    let decision = ready!(decision.as_mut().poll(cx));
+                    waiting(this.wait).decided(decision)
+                }
+                StateProj::Sleeping { sleep } => {
+                    ready!(sleep.poll(cx));
+                    Step::Ask
+                }
+                StateProj::Readying => {
+                    // NOTE: service.rs swapped this service in after its
+                    // poll_ready; the wait may have outlasted that readiness.
+                    let wait = waiting(this.wait);
+                    match ready!(wait.service.poll_ready(cx)) {
+                        Ok(()) => {
+                            let request = wait.send().expect("a waiting call sends once");
+                            let future = wait.service.call(request);
+                            *this.wait = None;
+                            this.state.set(State::Calling { future });
+                            continue;
+                        }
+                        // The permit goes back when `wait` is dropped.
+                        Err(error) => Step::Fail(error.into()),
+                    }
+                }
+            };
+            this.state.set(State::from_step(step));
+        }
+    }
+}
+
+fn waiting<S, B>(wait: &mut Option<Box<Waiting<S, B>>>) -> &mut Waiting<S, B> {
+    wait.as_deref_mut()
+        .expect("every waiting state has its Waiting")
+}

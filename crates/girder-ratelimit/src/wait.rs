@@ -1,0 +1,310 @@
+//! The slow path of a call: what it holds while it waits, and each step.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use girder_core::{BoxError, CallRecord, Deadline, Event, PartitionKey};
+use http::Request;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
+use tokio::time::{Instant, Sleep};
+
+use crate::backend::{Acquire, Decision, Scope};
+use crate::error::{Cause, RateLimited};
+use crate::hook::LimitEvent;
+use crate::lane::{Lane, Queued};
+use crate::policy::Mode;
+use crate::service::Shared;
+
+pub(crate) type BoxAcquire =
+    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+pub(crate) type BoxDecision = Pin<Box<dyn Future<Output = Result<Decision, BoxError>> + Send>>;
+
+/// Why a call left the fast path.
+pub(crate) enum First {
+    /// No in-flight slot was free.
+    Slot,
+    /// Others were waiting in line.
+    Line,
+    /// The backend refused.
+    Refused { retry_after: Duration, cause: Cause },
+    /// The backend is deciding remotely.
+    Pending(BoxDecision),
+}
+
+/// The next step of a waiting call; the future turns it into its state.
+pub(crate) enum Step {
+    Slot(BoxAcquire),
+    Line(BoxAcquire, Scope),
+    Ask,
+    Pending(BoxDecision),
+    Sleep(Duration),
+    /// A permit is held; make the service ready and send.
+    Ready,
+    Fail(BoxError),
+}
+
+/// What a waiting call holds. Dropping it drops its place in line and,
+/// when it holds a permit it has not used, gives the permit back.
+pub(crate) struct Waiting<S, B> {
+    pub(crate) service: S,
+    request: Option<Request<B>>,
+    shared: Arc<Shared>,
+    key: PartitionKey,
+    lane: Arc<Lane>,
+    started: Instant,
+    max_at: Instant,
+    deadline: Option<Instant>,
+    line: Option<OwnedSemaphorePermit>,
+    global_line: Option<OwnedSemaphorePermit>,
+    queued: Option<Queued>,
+    /// Ends a wait of unknown length (for a slot, in line) at the limit.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A permit was granted and the request not yet sent.
+    granted: bool,
+    /// Counted in `Shared::waiting`: not granted yet.
+    counted: bool,
+}
+
+impl<S, B> Waiting<S, B> {
+    pub(crate) fn start(
+        service: S,
+        request: Request<B>,
+        shared: Arc<Shared>,
+        key: PartitionKey,
+        lane: Arc<Lane>,
+        first: First,
+    ) -> (Self, Step) {
+        let started = Instant::now();
+        let max_at = started
+            .checked_add(shared.policy.max_wait)
+            .unwrap_or(started + Duration::from_secs(30 * 365 * 24 * 3600));
+        let deadline = Deadline::of(&request).map(|d| d.instant());
+        shared.waiting.fetch_add(1, Ordering::AcqRel);
+        let mut waiting = Waiting {
+            service,
+            request: Some(request),
+            shared,
+            key,
+            lane,
+            started,
+            max_at,
+            deadline,
+            line: None,
+            global_line: None,
+            queued: None,
+            timer: None,
+            granted: false,
+            counted: true,
+        };
+        let step = match first {
+            First::Slot => {
+                let slots = waiting.lane.slots().cloned();
+                match slots {
+                    Some(slots) => {
+                        waiting.arm_timer();
+                        Step::Slot(Box::pin(slots.acquire_owned()))
+                    }
+                    None => waiting.enter_line(Scope::Partition),
+                }
+            }
+            // The head's wait is unknown here: count it as one interval.
+            First::Line => waiting.estimate(waiting.shared.pace, Cause::Quota),
+            First::Refused {
+                retry_after, cause, ..
+            } => waiting.estimate(retry_after, cause),
+            First::Pending(decision) => Step::Pending(decision),
+        };
+        (waiting, step)
+    }
+
+    /// Refuses at once a wait that cannot end in time, counting the
+    /// waiters ahead, else joins the line.
+    fn estimate(&mut self, wait: Duration, cause: Cause) -> Step {
+        let ahead = u32::try_from(self.lane.waiting()).unwrap_or(u32::MAX);
+        let estimate = wait.saturating_add(self.shared.pace.saturating_mul(ahead));
+        if self.shared.policy.mode == Mode::Reject {
+            return self.refuse(cause, Some(estimate));
+        }
+        if let Some(limit) = self.crosses(Instant::now() + estimate) {
+            return self.refuse(limit, Some(estimate));
+        }
+        self.enter_line(Scope::Partition)
+    }
+
+    /// Which limit a wait ending at `end` would cross, if any.
+    fn crosses(&self, end: Instant) -> Option<Cause> {
+        // As `Deadline::check_wait`: a wait ending on the deadline is refused.
+        if self.deadline.is_some_and(|deadline| end >= deadline) {
+            Some(Cause::Deadline)
+        } else if end > self.max_at {
+            Some(Cause::MaxWait)
+        } else {
+            None
+        }
+    }
+
+    fn limit(&self) -> (Instant, Cause) {
+        match self.deadline {
+            Some(deadline) if deadline <= self.max_at => (deadline, Cause::Deadline),
+            _ => (self.max_at, Cause::MaxWait),
+        }
+    }
+
+    fn arm_timer(&mut self) {
+        if self.timer.is_none() {
+            self.timer = Some(Box::pin(tokio::time::sleep_until(self.limit().0)));
+        }
+    }
+
+    /// The step after the limit passed during a wait of unknown length.
+    pub(crate) fn poll_timer(&mut self, cx: &mut Context<'_>) -> Option<Step> {
+        let timer = self.timer.as_mut()?;
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                let cause = self.limit().1;
+                Some(self.refuse(cause, None))
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    pub(crate) fn enter_line(&mut self, scope: Scope) -> Step {
+        let line = match scope {
+            Scope::Partition => self.lane.line.clone(),
+            Scope::Global => self.shared.lanes.global.line.clone(),
+        };
+        match line.clone().try_acquire_owned() {
+            Ok(permit) => self.in_line(permit, scope),
+            Err(_) => {
+                if scope == Scope::Partition {
+                    self.queued = Some(Queued::new(self.lane.clone()));
+                }
+                self.arm_timer();
+                Step::Line(Box::pin(line.acquire_owned()), scope)
+            }
+        }
+    }
+
+    /// At the head of `scope`'s line: ask for a permit.
+    pub(crate) fn in_line(&mut self, permit: OwnedSemaphorePermit, scope: Scope) -> Step {
+        match scope {
+            Scope::Partition => {
+                self.line = Some(permit);
+                self.queued = None;
+            }
+            Scope::Global => self.global_line = Some(permit),
+        }
+        self.timer = None;
+        Step::Ask
+    }
+
+    pub(crate) fn ask(&mut self) -> Step {
+        match self
+            .shared
+            .backend
+            .acquire(&self.key, &self.shared.policy.quotas)
+        {
+            Acquire::Ready(decision) => self.decided(decision),
+            Acquire::Pending(decision) => Step::Pending(decision),
+        }
+    }
+
+    pub(crate) fn decided(&mut self, decision: Result<Decision, BoxError>) -> Step {
+        match decision {
+            Ok(Decision::Granted) => self.grant(),
+            Ok(Decision::Wait {
+                retry_after,
+                scope,
+                cause,
+            }) => self.on_wait(retry_after, scope, cause),
+            Err(error) => Step::Fail(error),
+        }
+    }
+
+    fn on_wait(&mut self, retry_after: Duration, scope: Scope, cause: Cause) -> Step {
+        if self.shared.policy.mode == Mode::Reject {
+            return self.refuse(cause, Some(retry_after));
+        }
+        if let Some(limit) = self.crosses(Instant::now() + retry_after) {
+            return self.refuse(limit, Some(retry_after));
+        }
+        // Hold the line of the state that refused, so that the waiters
+        // behind stay behind; a partition's own wait does not hold up the
+        // other partitions in the global line.
+        if self.line.is_none() {
+            return self.enter_line(Scope::Partition);
+        }
+        match scope {
+            Scope::Partition => self.global_line = None,
+            Scope::Global if self.global_line.is_none() => return self.enter_line(Scope::Global),
+            Scope::Global => {}
+        }
+        Step::Sleep(retry_after)
+    }
+
+    fn uncount(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn grant(&mut self) -> Step {
+        self.uncount();
+        self.line = None;
+        self.global_line = None;
+        self.queued = None;
+        self.timer = None;
+        self.granted = true;
+        let waited = self.started.elapsed();
+        if !waited.is_zero() {
+            if let Some(request) = &self.request {
+                CallRecord::note(request.extensions(), "ratelimit", || Event::QuotaWaited {
+                    waited,
+                });
+            }
+            tracing::debug!(
+                target: "girder::ratelimit",
+                partition = %self.key,
+                waited = ?waited,
+                "waited for quota"
+            );
+            self.shared.policy.on_limit.on_event(&LimitEvent::Waited {
+                partition: &self.key,
+                waited,
+            });
+        }
+        Step::Ready
+    }
+
+    fn refuse(&mut self, cause: Cause, retry_after: Option<Duration>) -> Step {
+        let error = RateLimited::new(cause, retry_after).with_partition(self.key.clone());
+        if let Some(request) = &self.request {
+            self.shared.refused(request.extensions(), &self.key, &error);
+        }
+        Step::Fail(error.into())
+    }
+
+    /// The request, to send now; the permit is used.
+    pub(crate) fn send(&mut self) -> Option<Request<B>> {
+        self.granted = false;
+        self.request.take()
+    }
+}
+
+impl<S, B> Drop for Waiting<S, B> {
+    fn drop(&mut self) {
+        self.uncount();
+        if self.granted {
+            // Dropped after its permit was granted but before the request
+            // went out: the permit was not used.
+            self.shared
+                .backend
+                .release(&self.key, &self.shared.policy.quotas);
+            tracing::trace!(target: "girder::ratelimit", partition = %self.key, "unused permit given back");
+        }
+    }
+}
