@@ -179,7 +179,14 @@ async fn rate_limit() -> Result<(), BoxError> {
         .service(Transport::new()?);
     println!("rate limit: 5 per second, bursts of 2, on {}", api.addr());
     let start = tokio::time::Instant::now();
-    for path in ["/items", "/items", "/items", "/items", "/slow-down", "/items"] {
+    for path in [
+        "/items",
+        "/items",
+        "/items",
+        "/items",
+        "/slow-down",
+        "/items",
+    ] {
         let mut request = http::Request::get(api.url(path)).body(Body::empty())?;
         let record = CallRecord::ensure(&mut request);
         let response = limited.ready().await?.call(request).await?;
