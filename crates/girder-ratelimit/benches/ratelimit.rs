@@ -4,26 +4,15 @@
 
 #![allow(missing_docs)]
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use girder_core::{Body, BoxError, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Quotas};
 use girder_ratelimit::{GovernorBackend, Quota, RateLimitBackend, RateLimitLayer, RateLimitPolicy};
+use girder_test::expect_ready;
 use http::{Request, Response};
 use tower::{Layer, Service};
-
-/// Polls a future that is ready at once, without a runtime.
-fn now<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => unreachable!("the benchmarked calls never wait"),
-    }
-}
 
 fn request() -> Request<Body> {
     Request::get("https://api.test/items/1")
@@ -47,8 +36,8 @@ fn bench(c: &mut Criterion) {
     let mut bare = inner;
     c.bench_function("bare_service", |b| {
         b.iter(|| {
-            now(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
-            black_box(now(bare.call(request()))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
+            black_box(expect_ready(bare.call(request()))).unwrap()
         })
     });
 
@@ -56,8 +45,8 @@ fn bench(c: &mut Criterion) {
     let mut limited = RateLimitLayer::new(policy).layer(inner);
     c.bench_function("ratelimit_permit_available", |b| {
         b.iter(|| {
-            now(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
-            black_box(now(limited.call(request()))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
+            black_box(expect_ready(limited.call(request()))).unwrap()
         })
     });
 
@@ -70,8 +59,8 @@ fn bench(c: &mut Criterion) {
     let mut limited = RateLimitLayer::new(policy).layer(inner);
     c.bench_function("ratelimit_two_quotas_and_in_flight_limit", |b| {
         b.iter(|| {
-            now(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
-            black_box(now(limited.call(request()))).unwrap()
+            expect_ready(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
+            black_box(expect_ready(limited.call(request()))).unwrap()
         })
     });
 
