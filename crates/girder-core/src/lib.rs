@@ -7,6 +7,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`body`] | [`Body`] (buffered or streamed) and [`ReplayBody`] for bodies that can be sent again |
+//! | [`clock`] | [`WallClock`]: the time of day, following tokio's (pausable) clock |
 //! | [`classify`] | success / retryable failure / failure, shared by retry and the breaker |
 //! | [`hints`] | `Retry-After`, `RateLimit`, `X-RateLimit-*` parsed into [`ServerHints`] |
 //! | [`idempotency`] | whether a request is safe to resend |
@@ -37,6 +38,7 @@
 
 pub mod body;
 pub mod classify;
+pub mod clock;
 pub mod deadline;
 pub mod error;
 pub mod hints;
@@ -47,6 +49,7 @@ pub mod refusal;
 
 pub use body::{Body, ReplayBody, replay_request};
 pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason};
+pub use clock::WallClock;
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use error::ErrorKind;
 pub use hints::ServerHints;
