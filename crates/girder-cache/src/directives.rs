@@ -1,0 +1,106 @@
+//! The few `Cache-Control` directives girder reads itself:
+//! `http-cache-semantics` covers RFC 9111 but not RFC 5861's
+//! `stale-while-revalidate` and `stale-if-error`.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::header::{CACHE_CONTROL, PRAGMA};
+
+/// Stale-serving permissions and prohibitions of one message.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Directives {
+    pub(crate) stale_while_revalidate: Option<Duration>,
+    pub(crate) stale_if_error: Option<Duration>,
+    /// `must-revalidate`, `no-cache` (or `Pragma: no-cache`): no stale serving.
+    pub(crate) forbids_stale: bool,
+    /// `no-store`.
+    pub(crate) no_store: bool,
+    /// Any freshness-related request directive (`max-age`, `min-fresh`,
+    /// `max-stale`, `no-cache`) or `Pragma`: the slow, exact path.
+    pub(crate) any: bool,
+}
+
+impl Directives {
+    pub(crate) fn of(headers: &HeaderMap) -> Directives {
+        let mut d = Directives::default();
+        for value in headers.get_all(CACHE_CONTROL) {
+            let Ok(text) = value.to_str() else {
+                continue;
+            };
+            for part in text.split(',') {
+                let mut kv = part.splitn(2, '=');
+                let name = kv.next().unwrap_or_default().trim();
+                if name.is_empty() {
+                    continue;
+                }
+                d.any = true;
+                let secs = kv
+                    .next()
+                    .map(|v| v.trim().trim_matches('"'))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                if name.eq_ignore_ascii_case("stale-while-revalidate") {
+                    d.stale_while_revalidate = secs;
+                } else if name.eq_ignore_ascii_case("stale-if-error") {
+                    d.stale_if_error = secs;
+                } else if name.eq_ignore_ascii_case("must-revalidate")
+                    || name.eq_ignore_ascii_case("no-cache")
+                {
+                    d.forbids_stale = true;
+                } else if name.eq_ignore_ascii_case("no-store") {
+                    d.no_store = true;
+                }
+            }
+        }
+        if !headers.contains_key(CACHE_CONTROL) {
+            for value in headers.get_all(PRAGMA) {
+                d.any = true;
+                if value.to_str().is_ok_and(|v| v.contains("no-cache")) {
+                    d.forbids_stale = true;
+                }
+            }
+        }
+        d
+    }
+}
+
+/// Whether `headers` carry any `Cache-Control` or `Pragma` at all.
+pub(crate) fn present(headers: &HeaderMap) -> bool {
+    headers.contains_key(CACHE_CONTROL) || headers.contains_key(PRAGMA)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stale_windows_and_prohibitions() {
+        let mut h = HeaderMap::new();
+        h.append(
+            CACHE_CONTROL,
+            "max-age=1, stale-while-revalidate=30".parse().unwrap(),
+        );
+        h.append(CACHE_CONTROL, "Stale-If-Error=\"600\"".parse().unwrap());
+        let d = Directives::of(&h);
+        assert_eq!(d.stale_while_revalidate, Some(Duration::from_secs(30)));
+        assert_eq!(d.stale_if_error, Some(Duration::from_secs(600)));
+        assert!(!d.forbids_stale && !d.no_store && d.any);
+
+        let mut h = HeaderMap::new();
+        h.insert(
+            CACHE_CONTROL,
+            "no-store, must-revalidate, stale-if-error=x"
+                .parse()
+                .unwrap(),
+        );
+        let d = Directives::of(&h);
+        assert!(d.forbids_stale && d.no_store);
+        assert_eq!(d.stale_if_error, None);
+
+        let mut h = HeaderMap::new();
+        h.insert(PRAGMA, "no-cache".parse().unwrap());
+        assert!(Directives::of(&h).forbids_stale);
+        assert!(!Directives::of(&HeaderMap::new()).any);
+    }
+}

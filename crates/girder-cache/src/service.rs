@@ -1,0 +1,930 @@
+//! [`Cache`], the service, and the logic of one call.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use girder_core::record::CacheStatus;
+use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, ReplayBody, WallClock};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_cache_semantics::{BeforeRequest, CacheOptions};
+use tower_service::Service;
+
+use crate::body::{Buffered, buffer};
+use crate::directives::{self, Directives};
+use crate::entry::{CacheEntry, StoredResponse};
+use crate::flight::{self, Flights, Landing, Leader, Role, SharedResponse};
+use crate::key::{CacheKey, KeyMaker};
+use crate::store::CacheStore;
+use crate::{CacheConfig, CacheMode, SharedError};
+
+/// An RFC 9111 private cache in front of `S`. Made by
+/// [`CacheLayer`](crate::CacheLayer); see the [crate docs](crate).
+pub struct Cache<S, St> {
+    inner: S,
+    shared: Arc<Shared<St>>,
+}
+
+impl<S: Clone, St> Clone for Cache<S, St> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, St> fmt::Debug for Cache<S, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl<S, St> Cache<S, St> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<St>>) -> Self {
+        Cache { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// The state every clone of one cache shares.
+pub(crate) struct Shared<St> {
+    pub(crate) config: CacheConfig,
+    options: CacheOptions,
+    pub(crate) store: St,
+    keys: KeyMaker,
+    clock: WallClock,
+    flights: Arc<Flights>,
+    refreshing: Mutex<HashSet<CacheKey>>,
+}
+
+impl<St> fmt::Debug for Shared<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<St> Shared<St> {
+    pub(crate) fn new(config: CacheConfig, store: St) -> Self {
+        Shared {
+            options: config.options(),
+            keys: config.key_maker(),
+            clock: config.clock.unwrap_or_else(WallClock::system),
+            store,
+            config,
+            flights: Arc::default(),
+            refreshing: Mutex::default(),
+        }
+    }
+}
+
+/// The future of [`Cache`]: boxed, because a call awaits the store (a
+/// trait with async methods), possibly a coalesced fill and the body.
+pub struct ResponseFuture {
+    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>,
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<S, St, ReqB, ResB> Service<Request<ReqB>> for Cache<S, St>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    St: CacheStore,
+    ReqB: ReplayBody + Send + 'static,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> ResponseFuture {
+        // Clone and swap: the service polled ready is the one we call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            inner: Box::pin(run(self.shared.clone(), inner, request)),
+        }
+    }
+}
+
+const LAYER: &str = "cache";
+
+fn note<B>(request: &Request<B>, status: CacheStatus) {
+    CallRecord::note(request.extensions(), LAYER, || {
+        girder_core::record::Event::Cache(status)
+    });
+}
+
+async fn run<S, St, ReqB, ResB>(
+    shared: Arc<Shared<St>>,
+    mut inner: S,
+    request: Request<ReqB>,
+) -> Result<Response<Body>, BoxError>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    St: CacheStore,
+    ReqB: ReplayBody + Send + 'static,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let method = request.method().clone();
+    if method != Method::GET && method != Method::HEAD {
+        return pass_unsafe(&shared, inner, request).await;
+    }
+    let mode = CacheMode::of(&request);
+    if mode == CacheMode::NoStore || bypasses(request.headers()) {
+        note(&request, CacheStatus::Bypass);
+        tracing::trace!(target: "girder::cache", %method, "bypass");
+        let response = inner.call(request).await.map_err(Into::into)?;
+        return Ok(with_status(response.map(Body::new), CacheStatus::Bypass));
+    }
+    let key = shared.keys.key(&method, request.uri(), request.headers());
+    let entry = match mode {
+        CacheMode::Reload => None,
+        _ => shared.get(&key).await,
+    };
+    let selected = entry.as_ref().and_then(|e| {
+        e.variants()
+            .iter()
+            .position(|v| v.vary.matches(request.headers()))
+    });
+    if let (Some(entry), Some(index)) = (&entry, selected) {
+        let stored = &entry.variants()[index];
+        let now = shared.clock.now();
+        let fresh = shared.is_fresh_for(stored, &request, now);
+        match mode {
+            CacheMode::ForceCache | CacheMode::OnlyIfCached => {
+                let status = if fresh {
+                    CacheStatus::Hit
+                } else {
+                    CacheStatus::Stale
+                };
+                return Ok(shared.serve(stored, now, status, &request));
+            }
+            CacheMode::NoCache => {}
+            _ if fresh => return Ok(shared.serve(stored, now, CacheStatus::Hit, &request)),
+            _ if shared.may_serve_while_revalidating(stored, &request, now) => {
+                let response = shared.serve(stored, now, CacheStatus::Stale, &request);
+                Shared::refresh_in_background(&shared, key, inner, &request, entry.clone(), index);
+                return Ok(response);
+            }
+            _ => {}
+        }
+    } else if mode == CacheMode::OnlyIfCached {
+        note(&request, CacheStatus::Miss);
+        tracing::debug!(target: "girder::cache", %method, "only-if-cached miss: 504");
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        return Ok(with_status(response, CacheStatus::Miss));
+    }
+    let stale = selected.and_then(|i| entry.as_ref().map(|e| (e.clone(), i)));
+    let coalesce = shared.config.coalesce && mode != CacheMode::Reload;
+    fill(&shared, key, inner, request, entry, stale, coalesce).await
+}
+
+/// Unsafe methods go through; a non-error response invalidates the target
+/// URI (and same-origin `Location` / `Content-Location`).
+async fn pass_unsafe<S, St, ReqB, ResB>(
+    shared: &Shared<St>,
+    mut inner: S,
+    request: Request<ReqB>,
+) -> Result<Response<Body>, BoxError>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+    St: CacheStore,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let invalidates = !matches!(
+        *request.method(),
+        Method::OPTIONS | Method::TRACE | Method::CONNECT
+    );
+    let target = invalidates.then(|| {
+        (
+            shared
+                .keys
+                .key(&Method::GET, request.uri(), request.headers()),
+            request.uri().clone(),
+        )
+    });
+    let response = inner.call(request).await.map_err(Into::into)?;
+    let status = response.status();
+    if let Some((key, uri)) = target
+        && (status.is_success() || status.is_redirection())
+    {
+        shared.invalidate(&key).await;
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            for value in response.headers().get_all(&name) {
+                if let Some(other) = same_origin(&uri, value) {
+                    shared.invalidate(&key.with_uri(&other)).await;
+                }
+            }
+        }
+    }
+    Ok(response.map(Body::new))
+}
+
+/// The request asks for something this cache does not answer itself:
+/// ranges, or conditionals of the caller's own.
+fn bypasses(headers: &HeaderMap) -> bool {
+    [
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+    ]
+    .iter()
+    .any(|h| headers.contains_key(h))
+}
+
+/// `value` resolved against `base`, when it names the same origin.
+fn same_origin(base: &Uri, value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?.trim();
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    if let Ok(uri) = text.parse::<Uri>()
+        && uri.scheme().is_some()
+    {
+        return (uri.scheme_str() == Some(scheme)
+            && uri.authority().map(|a| a.as_str()) == Some(authority))
+        .then(|| uri.to_string());
+    }
+    if text.starts_with("//") {
+        return None;
+    }
+    let path = if text.starts_with('/') {
+        text.to_owned()
+    } else {
+        let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{dir}/{text}")
+    };
+    let uri: Uri = format!("{scheme}://{authority}{path}").parse().ok()?;
+    Some(uri.to_string())
+}
+
+fn with_status(mut response: Response<Body>, status: CacheStatus) -> Response<Body> {
+    response.extensions_mut().insert(status);
+    response
+}
+
+impl<St: CacheStore> Shared<St> {
+    async fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
+        match self.store.get(key).await {
+            Ok(entry) => entry,
+            Err(error) => {
+                tracing::warn!(target: "girder::cache", %error, "store get failed; treated as a miss");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: CacheKey, entry: CacheEntry) {
+        if let Err(error) = self.store.put(key, entry).await {
+            tracing::warn!(target: "girder::cache", %error, "store put failed; nothing stored");
+        }
+    }
+
+    async fn invalidate(&self, key: &CacheKey) {
+        for method in [Method::GET, Method::HEAD] {
+            let key = key.with_method(method);
+            tracing::debug!(target: "girder::cache", ?key, "invalidated");
+            if let Err(error) = self.store.remove(&key).await {
+                tracing::warn!(target: "girder::cache", %error, "store remove failed");
+            }
+        }
+    }
+
+    /// Whether `stored` may answer `request` without asking the server.
+    fn is_fresh_for<B>(
+        &self,
+        stored: &StoredResponse,
+        request: &Request<B>,
+        now: SystemTime,
+    ) -> bool {
+        if !directives::present(request.headers()) {
+            return stored.is_fresh(now);
+        }
+        // Request directives (max-age, min-fresh, max-stale, no-cache):
+        // the policy's exact rules.
+        matches!(
+            stored.policy.before_request(request, now),
+            BeforeRequest::Fresh(_)
+        )
+    }
+
+    fn may_serve_while_revalidating<B>(
+        &self,
+        stored: &StoredResponse,
+        request: &Request<B>,
+        now: SystemTime,
+    ) -> bool {
+        if stored.directives.forbids_stale || directives::present(request.headers()) {
+            return false;
+        }
+        let window = stored
+            .directives
+            .stale_while_revalidate
+            .or(self.config.stale_while_revalidate);
+        window.is_some_and(|w| stored.staleness(now) <= w)
+    }
+
+    fn may_serve_if_error(
+        &self,
+        stored: &StoredResponse,
+        request: &HeaderMap,
+        now: SystemTime,
+    ) -> bool {
+        if stored.directives.forbids_stale {
+            return false;
+        }
+        let window = Directives::of(request)
+            .stale_if_error
+            .or(stored.directives.stale_if_error)
+            .or(self.config.stale_if_error);
+        window.is_some_and(|w| stored.staleness(now) <= w)
+    }
+
+    /// A response built from a stored one, with its `Age`.
+    fn serve<B>(
+        &self,
+        stored: &StoredResponse,
+        now: SystemTime,
+        status: CacheStatus,
+        request: &Request<B>,
+    ) -> Response<Body> {
+        note(request, status);
+        tracing::debug!(target: "girder::cache", %status, method = %request.method(), "served from cache");
+        let body = if request.method() == Method::HEAD {
+            Body::empty()
+        } else {
+            Body::from(stored.body.clone())
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = stored.status;
+        *response.version_mut() = stored.version;
+        *response.headers_mut() = stored.headers.clone();
+        let age = stored.policy.age(now).as_secs();
+        response
+            .headers_mut()
+            .insert(header::AGE, HeaderValue::from(age));
+        with_status(response, status)
+    }
+
+    /// How long an entry stays useful.
+    fn retain_for(&self, variants: &[StoredResponse], now: SystemTime) -> Duration {
+        variants
+            .iter()
+            .map(|v| {
+                let fresh = v.fresh_until.duration_since(now).unwrap_or_default();
+                let d = v.directives;
+                let stale = [
+                    d.stale_while_revalidate
+                        .or(self.config.stale_while_revalidate),
+                    d.stale_if_error.or(self.config.stale_if_error),
+                    v.has_validator().then_some(self.config.keep_stale_for),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or_default();
+                fresh + stale
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Stores `new` in front of the variants of `existing` it does not
+    /// replace.
+    async fn store_variant(
+        &self,
+        key: CacheKey,
+        existing: Option<&CacheEntry>,
+        new: StoredResponse,
+        request_headers: &HeaderMap,
+        now: SystemTime,
+    ) {
+        let mut variants = vec![new];
+        if let Some(existing) = existing {
+            variants.extend(
+                existing
+                    .variants()
+                    .iter()
+                    .filter(|v| !v.vary.matches(request_headers))
+                    .take(self.config.max_variants - 1)
+                    .cloned(),
+            );
+        }
+        let retain = self.retain_for(&variants, now);
+        self.put(key, CacheEntry::new(variants, retain)).await;
+    }
+
+    fn refresh_in_background<S, ReqB, ResB>(
+        this: &Arc<Self>,
+        key: CacheKey,
+        inner: S,
+        request: &Request<ReqB>,
+        entry: CacheEntry,
+        index: usize,
+    ) where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        ReqB: ReplayBody + Send + 'static,
+        ResB: http_body::Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let Some(mut copy) = girder_core::replay_request(request) else {
+            return;
+        };
+        if !this
+            .refreshing
+            .lock()
+            .expect("refresh set poisoned")
+            .insert(key.clone())
+        {
+            return;
+        }
+        // The caller has its answer; the refresh is on its own, so it must
+        // not write into the caller's record or inherit its deadline.
+        copy.extensions_mut().remove::<CallRecord>();
+        copy.extensions_mut().remove::<Deadline>();
+        let shared = this.clone();
+        tracing::debug!(target: "girder::cache", ?key, "stale-while-revalidate: refreshing in the background");
+        tokio::spawn(async move {
+            let done = RefreshDone {
+                shared: shared.clone(),
+                key: key.clone(),
+            };
+            let _ = fetch(&shared, key, inner, copy, Some(&entry), Some(index), None).await;
+            drop(done);
+        });
+    }
+}
+
+/// Takes a key out of the refreshing set however the refresh ends.
+struct RefreshDone<St> {
+    shared: Arc<Shared<St>>,
+    key: CacheKey,
+}
+
+impl<St> Drop for RefreshDone<St> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.shared.refreshing.lock() {
+            set.remove(&self.key);
+        }
+    }
+}
+
+/// A miss or a revalidation: one request per key at a time when coalescing.
+async fn fill<S, St, ReqB, ResB>(
+    shared: &Arc<Shared<St>>,
+    key: CacheKey,
+    inner: S,
+    request: Request<ReqB>,
+    entry: Option<CacheEntry>,
+    stale: Option<(CacheEntry, usize)>,
+    coalesce: bool,
+) -> Result<Response<Body>, BoxError>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+    St: CacheStore,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let index = stale.as_ref().map(|(_, i)| *i);
+    if !coalesce {
+        return fetch(shared, key, inner, request, entry.as_ref(), index, None).await;
+    }
+    loop {
+        let rx = match shared.flights.join(&key) {
+            Role::Leader(leader) => {
+                return fetch(
+                    shared,
+                    key,
+                    inner,
+                    request,
+                    entry.as_ref(),
+                    index,
+                    Some(leader),
+                )
+                .await;
+            }
+            Role::Waiter(rx) => rx,
+        };
+        tracing::debug!(target: "girder::cache", ?key, "waiting for a request in flight");
+        let landing = match Deadline::of(&request) {
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline.instant(), flight::wait(rx)).await {
+                    Ok(landing) => landing,
+                    Err(_) => return Err(DeadlineExceeded::new().into()),
+                }
+            }
+            None => flight::wait(rx).await,
+        };
+        let now = shared.clock.now();
+        let stored = stale.as_ref().map(|(e, i)| &e.variants()[*i]);
+        match landing {
+            Landing::Abandoned => continue,
+            Landing::Response(shared_response)
+                if shared_response
+                    .vary
+                    .same_selection(&shared_response.request_headers, request.headers()) =>
+            {
+                if let Some(stored) = stored
+                    && shared
+                        .config
+                        .stale_if_error_statuses
+                        .contains(&shared_response.status)
+                    && shared.may_serve_if_error(stored, request.headers(), now)
+                {
+                    return Ok(shared.serve(stored, now, CacheStatus::Stale, &request));
+                }
+                note(&request, CacheStatus::Coalesced);
+                let body = if request.method() == Method::HEAD {
+                    Body::empty()
+                } else {
+                    Body::from(shared_response.body.clone())
+                };
+                let mut response = Response::new(body);
+                *response.status_mut() = shared_response.status;
+                *response.version_mut() = shared_response.version;
+                *response.headers_mut() = shared_response.headers.clone();
+                return Ok(with_status(response, CacheStatus::Coalesced));
+            }
+            Landing::Failed(error) => {
+                if let Some(stored) = stored
+                    && shared.may_serve_if_error(stored, request.headers(), now)
+                {
+                    return Ok(shared.serve(stored, now, CacheStatus::Stale, &request));
+                }
+                note(&request, CacheStatus::Coalesced);
+                return Err(SharedError(error).into());
+            }
+            Landing::Response(_) | Landing::Pass => {
+                return fetch(shared, key, inner, request, entry.as_ref(), index, None).await;
+            }
+        }
+    }
+}
+
+/// One request to the server: a miss, or the revalidation of
+/// `entry.variants()[index]`. Stores what may be stored and lands the
+/// flight when leading one.
+async fn fetch<S, St, ReqB, ResB>(
+    shared: &Shared<St>,
+    key: CacheKey,
+    mut inner: S,
+    mut request: Request<ReqB>,
+    entry: Option<&CacheEntry>,
+    index: Option<usize>,
+    leader: Option<Leader>,
+) -> Result<Response<Body>, BoxError>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+    St: CacheStore,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let stale = index.and_then(|i| entry.map(|e| &e.variants()[i]));
+    // The request as the policy must see it: before the validators.
+    let mut head = Request::new(());
+    *head.method_mut() = request.method().clone();
+    *head.uri_mut() = request.uri().clone();
+    *head.version_mut() = request.version();
+    *head.headers_mut() = request.headers().clone();
+    let (head, ()) = head.into_parts();
+    let record = request.extensions().get::<CallRecord>().cloned();
+    let note_status = |status: CacheStatus| {
+        if let Some(record) = &record {
+            record.push(LAYER, girder_core::record::Event::Cache(status));
+        }
+    };
+    if let Some(stale) = stale {
+        add_validators(request.headers_mut(), stale);
+    }
+    let result = inner.call(request).await.map_err(Into::into);
+    let now = shared.clock.now();
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            if let Some(stale) = stale
+                && shared.may_serve_if_error(stale, &head.headers, now)
+            {
+                tracing::info!(target: "girder::cache", %error, "server unreachable: serving stale (stale-if-error)");
+                if let Some(leader) = leader {
+                    leader.land(Landing::Failed(Arc::new(error)));
+                }
+                return Ok(serve_head(
+                    shared,
+                    stale,
+                    now,
+                    CacheStatus::Stale,
+                    &head,
+                    &note_status,
+                ));
+            }
+            return Err(match leader {
+                Some(leader) if leader.has_waiters() => {
+                    let error = Arc::new(error);
+                    leader.land(Landing::Failed(error.clone()));
+                    SharedError(error).into()
+                }
+                _ => error,
+            });
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+
+    if let Some(stale) = stale {
+        if parts.status == StatusCode::NOT_MODIFIED {
+            let merged = merge_304(&stale.headers, &parts.headers);
+            let updated = StoredResponse::new(
+                &head,
+                stale.status,
+                stale.version,
+                merged,
+                shared.policy_headers_for(&stale.headers),
+                stale.body.clone(),
+                now,
+                shared.options,
+            );
+            let response = serve_head(
+                shared,
+                &updated,
+                now,
+                CacheStatus::Revalidated,
+                &head,
+                &note_status,
+            );
+            if let Some(leader) = leader {
+                leader.land(Landing::Response(Arc::new(share(&updated, &head))));
+            }
+            tracing::debug!(target: "girder::cache", ?key, "revalidated (304)");
+            shared
+                .store_variant(key, entry, updated, &head.headers, now)
+                .await;
+            return Ok(response);
+        }
+        if shared
+            .config
+            .stale_if_error_statuses
+            .contains(&parts.status)
+            && shared.may_serve_if_error(stale, &head.headers, now)
+        {
+            tracing::info!(target: "girder::cache", status = %parts.status, "server failed: serving stale (stale-if-error)");
+            let response = serve_head(shared, stale, now, CacheStatus::Stale, &head, &note_status);
+            if let Some(leader) = leader {
+                leader.land(Landing::Pass);
+            }
+            return Ok(response);
+        }
+    }
+
+    let directives = Directives::of(&parts.headers);
+    let buffered = match buffer(Body::new(body), shared.config.max_entry_bytes).await {
+        Ok(buffered) => buffered,
+        Err(error) => {
+            if let Some(leader) = leader {
+                leader.land(Landing::Pass);
+            }
+            return Err(error);
+        }
+    };
+    let bytes = match buffered {
+        Buffered::Streamed(body) => {
+            note_status(CacheStatus::Bypass);
+            tracing::debug!(target: "girder::cache", "response over max_entry_bytes: streamed, not stored");
+            if let Some(leader) = leader {
+                leader.land(Landing::Pass);
+            }
+            return Ok(with_status(
+                Response::from_parts(parts, body),
+                CacheStatus::Bypass,
+            ));
+        }
+        Buffered::Full(bytes) => bytes,
+    };
+    let stored = StoredResponse::new(
+        &head,
+        parts.status,
+        parts.version,
+        parts.headers.clone(),
+        shared.policy_headers_for(&parts.headers),
+        bytes.clone(),
+        now,
+        shared.options,
+    );
+    let worth_storing = stored.policy.is_storable()
+        && (stored.is_fresh(now)
+            || stored.has_validator()
+            || directives.stale_while_revalidate.is_some()
+            || directives.stale_if_error.is_some()
+            || shared.config.stale_if_error.is_some());
+    let status = if worth_storing {
+        CacheStatus::Miss
+    } else {
+        CacheStatus::Bypass
+    };
+    note_status(status);
+    if let Some(leader) = leader {
+        leader.land(if directives.no_store {
+            Landing::Pass
+        } else {
+            Landing::Response(Arc::new(share(&stored, &head)))
+        });
+    }
+    if worth_storing {
+        tracing::debug!(target: "girder::cache", ?key, status = %parts.status, "stored");
+        shared
+            .store_variant(key, entry, stored, &head.headers, now)
+            .await;
+    } else if stale.is_some() {
+        // The server sent something we may not keep in place of what we
+        // had: the old response must not be served again.
+        shared.invalidate_exact(&key).await;
+    }
+    parts.extensions.insert(status);
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+impl<St: CacheStore> Shared<St> {
+    async fn invalidate_exact(&self, key: &CacheKey) {
+        if let Err(error) = self.store.remove(key).await {
+            tracing::warn!(target: "girder::cache", %error, "store remove failed");
+        }
+    }
+}
+
+impl<St> Shared<St> {
+    /// The headers freshness is computed from: with the TTL override's
+    /// `max-age` when the response says nothing about caching.
+    fn policy_headers_for(&self, headers: &HeaderMap) -> Option<HeaderMap> {
+        let ttl = self.config.ttl_override?;
+        if headers.contains_key(header::CACHE_CONTROL)
+            || headers.contains_key(header::EXPIRES)
+            || headers.contains_key(header::PRAGMA)
+        {
+            return None;
+        }
+        let mut with = headers.clone();
+        with.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!("max-age={}", ttl.as_secs()))
+                .expect("digits are a valid header value"),
+        );
+        Some(with)
+    }
+}
+
+fn serve_head<St>(
+    shared: &Shared<St>,
+    stored: &StoredResponse,
+    now: SystemTime,
+    status: CacheStatus,
+    head: &http::request::Parts,
+    note_status: &impl Fn(CacheStatus),
+) -> Response<Body> {
+    note_status(status);
+    let _ = shared;
+    let body = if head.method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(stored.body.clone())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = stored.status;
+    *response.version_mut() = stored.version;
+    *response.headers_mut() = stored.headers.clone();
+    let age = stored.policy.age(now).as_secs();
+    response
+        .headers_mut()
+        .insert(header::AGE, HeaderValue::from(age));
+    with_status(response, status)
+}
+
+fn share(stored: &StoredResponse, head: &http::request::Parts) -> SharedResponse {
+    SharedResponse {
+        status: stored.status,
+        version: stored.version,
+        headers: stored.headers.clone(),
+        body: stored.body.clone(),
+        request_headers: head.headers.clone(),
+        vary: stored.vary.clone(),
+    }
+}
+
+/// Adds `If-None-Match` (the stored `ETag`) and `If-Modified-Since` (the
+/// stored `Last-Modified`, unchanged) for a revalidation.
+fn add_validators(headers: &mut HeaderMap, stored: &StoredResponse) {
+    if let Some(etag) = stored.headers.get(header::ETAG) {
+        headers.insert(header::IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(modified) = stored.headers.get(header::LAST_MODIFIED) {
+        headers.insert(header::IF_MODIFIED_SINCE, modified.clone());
+    }
+}
+
+/// RFC 9111 §3.2: the stored headers, with every field the 304 carries
+/// replaced by the 304's lines, except those describing the stored body.
+fn merge_304(stored: &HeaderMap, fresh: &HeaderMap) -> HeaderMap {
+    const KEEP: [header::HeaderName; 4] = [
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+        header::CONTENT_RANGE,
+    ];
+    let mut merged = stored.clone();
+    for name in fresh.keys() {
+        if KEEP.contains(name) {
+            continue;
+        }
+        merged.remove(name);
+        for value in fresh.get_all(name) {
+            merged.append(name.clone(), value.clone());
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_replaces_every_line_but_body_fields() {
+        let mut stored = HeaderMap::new();
+        stored.append("x-a", HeaderValue::from_static("1"));
+        stored.append("x-a", HeaderValue::from_static("2"));
+        stored.append("set-cookie", HeaderValue::from_static("a=1"));
+        stored.append("set-cookie", HeaderValue::from_static("b=2"));
+        stored.insert("content-length", HeaderValue::from_static("10"));
+        let mut fresh = HeaderMap::new();
+        fresh.insert("x-a", HeaderValue::from_static("3"));
+        fresh.insert("content-length", HeaderValue::from_static("0"));
+        let merged = merge_304(&stored, &fresh);
+        assert_eq!(merged.get_all("x-a").iter().collect::<Vec<_>>(), ["3"]);
+        assert_eq!(merged.get_all("set-cookie").iter().count(), 2);
+        assert_eq!(merged["content-length"], "10");
+    }
+
+    #[test]
+    fn locations_resolve_within_the_origin_only() {
+        let base: Uri = "https://api.test/v1/items".parse().unwrap();
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(
+            same_origin(&base, &v("/v1/items/9")).as_deref(),
+            Some("https://api.test/v1/items/9")
+        );
+        assert_eq!(
+            same_origin(&base, &v("items/9")).as_deref(),
+            Some("https://api.test/v1/items/9")
+        );
+        assert_eq!(
+            same_origin(&base, &v("https://api.test/x")).as_deref(),
+            Some("https://api.test/x")
+        );
+        assert_eq!(same_origin(&base, &v("https://evil.test/x")), None);
+        assert_eq!(same_origin(&base, &v("//evil.test/x")), None);
+    }
+}
