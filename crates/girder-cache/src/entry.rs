@@ -85,8 +85,12 @@ pub(crate) enum Vary {
     Star,
     /// The nominated headers and the (normalised) values the original
     /// request had.
-    Headers(Box<[(HeaderName, Option<Box<[u8]>>)]>),
+    Headers(Box<[Selected]>),
 }
+
+/// One nominated header and its normalised value in the original request
+/// (`None`: the request did not have it).
+type Selected = (HeaderName, Option<Box<[u8]>>);
 
 /// A header's lines as one list, without the whitespace around its
 /// members: `a, b` and `a,b` on two lines select the same variant.
@@ -108,7 +112,7 @@ fn normalised(headers: &HeaderMap, name: &HeaderName) -> Option<Box<[u8]>> {
 
 impl Vary {
     fn of(response: &HeaderMap, request: &HeaderMap) -> Vary {
-        let mut selected: Vec<(HeaderName, Option<Box<[u8]>>)> = Vec::new();
+        let mut selected: Vec<Selected> = Vec::new();
         for value in response.get_all(http::header::VARY) {
             let Ok(text) = value.to_str() else {
                 return Vary::Star;

@@ -1,0 +1,548 @@
+//! Behaviour of the cache layer over an in-memory origin, on paused time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use girder_cache::{
+    CacheConfig, CacheConfigBuilder, CacheEntry, CacheKey, CacheLayer, CacheMode, CacheStatus,
+    CacheStore,
+};
+use girder_core::{
+    Body, BoxError, CallRecord, CircuitOpen, Deadline, ErrorKind, PartitionKey, RateLimitCause,
+    RateLimited, WallClock,
+};
+use girder_test::{MockService, Reply, Script};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use tower::{Layer, Service, ServiceExt};
+
+const T0: u64 = 1_700_000_000;
+
+fn config() -> CacheConfigBuilder {
+    CacheConfig::builder().clock(WallClock::starting_at(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0),
+    ))
+}
+
+fn layer() -> CacheLayer {
+    CacheLayer::new(config().build().unwrap())
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(format!("http://api.test{path}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn with(mut req: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
+    req.headers_mut().append(name, value.parse().unwrap());
+    req
+}
+
+fn mode(mut req: Request<Body>, mode: CacheMode) -> Request<Body> {
+    mode.apply(&mut req);
+    req
+}
+
+async fn send<S>(svc: &mut S, req: Request<Body>) -> Response<Body>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
+{
+    svc.ready().await.unwrap().call(req).await.unwrap()
+}
+
+fn status(res: &Response<Body>) -> CacheStatus {
+    *res.extensions().get::<CacheStatus>().expect("cache status")
+}
+
+async fn text(res: Response<Body>) -> String {
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+async fn advance(secs: u64) {
+    tokio::time::advance(Duration::from_secs(secs)).await;
+}
+
+/// An origin whose nth reply (from 1) says "v<n>".
+fn counting(headers: &'static [(&'static str, &'static str)]) -> MockService {
+    let n = Arc::new(AtomicUsize::new(0));
+    MockService::new(Script::from_fn(move |_| {
+        let i = n.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut reply = Reply::ok().body(format!("v{i}"));
+        for (k, v) in headers {
+            reply = reply.header(k, v);
+        }
+        reply
+    }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_age_is_served_until_stale_with_its_age() {
+    let origin = counting(&[("cache-control", "max-age=60")]);
+    let mut svc = layer().layer(origin.clone());
+    let first = send(&mut svc, get("/a")).await;
+    assert_eq!(status(&first), CacheStatus::Miss);
+    assert_eq!(text(first).await, "v1");
+    advance(10).await;
+    let hit = send(&mut svc, get("/a")).await;
+    assert_eq!(status(&hit), CacheStatus::Hit);
+    assert_eq!(hit.headers()["age"], "10");
+    assert_eq!(text(hit).await, "v1");
+    assert_eq!(origin.request_count(), 1);
+    advance(51).await;
+    let stale = send(&mut svc, get("/a")).await;
+    assert_eq!(status(&stale), CacheStatus::Miss);
+    assert_eq!(text(stale).await, "v2");
+    assert_eq!(origin.request_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn expires_and_heuristic_freshness_follow_the_clock() {
+    let clock = WallClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(T0));
+    let expires = httpdate::fmt_http_date(clock.now() + Duration::from_secs(30));
+    let date = httpdate::fmt_http_date(clock.now());
+    let modified = httpdate::fmt_http_date(clock.now() - Duration::from_secs(100 * 86_400));
+    let origin = MockService::new(Reply::ok().body("x"));
+    origin.route(
+        "/expires",
+        Reply::ok().header("expires", &expires).header("date", &date).body("e"),
+    );
+    origin.route(
+        "/heuristic",
+        Reply::ok().header("last-modified", &modified).header("date", &date).body("h"),
+    );
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/expires")).await;
+    send(&mut svc, get("/heuristic")).await;
+    advance(29).await;
+    assert_eq!(status(&send(&mut svc, get("/expires")).await), CacheStatus::Hit);
+    advance(2).await;
+    assert_eq!(status(&send(&mut svc, get("/expires")).await), CacheStatus::Miss);
+    // 10 % of 100 days: fresh for 10 days.
+    advance(9 * 86_400).await;
+    assert_eq!(status(&send(&mut svc, get("/heuristic")).await), CacheStatus::Hit);
+    advance(2 * 86_400).await;
+    assert_eq!(status(&send(&mut svc, get("/heuristic")).await), CacheStatus::Miss);
+    assert_eq!(origin.request_count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_store_is_never_stored_and_private_is() {
+    let origin = MockService::new(Reply::ok().body("x"));
+    origin.route("/no-store", Reply::ok().header("cache-control", "no-store, max-age=60"));
+    origin.route("/private", Reply::ok().header("cache-control", "private, max-age=60"));
+    let mut svc = layer().layer(origin.clone());
+    for _ in 0..2 {
+        let res = send(&mut svc, get("/no-store")).await;
+        assert_eq!(status(&res), CacheStatus::Bypass);
+    }
+    // A request that says no-store is not stored either.
+    let no_store_req = || with(get("/private"), "cache-control", "no-store");
+    assert_ne!(status(&send(&mut svc, no_store_req()).await), CacheStatus::Hit);
+    assert_eq!(status(&send(&mut svc, get("/private")).await), CacheStatus::Miss);
+    assert_eq!(status(&send(&mut svc, get("/private")).await), CacheStatus::Hit);
+    assert_eq!(origin.request_count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_cache_revalidates_every_time_and_a_304_merges_headers() {
+    let origin = MockService::new(Script::from_fn(|req| {
+        if req.header("if-none-match") == Some("\"v1\"") {
+            Reply::status(304)
+                .header("etag", "\"v1\"")
+                .header("x-generation", "2")
+                .header("cache-control", "no-cache")
+        } else {
+            Reply::ok()
+                .header("etag", "\"v1\"")
+                .header("x-generation", "1")
+                .header("x-kept", "yes")
+                .header("cache-control", "no-cache")
+                .body("body-1")
+        }
+    }));
+    let mut svc = layer().layer(origin.clone());
+    assert_eq!(text(send(&mut svc, get("/nc")).await).await, "body-1");
+    for _ in 0..3 {
+        let res = send(&mut svc, get("/nc")).await;
+        assert_eq!(status(&res), CacheStatus::Revalidated);
+        assert_eq!(res.headers()["x-generation"], "2");
+        assert_eq!(res.headers()["x-kept"], "yes");
+        assert_eq!(text(res).await, "body-1");
+    }
+    let seen = origin.requests();
+    assert_eq!(seen.len(), 4);
+    assert!(seen[1..].iter().all(|r| r.header("if-none-match") == Some("\"v1\"")));
+    assert_eq!(seen[0].header("if-none-match"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn last_modified_revalidation_sends_the_stored_string() {
+    let modified = "Tue, 14 Nov 2023 22:00:00 GMT";
+    let origin = MockService::new(Script::from_fn(move |req| {
+        if req.header("if-modified-since") == Some(modified) {
+            Reply::status(304).header("cache-control", "max-age=100")
+        } else {
+            Reply::ok()
+                .header("last-modified", modified)
+                .header("cache-control", "max-age=1")
+                .body("lm")
+        }
+    }));
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/lm")).await;
+    advance(2).await;
+    let res = send(&mut svc, get("/lm")).await;
+    assert_eq!(status(&res), CacheStatus::Revalidated);
+    assert_eq!(res.headers()["cache-control"], "max-age=100");
+    assert_eq!(text(res).await, "lm");
+    // Freshened by the 304's max-age.
+    advance(50).await;
+    assert_eq!(status(&send(&mut svc, get("/lm")).await), CacheStatus::Hit);
+    assert_eq!(origin.request_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn vary_variants_coexist() {
+    let origin = MockService::new(Script::from_fn(|req| {
+        let accept = req.header("accept").unwrap_or("none").to_owned();
+        Reply::ok()
+            .header("vary", "Accept")
+            .header("cache-control", "max-age=60")
+            .body(accept)
+    }));
+    let mut svc = layer().layer(origin.clone());
+    let json = || with(get("/v"), "accept", "application/json");
+    let xml = || with(get("/v"), "accept", "application/xml");
+    assert_eq!(text(send(&mut svc, json()).await).await, "application/json");
+    assert_eq!(text(send(&mut svc, xml()).await).await, "application/xml");
+    for _ in 0..2 {
+        let a = send(&mut svc, json()).await;
+        assert_eq!(status(&a), CacheStatus::Hit);
+        assert_eq!(text(a).await, "application/json");
+        let b = send(&mut svc, xml()).await;
+        assert_eq!(status(&b), CacheStatus::Hit);
+        assert_eq!(text(b).await, "application/xml");
+    }
+    assert_eq!(status(&send(&mut svc, get("/v")).await), CacheStatus::Miss);
+    assert_eq!(origin.request_count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsafe_methods_invalidate_the_target_and_its_location() {
+    let origin = counting(&[("cache-control", "max-age=600")]);
+    origin.route_method(http::Method::POST, "/items", Reply::status(201).header("location", "/items/7"));
+    origin.route_method(http::Method::DELETE, "/items/8", Reply::status(500));
+    let mut svc = layer().layer(origin.clone());
+    for path in ["/items", "/items/7", "/items/8"] {
+        send(&mut svc, get(path)).await;
+        assert_eq!(status(&send(&mut svc, get(path)).await), CacheStatus::Hit);
+    }
+    let post = Request::post("http://api.test/items").body(Body::from("{}")).unwrap();
+    assert_eq!(send(&mut svc, post).await.status(), 201);
+    assert_eq!(status(&send(&mut svc, get("/items")).await), CacheStatus::Miss);
+    assert_eq!(status(&send(&mut svc, get("/items/7")).await), CacheStatus::Miss);
+    // An error response invalidates nothing.
+    let delete = Request::delete("http://api.test/items/8").body(Body::empty()).unwrap();
+    assert_eq!(send(&mut svc, delete).await.status(), 500);
+    assert_eq!(status(&send(&mut svc, get("/items/8")).await), CacheStatus::Hit);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
+    let origin = counting(&[("cache-control", "max-age=1, stale-while-revalidate=60"), ("etag", "\"e\"")]);
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/swr")).await;
+    advance(5).await;
+    for _ in 0..5 {
+        let res = send(&mut svc, get("/swr")).await;
+        assert_eq!(status(&res), CacheStatus::Stale);
+        assert_eq!(text(res).await, "v1");
+    }
+    // The background refresh runs once for all five.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(origin.request_count(), 2);
+    assert_eq!(origin.requests()[1].header("if-none-match"), Some("\"e\""));
+    let res = send(&mut svc, get("/swr")).await;
+    assert_eq!(status(&res), CacheStatus::Hit);
+    assert_eq!(text(res).await, "v2");
+    // Past the window: a synchronous request.
+    advance(120).await;
+    let res = send(&mut svc, get("/swr")).await;
+    assert_eq!(status(&res), CacheStatus::Miss);
+    assert_eq!(text(res).await, "v3");
+}
+
+/// An origin that answers /sie with a stale-if-error response once, then
+/// fails in the way `fail` says.
+fn failing_after_first(
+    fail: impl Fn() -> Result<Response<Body>, BoxError> + Send + Sync + Clone + 'static,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError, Future: Send> + Clone + Send + 'static
+{
+    let calls = Arc::new(AtomicUsize::new(0));
+    tower::service_fn(move |_req: Request<Body>| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        let fail = fail.clone();
+        async move {
+            if n == 0 {
+                Ok(Response::builder()
+                    .header("cache-control", "max-age=1, stale-if-error=60")
+                    .body(Body::from("good"))
+                    .unwrap())
+            } else {
+                fail()
+            }
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_if_error_covers_5xx_transport_errors_and_refusals() {
+    let failures: Vec<(&str, Box<dyn Fn() -> Result<Response<Body>, BoxError> + Send + Sync>)> = vec![
+        ("503", Box::new(|| Ok(Response::builder().status(503).body(Body::from("down")).unwrap()))),
+        ("reset", Box::new(|| Err(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) as BoxError))),
+        ("circuit", Box::new(|| Err(Box::new(CircuitOpen::new(PartitionKey::global(), None)) as BoxError))),
+        ("quota", Box::new(|| Err(Box::new(RateLimited::new(RateLimitCause::Quota, None)) as BoxError))),
+    ];
+    for (name, fail) in failures {
+        let fail = Arc::new(fail);
+        let origin = failing_after_first(move || fail());
+        let mut svc = layer().layer(origin);
+        send(&mut svc, get("/sie")).await;
+        advance(30).await;
+        let res = send(&mut svc, get("/sie")).await;
+        assert_eq!(status(&res), CacheStatus::Stale, "{name}");
+        assert_eq!(text(res).await, "good", "{name}");
+        // Beyond the window the failure comes through.
+        advance(40).await;
+        let late = svc.ready().await.unwrap().call(get("/sie")).await;
+        match late {
+            Ok(res) => assert_eq!(res.status(), 503, "{name}"),
+            Err(e) => assert!(!matches!(ErrorKind::of(&*e), ErrorKind::Other) || name == "reset", "{name}: {e}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn must_revalidate_forbids_stale_even_with_a_configured_window() {
+    let origin = MockService::new([
+        Reply::ok().header("cache-control", "max-age=1, must-revalidate").body("a"),
+        Reply::status(503),
+    ]);
+    let mut svc = CacheLayer::new(config().stale_if_error(Duration::from_secs(600)).build().unwrap())
+        .layer(origin);
+    send(&mut svc, get("/mr")).await;
+    advance(5).await;
+    assert_eq!(send(&mut svc, get("/mr")).await.status(), 503);
+}
+
+#[tokio::test(start_paused = true)]
+async fn modes_only_if_cached_force_cache_reload_no_store() {
+    let origin = counting(&[("cache-control", "max-age=1")]);
+    let mut svc = layer().layer(origin.clone());
+    let miss = send(&mut svc, mode(get("/m"), CacheMode::OnlyIfCached)).await;
+    assert_eq!(miss.status(), 504);
+    assert_eq!(origin.request_count(), 0);
+    send(&mut svc, get("/m")).await;
+    advance(10).await;
+    // Stale, but these modes take it without asking.
+    for m in [CacheMode::OnlyIfCached, CacheMode::ForceCache] {
+        let res = send(&mut svc, mode(get("/m"), m)).await;
+        assert_eq!(status(&res), CacheStatus::Stale);
+        assert_eq!(text(res).await, "v1");
+    }
+    assert_eq!(origin.request_count(), 1);
+    let reload = send(&mut svc, mode(get("/m"), CacheMode::Reload)).await;
+    assert_eq!(text(reload).await, "v2");
+    let hit = send(&mut svc, get("/m")).await;
+    assert_eq!(text(hit).await, "v2");
+    let bypass = send(&mut svc, mode(get("/m"), CacheMode::NoStore)).await;
+    assert_eq!(status(&bypass), CacheStatus::Bypass);
+    assert_eq!(text(bypass).await, "v3");
+    // NoStore did not replace the stored v2.
+    assert_eq!(text(send(&mut svc, get("/m")).await).await, "v2");
+    assert_eq!(origin.request_count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ttl_override_caches_silent_apis_only() {
+    let origin = counting(&[]);
+    origin.route("/explicit", Reply::ok().header("cache-control", "no-cache").body("e"));
+    let mut plain = layer().layer(origin.clone());
+    send(&mut plain, get("/silent")).await;
+    assert_eq!(status(&send(&mut plain, get("/silent")).await), CacheStatus::Bypass);
+    let mut svc = CacheLayer::new(config().ttl_override(Duration::from_secs(300)).build().unwrap())
+        .layer(origin.clone());
+    send(&mut svc, get("/silent")).await;
+    advance(299).await;
+    let hit = send(&mut svc, get("/silent")).await;
+    assert_eq!(status(&hit), CacheStatus::Hit);
+    assert!(hit.headers().get("cache-control").is_none(), "served headers are the origin's");
+    advance(2).await;
+    let again = send(&mut svc, get("/silent")).await;
+    assert_eq!(status(&again), CacheStatus::Miss);
+    assert_eq!(text(again).await, "v4");
+    send(&mut svc, get("/explicit")).await;
+    assert_ne!(status(&send(&mut svc, get("/explicit")).await), CacheStatus::Hit);
+}
+
+#[tokio::test(start_paused = true)]
+async fn identities_never_share_entries() {
+    let origin = MockService::new(Script::from_fn(|req| {
+        let who = req.header("authorization").unwrap_or("anonymous").to_owned();
+        Reply::ok().header("cache-control", "max-age=600").body(who)
+    }));
+    let mut svc = layer().layer(origin.clone());
+    let as_user = |token: &str| with(get("/me"), "authorization", token);
+    assert_eq!(text(send(&mut svc, as_user("Bearer alice")).await).await, "Bearer alice");
+    let bob = send(&mut svc, as_user("Bearer bob")).await;
+    assert_eq!(status(&bob), CacheStatus::Miss);
+    assert_eq!(text(bob).await, "Bearer bob");
+    assert_eq!(text(send(&mut svc, get("/me")).await).await, "anonymous");
+    for (req, who) in [(as_user("Bearer alice"), "Bearer alice"), (as_user("Bearer bob"), "Bearer bob"), (get("/me"), "anonymous")] {
+        let res = send(&mut svc, req).await;
+        assert_eq!(status(&res), CacheStatus::Hit);
+        assert_eq!(text(res).await, who);
+    }
+    // An API key in the query is an identity too.
+    let keyed = |k: &str| get(&format!("/me?api_key={k}"));
+    send(&mut svc, keyed("k1")).await;
+    assert_eq!(status(&send(&mut svc, keyed("k2")).await), CacheStatus::Miss);
+    assert_eq!(status(&send(&mut svc, keyed("k1")).await), CacheStatus::Hit);
+    assert_eq!(origin.request_count(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_misses_make_one_request() {
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .delay(Duration::from_millis(100))
+            .body("shared"),
+    );
+    let svc = layer().layer(origin.clone());
+    let calls: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(svc.clone().oneshot(get("/c"))))
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        let res = call.await.unwrap().unwrap();
+        statuses.push(status(&res));
+        assert_eq!(text(res).await, "shared");
+    }
+    assert_eq!(origin.request_count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == CacheStatus::Miss).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == CacheStatus::Coalesced).count(), 99);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_leader_hands_over_to_a_waiter() {
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .delay(Duration::from_millis(100))
+            .body("late"),
+    );
+    let svc = layer().layer(origin.clone());
+    let mut leader = Box::pin(svc.clone().oneshot(get("/d")));
+    assert!(girder_test::poll_once(&mut leader).is_pending());
+    let waiter = tokio::spawn(svc.clone().oneshot(get("/d")));
+    tokio::task::yield_now().await;
+    drop(leader);
+    let res = waiter.await.unwrap().unwrap();
+    assert_eq!(status(&res), CacheStatus::Miss);
+    assert_eq!(text(res).await, "late");
+    assert_eq!(origin.request_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_obeys_its_deadline_and_errors_are_shared() {
+    let origin = MockService::new(Reply::close().delay(Duration::from_secs(1)));
+    let svc = layer().layer(origin.clone());
+    let leader = tokio::spawn(svc.clone().oneshot(get("/e")));
+    tokio::task::yield_now().await;
+    let mut hurried = get("/e");
+    Deadline::after(Duration::from_millis(50)).apply(&mut hurried);
+    let err = svc.clone().oneshot(hurried).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::DeadlineExceeded);
+    let patient = tokio::spawn(svc.clone().oneshot(get("/e")));
+    tokio::task::yield_now().await;
+    let leader_err = leader.await.unwrap().unwrap_err();
+    let patient_err = patient.await.unwrap().unwrap_err();
+    assert!(patient_err.is::<girder_cache::SharedError>(), "{patient_err}");
+    assert_eq!(ErrorKind::of(&*patient_err), ErrorKind::of(&*leader_err));
+    assert_eq!(origin.request_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_bodies_stream_through_uncached() {
+    let big = "x".repeat(5_000);
+    let origin = MockService::new(Reply::ok().header("cache-control", "max-age=60").body(big.clone()));
+    let mut svc = CacheLayer::new(config().max_entry_bytes(1_000).build().unwrap()).layer(origin.clone());
+    for _ in 0..2 {
+        let res = send(&mut svc, get("/big")).await;
+        assert_eq!(status(&res), CacheStatus::Bypass);
+        assert_eq!(text(res).await, big);
+    }
+    assert_eq!(origin.request_count(), 2);
+}
+
+/// A store that always fails.
+#[derive(Debug)]
+struct BrokenStore(Arc<AtomicUsize>);
+
+impl CacheStore for BrokenStore {
+    async fn get(&self, _: &CacheKey) -> Result<Option<CacheEntry>, BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err("store down".into())
+    }
+    async fn put(&self, _: CacheKey, _: CacheEntry) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err("store down".into())
+    }
+    async fn remove(&self, _: &CacheKey) -> Result<(), BoxError> {
+        Err("store down".into())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_store_never_fails_a_call() {
+    let origin = counting(&[("cache-control", "max-age=60")]);
+    let touched = Arc::new(AtomicUsize::new(0));
+    let mut svc = CacheLayer::with_store(config().build().unwrap(), BrokenStore(touched.clone()))
+        .layer(origin.clone());
+    assert_eq!(text(send(&mut svc, get("/s")).await).await, "v1");
+    assert_eq!(text(send(&mut svc, get("/s")).await).await, "v2");
+    assert_eq!(touched.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_call_record_says_what_the_cache_did() {
+    let origin = counting(&[("cache-control", "max-age=60")]);
+    let mut svc = layer().layer(origin);
+    for expected in ["miss", "hit"] {
+        let mut req = get("/r");
+        let record = CallRecord::ensure(&mut req);
+        send(&mut svc, req).await;
+        let entries = record.entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].layer, "cache");
+        assert_eq!(entries[0].event.to_string(), format!("cache {expected}"), "{entries:?}");
+    }
+}
+
+#[test]
+fn config_is_checked_and_debug_hides_the_secret() {
+    assert!(CacheConfig::builder().max_entry_bytes(0).build().is_err());
+    assert!(CacheConfig::builder().max_bytes(10).max_entry_bytes(11).build().is_err());
+    assert!(CacheConfig::builder().max_variants(0).build().is_err());
+    assert!(CacheConfig::builder().heuristic_fraction(1.5).build().is_err());
+    let err = CacheConfig::builder().ttl_override(Duration::ZERO).build().unwrap_err();
+    assert!(err.to_string().contains("ttl_override"), "{err}");
+    let config = CacheConfig::builder().identity_secret([0xAB; 32]).build().unwrap();
+    let debug = format!("{config:?}");
+    assert!(debug.contains("[redacted]") && !debug.contains("171"), "{debug}");
+}
