@@ -106,32 +106,56 @@ async fn expires_and_heuristic_freshness_follow_the_clock() {
     let origin = MockService::new(Reply::ok().body("x"));
     origin.route(
         "/expires",
-        Reply::ok().header("expires", &expires).header("date", &date).body("e"),
+        Reply::ok()
+            .header("expires", &expires)
+            .header("date", &date)
+            .body("e"),
     );
     origin.route(
         "/heuristic",
-        Reply::ok().header("last-modified", &modified).header("date", &date).body("h"),
+        Reply::ok()
+            .header("last-modified", &modified)
+            .header("date", &date)
+            .body("h"),
     );
     let mut svc = layer().layer(origin.clone());
     send(&mut svc, get("/expires")).await;
     send(&mut svc, get("/heuristic")).await;
     advance(29).await;
-    assert_eq!(status(&send(&mut svc, get("/expires")).await), CacheStatus::Hit);
+    assert_eq!(
+        status(&send(&mut svc, get("/expires")).await),
+        CacheStatus::Hit
+    );
     advance(2).await;
-    assert_eq!(status(&send(&mut svc, get("/expires")).await), CacheStatus::Miss);
+    assert_eq!(
+        status(&send(&mut svc, get("/expires")).await),
+        CacheStatus::Miss
+    );
     // 10 % of 100 days: fresh for 10 days.
     advance(9 * 86_400).await;
-    assert_eq!(status(&send(&mut svc, get("/heuristic")).await), CacheStatus::Hit);
+    assert_eq!(
+        status(&send(&mut svc, get("/heuristic")).await),
+        CacheStatus::Hit
+    );
     advance(2 * 86_400).await;
-    assert_eq!(status(&send(&mut svc, get("/heuristic")).await), CacheStatus::Miss);
+    assert_eq!(
+        status(&send(&mut svc, get("/heuristic")).await),
+        CacheStatus::Miss
+    );
     assert_eq!(origin.request_count(), 4);
 }
 
 #[tokio::test(start_paused = true)]
 async fn no_store_is_never_stored_and_private_is() {
     let origin = MockService::new(Reply::ok().body("x"));
-    origin.route("/no-store", Reply::ok().header("cache-control", "no-store, max-age=60"));
-    origin.route("/private", Reply::ok().header("cache-control", "private, max-age=60"));
+    origin.route(
+        "/no-store",
+        Reply::ok().header("cache-control", "no-store, max-age=60"),
+    );
+    origin.route(
+        "/private",
+        Reply::ok().header("cache-control", "private, max-age=60"),
+    );
     let mut svc = layer().layer(origin.clone());
     for _ in 0..2 {
         let res = send(&mut svc, get("/no-store")).await;
@@ -139,9 +163,18 @@ async fn no_store_is_never_stored_and_private_is() {
     }
     // A request that says no-store is not stored either.
     let no_store_req = || with(get("/private"), "cache-control", "no-store");
-    assert_ne!(status(&send(&mut svc, no_store_req()).await), CacheStatus::Hit);
-    assert_eq!(status(&send(&mut svc, get("/private")).await), CacheStatus::Miss);
-    assert_eq!(status(&send(&mut svc, get("/private")).await), CacheStatus::Hit);
+    assert_ne!(
+        status(&send(&mut svc, no_store_req()).await),
+        CacheStatus::Hit
+    );
+    assert_eq!(
+        status(&send(&mut svc, get("/private")).await),
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        status(&send(&mut svc, get("/private")).await),
+        CacheStatus::Hit
+    );
     assert_eq!(origin.request_count(), 4);
 }
 
@@ -173,7 +206,11 @@ async fn no_cache_revalidates_every_time_and_a_304_merges_headers() {
     }
     let seen = origin.requests();
     assert_eq!(seen.len(), 4);
-    assert!(seen[1..].iter().all(|r| r.header("if-none-match") == Some("\"v1\"")));
+    assert!(
+        seen[1..]
+            .iter()
+            .all(|r| r.header("if-none-match") == Some("\"v1\""))
+    );
     assert_eq!(seen[0].header("if-none-match"), None);
 }
 
@@ -232,26 +269,46 @@ async fn vary_variants_coexist() {
 #[tokio::test(start_paused = true)]
 async fn unsafe_methods_invalidate_the_target_and_its_location() {
     let origin = counting(&[("cache-control", "max-age=600")]);
-    origin.route_method(http::Method::POST, "/items", Reply::status(201).header("location", "/items/7"));
+    origin.route_method(
+        http::Method::POST,
+        "/items",
+        Reply::status(201).header("location", "/items/7"),
+    );
     origin.route_method(http::Method::DELETE, "/items/8", Reply::status(500));
     let mut svc = layer().layer(origin.clone());
     for path in ["/items", "/items/7", "/items/8"] {
         send(&mut svc, get(path)).await;
         assert_eq!(status(&send(&mut svc, get(path)).await), CacheStatus::Hit);
     }
-    let post = Request::post("http://api.test/items").body(Body::from("{}")).unwrap();
+    let post = Request::post("http://api.test/items")
+        .body(Body::from("{}"))
+        .unwrap();
     assert_eq!(send(&mut svc, post).await.status(), 201);
-    assert_eq!(status(&send(&mut svc, get("/items")).await), CacheStatus::Miss);
-    assert_eq!(status(&send(&mut svc, get("/items/7")).await), CacheStatus::Miss);
+    assert_eq!(
+        status(&send(&mut svc, get("/items")).await),
+        CacheStatus::Miss
+    );
+    assert_eq!(
+        status(&send(&mut svc, get("/items/7")).await),
+        CacheStatus::Miss
+    );
     // An error response invalidates nothing.
-    let delete = Request::delete("http://api.test/items/8").body(Body::empty()).unwrap();
+    let delete = Request::delete("http://api.test/items/8")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&mut svc, delete).await.status(), 500);
-    assert_eq!(status(&send(&mut svc, get("/items/8")).await), CacheStatus::Hit);
+    assert_eq!(
+        status(&send(&mut svc, get("/items/8")).await),
+        CacheStatus::Hit
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
-    let origin = counting(&[("cache-control", "max-age=1, stale-while-revalidate=60"), ("etag", "\"e\"")]);
+    let origin = counting(&[
+        ("cache-control", "max-age=1, stale-while-revalidate=60"),
+        ("etag", "\"e\""),
+    ]);
     let mut svc = layer().layer(origin.clone());
     send(&mut svc, get("/swr")).await;
     advance(5).await;
@@ -280,8 +337,10 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
 /// fails in the way `fail` says.
 fn failing_after_first(
     fail: impl Fn() -> Result<Response<Body>, BoxError> + Send + Sync + Clone + 'static,
-) -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError, Future: Send> + Clone + Send + 'static
-{
+) -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError, Future: Send>
++ Clone
++ Send
++ 'static {
     let calls = Arc::new(AtomicUsize::new(0));
     tower::service_fn(move |_req: Request<Body>| {
         let n = calls.fetch_add(1, Ordering::SeqCst);
@@ -299,13 +358,35 @@ fn failing_after_first(
     })
 }
 
+/// How the origin fails after its first answer.
+type Failure = Box<dyn Fn() -> Result<Response<Body>, BoxError> + Send + Sync>;
+
 #[tokio::test(start_paused = true)]
 async fn stale_if_error_covers_5xx_transport_errors_and_refusals() {
-    let failures: Vec<(&str, Box<dyn Fn() -> Result<Response<Body>, BoxError> + Send + Sync>)> = vec![
-        ("503", Box::new(|| Ok(Response::builder().status(503).body(Body::from("down")).unwrap()))),
-        ("reset", Box::new(|| Err(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) as BoxError))),
-        ("circuit", Box::new(|| Err(Box::new(CircuitOpen::new(PartitionKey::global(), None)) as BoxError))),
-        ("quota", Box::new(|| Err(Box::new(RateLimited::new(RateLimitCause::Quota, None)) as BoxError))),
+    let failures: Vec<(&str, Failure)> = vec![
+        (
+            "503",
+            Box::new(|| {
+                Ok(Response::builder()
+                    .status(503)
+                    .body(Body::from("down"))
+                    .unwrap())
+            }),
+        ),
+        (
+            "reset",
+            Box::new(|| {
+                Err(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) as BoxError)
+            }),
+        ),
+        (
+            "circuit",
+            Box::new(|| Err(Box::new(CircuitOpen::new(PartitionKey::global(), None)) as BoxError)),
+        ),
+        (
+            "quota",
+            Box::new(|| Err(Box::new(RateLimited::new(RateLimitCause::Quota, None)) as BoxError)),
+        ),
     ];
     for (name, fail) in failures {
         let fail = Arc::new(fail);
@@ -321,7 +402,10 @@ async fn stale_if_error_covers_5xx_transport_errors_and_refusals() {
         let late = svc.ready().await.unwrap().call(get("/sie")).await;
         match late {
             Ok(res) => assert_eq!(res.status(), 503, "{name}"),
-            Err(e) => assert!(!matches!(ErrorKind::of(&*e), ErrorKind::Other) || name == "reset", "{name}: {e}"),
+            Err(e) => assert!(
+                !matches!(ErrorKind::of(&*e), ErrorKind::Other) || name == "reset",
+                "{name}: {e}"
+            ),
         }
     }
 }
@@ -329,11 +413,18 @@ async fn stale_if_error_covers_5xx_transport_errors_and_refusals() {
 #[tokio::test(start_paused = true)]
 async fn must_revalidate_forbids_stale_even_with_a_configured_window() {
     let origin = MockService::new([
-        Reply::ok().header("cache-control", "max-age=1, must-revalidate").body("a"),
+        Reply::ok()
+            .header("cache-control", "max-age=1, must-revalidate")
+            .body("a"),
         Reply::status(503),
     ]);
-    let mut svc = CacheLayer::new(config().stale_if_error(Duration::from_secs(600)).build().unwrap())
-        .layer(origin);
+    let mut svc = CacheLayer::new(
+        config()
+            .stale_if_error(Duration::from_secs(600))
+            .build()
+            .unwrap(),
+    )
+    .layer(origin);
     send(&mut svc, get("/mr")).await;
     advance(5).await;
     assert_eq!(send(&mut svc, get("/mr")).await.status(), 503);
@@ -370,39 +461,66 @@ async fn modes_only_if_cached_force_cache_reload_no_store() {
 #[tokio::test(start_paused = true)]
 async fn ttl_override_caches_silent_apis_only() {
     let origin = counting(&[]);
-    origin.route("/explicit", Reply::ok().header("cache-control", "no-cache").body("e"));
+    origin.route(
+        "/explicit",
+        Reply::ok().header("cache-control", "no-cache").body("e"),
+    );
     let mut plain = layer().layer(origin.clone());
     send(&mut plain, get("/silent")).await;
-    assert_eq!(status(&send(&mut plain, get("/silent")).await), CacheStatus::Bypass);
-    let mut svc = CacheLayer::new(config().ttl_override(Duration::from_secs(300)).build().unwrap())
-        .layer(origin.clone());
+    assert_eq!(
+        status(&send(&mut plain, get("/silent")).await),
+        CacheStatus::Bypass
+    );
+    let mut svc = CacheLayer::new(
+        config()
+            .ttl_override(Duration::from_secs(300))
+            .build()
+            .unwrap(),
+    )
+    .layer(origin.clone());
     send(&mut svc, get("/silent")).await;
     advance(299).await;
     let hit = send(&mut svc, get("/silent")).await;
     assert_eq!(status(&hit), CacheStatus::Hit);
-    assert!(hit.headers().get("cache-control").is_none(), "served headers are the origin's");
+    assert!(
+        hit.headers().get("cache-control").is_none(),
+        "served headers are the origin's"
+    );
     advance(2).await;
     let again = send(&mut svc, get("/silent")).await;
     assert_eq!(status(&again), CacheStatus::Miss);
     assert_eq!(text(again).await, "v4");
     send(&mut svc, get("/explicit")).await;
-    assert_ne!(status(&send(&mut svc, get("/explicit")).await), CacheStatus::Hit);
+    assert_ne!(
+        status(&send(&mut svc, get("/explicit")).await),
+        CacheStatus::Hit
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn identities_never_share_entries() {
     let origin = MockService::new(Script::from_fn(|req| {
-        let who = req.header("authorization").unwrap_or("anonymous").to_owned();
+        let who = req
+            .header("authorization")
+            .unwrap_or("anonymous")
+            .to_owned();
         Reply::ok().header("cache-control", "max-age=600").body(who)
     }));
     let mut svc = layer().layer(origin.clone());
     let as_user = |token: &str| with(get("/me"), "authorization", token);
-    assert_eq!(text(send(&mut svc, as_user("Bearer alice")).await).await, "Bearer alice");
+    assert_eq!(
+        text(send(&mut svc, as_user("Bearer alice")).await).await,
+        "Bearer alice"
+    );
     let bob = send(&mut svc, as_user("Bearer bob")).await;
     assert_eq!(status(&bob), CacheStatus::Miss);
     assert_eq!(text(bob).await, "Bearer bob");
     assert_eq!(text(send(&mut svc, get("/me")).await).await, "anonymous");
-    for (req, who) in [(as_user("Bearer alice"), "Bearer alice"), (as_user("Bearer bob"), "Bearer bob"), (get("/me"), "anonymous")] {
+    for (req, who) in [
+        (as_user("Bearer alice"), "Bearer alice"),
+        (as_user("Bearer bob"), "Bearer bob"),
+        (get("/me"), "anonymous"),
+    ] {
         let res = send(&mut svc, req).await;
         assert_eq!(status(&res), CacheStatus::Hit);
         assert_eq!(text(res).await, who);
@@ -410,7 +528,10 @@ async fn identities_never_share_entries() {
     // An API key in the query is an identity too.
     let keyed = |k: &str| get(&format!("/me?api_key={k}"));
     send(&mut svc, keyed("k1")).await;
-    assert_eq!(status(&send(&mut svc, keyed("k2")).await), CacheStatus::Miss);
+    assert_eq!(
+        status(&send(&mut svc, keyed("k2")).await),
+        CacheStatus::Miss
+    );
     assert_eq!(status(&send(&mut svc, keyed("k1")).await), CacheStatus::Hit);
     assert_eq!(origin.request_count(), 5);
 }
@@ -434,8 +555,17 @@ async fn concurrent_misses_make_one_request() {
         assert_eq!(text(res).await, "shared");
     }
     assert_eq!(origin.request_count(), 1);
-    assert_eq!(statuses.iter().filter(|s| **s == CacheStatus::Miss).count(), 1);
-    assert_eq!(statuses.iter().filter(|s| **s == CacheStatus::Coalesced).count(), 99);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == CacheStatus::Miss).count(),
+        1
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == CacheStatus::Coalesced)
+            .count(),
+        99
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -472,7 +602,10 @@ async fn a_waiter_obeys_its_deadline_and_errors_are_shared() {
     tokio::task::yield_now().await;
     let leader_err = leader.await.unwrap().unwrap_err();
     let patient_err = patient.await.unwrap().unwrap_err();
-    assert!(patient_err.is::<girder_cache::SharedError>(), "{patient_err}");
+    assert!(
+        patient_err.is::<girder_cache::SharedError>(),
+        "{patient_err}"
+    );
     assert_eq!(ErrorKind::of(&*patient_err), ErrorKind::of(&*leader_err));
     assert_eq!(origin.request_count(), 1);
 }
@@ -480,8 +613,13 @@ async fn a_waiter_obeys_its_deadline_and_errors_are_shared() {
 #[tokio::test(start_paused = true)]
 async fn large_bodies_stream_through_uncached() {
     let big = "x".repeat(5_000);
-    let origin = MockService::new(Reply::ok().header("cache-control", "max-age=60").body(big.clone()));
-    let mut svc = CacheLayer::new(config().max_entry_bytes(1_000).build().unwrap()).layer(origin.clone());
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .body(big.clone()),
+    );
+    let mut svc =
+        CacheLayer::new(config().max_entry_bytes(1_000).build().unwrap()).layer(origin.clone());
     for _ in 0..2 {
         let res = send(&mut svc, get("/big")).await;
         assert_eq!(status(&res), CacheStatus::Bypass);
@@ -530,19 +668,43 @@ async fn the_call_record_says_what_the_cache_did() {
         let entries = record.entries();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].layer, "cache");
-        assert_eq!(entries[0].event.to_string(), format!("cache {expected}"), "{entries:?}");
+        assert_eq!(
+            entries[0].event.to_string(),
+            format!("cache {expected}"),
+            "{entries:?}"
+        );
     }
 }
 
 #[test]
 fn config_is_checked_and_debug_hides_the_secret() {
     assert!(CacheConfig::builder().max_entry_bytes(0).build().is_err());
-    assert!(CacheConfig::builder().max_bytes(10).max_entry_bytes(11).build().is_err());
+    assert!(
+        CacheConfig::builder()
+            .max_bytes(10)
+            .max_entry_bytes(11)
+            .build()
+            .is_err()
+    );
     assert!(CacheConfig::builder().max_variants(0).build().is_err());
-    assert!(CacheConfig::builder().heuristic_fraction(1.5).build().is_err());
-    let err = CacheConfig::builder().ttl_override(Duration::ZERO).build().unwrap_err();
+    assert!(
+        CacheConfig::builder()
+            .heuristic_fraction(1.5)
+            .build()
+            .is_err()
+    );
+    let err = CacheConfig::builder()
+        .ttl_override(Duration::ZERO)
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("ttl_override"), "{err}");
-    let config = CacheConfig::builder().identity_secret([0xAB; 32]).build().unwrap();
+    let config = CacheConfig::builder()
+        .identity_secret([0xAB; 32])
+        .build()
+        .unwrap();
     let debug = format!("{config:?}");
-    assert!(debug.contains("[redacted]") && !debug.contains("171"), "{debug}");
+    assert!(
+        debug.contains("[redacted]") && !debug.contains("171"),
+        "{debug}"
+    );
 }
