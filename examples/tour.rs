@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use girder::breaker::{BreakerPolicy, CircuitBreakerLayer, OpenDuration, StateChange};
+use girder::cache::{CacheConfig, CacheLayer, CacheStatus};
 use girder::core::classify::{Classify, DefaultClassifier, Outcome};
 use girder::ratelimit::{Quota, RateLimitLayer, RateLimitPolicy};
 use girder::retry::{Attempts, RetryLayer, RetryPolicy};
@@ -119,7 +120,9 @@ async fn main() -> Result<(), BoxError> {
     println!();
     breaker(&server).await?;
     println!();
-    rate_limit().await
+    rate_limit().await?;
+    println!();
+    cache().await
 }
 
 /// The circuit breaker: three failures open it, calls fail fast without
@@ -197,6 +200,60 @@ async fn rate_limit() -> Result<(), BoxError> {
             record.to_string().replace('\n', "; ")
         );
     }
+    Ok(())
+}
+
+/// The cache: a fresh hit costs no request, a stale entry is revalidated
+/// with its ETag (304: the stored body is served), and while the server is
+/// down a stale copy is served (stale-if-error).
+async fn cache() -> Result<(), BoxError> {
+    let api = TestServer::start().await;
+    api.route(
+        "/settings",
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .json(r#"{"theme":"dark"}"#),
+    );
+    api.route(
+        "/prices",
+        [
+            Reply::ok()
+                .header("cache-control", "max-age=0, stale-if-error=600")
+                .header("etag", "\"p1\"")
+                .json(r#"{"eur":1999}"#),
+            Reply::status(304).header("etag", "\"p1\""),
+            Reply::status(503),
+        ],
+    );
+    let mut cached = ServiceBuilder::new()
+        .layer(CallRecordLayer::new())
+        .layer(CacheLayer::new(CacheConfig::default()))
+        .service(Transport::new()?);
+    println!(
+        "cache: private, keyed by credentials, stale-if-error on {}",
+        api.addr()
+    );
+    for path in ["/settings", "/settings", "/prices", "/prices", "/prices"] {
+        let request = http::Request::get(api.url(path)).body(Body::empty())?;
+        let response = cached.ready().await?.call(request).await?;
+        let status = response.status();
+        let cache = response.extensions().get::<CacheStatus>().copied();
+        let age = response
+            .headers()
+            .get("age")
+            .map(|a| format!(" age {}s", a.to_str().unwrap_or("?")));
+        let body = response.into_body().collect_limited(1 << 16).await?;
+        println!(
+            "  GET {path:<10} {status}  cache {}{}  {}",
+            cache.map_or("-".to_owned(), |c| c.to_string()),
+            age.unwrap_or_default(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    println!(
+        "  the server saw {} requests: /settings once; /prices fetched, revalidated (304), then down (503)",
+        api.request_count()
+    );
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //!
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
-//! [`girder_core`], and re-exports the layers that have landed ([`retry`],
-//! [`breaker`], [`ratelimit`]).
+//! [`girder_core`], and re-exports the layers that have landed ([`cache`],
+//! [`retry`], [`breaker`], [`ratelimit`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -26,6 +26,12 @@ pub mod transport;
 /// Safe retries: [`girder_retry`], re-exported.
 pub mod retry {
     pub use girder_retry::*;
+}
+
+/// The RFC 9111 private cache, with stale-while-revalidate, stale-if-error
+/// and coalescing: [`girder_cache`], re-exported.
+pub mod cache {
+    pub use girder_cache::*;
 }
 
 /// The circuit breaker: [`girder_breaker`], re-exported.
