@@ -1,6 +1,8 @@
 //! Cache keys: method, URI and the caller's credential identity.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, Method, Uri};
@@ -20,7 +22,7 @@ use sha2::Sha256;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     method: Method,
-    uri: Box<str>,
+    uri: Uri,
     identity: Option<[u8; 16]>,
 }
 
@@ -31,7 +33,7 @@ impl CacheKey {
     }
 
     /// The URI of the entry, without credential query parameters.
-    pub fn uri(&self) -> &str {
+    pub fn uri(&self) -> &Uri {
         &self.uri
     }
 
@@ -61,10 +63,10 @@ impl CacheKey {
     }
 
     /// The same key for another URI (a `Location` to invalidate).
-    pub(crate) fn with_uri(&self, uri: &str) -> CacheKey {
+    pub(crate) fn with_uri(&self, uri: Uri) -> CacheKey {
         CacheKey {
             method: self.method.clone(),
-            uri: uri.into(),
+            uri,
             identity: self.identity,
         }
     }
@@ -72,7 +74,7 @@ impl CacheKey {
 
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.uri.split('?').next().unwrap_or_default();
+        let path = self.uri.path();
         let mut id = String::new();
         if let Some(bytes) = &self.identity {
             push_hex(&mut id, &bytes[..4]);
@@ -95,58 +97,69 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 
 /// Computes keys: which headers and query parameters carry credentials,
 /// and the secret the identity hash is keyed with.
-#[derive(Clone)]
+///
+/// A client sends the same few credentials over and over, so the identity
+/// of each recent credential is remembered (up to [`MEMO_CAPACITY`]),
+/// keyed by the credential bytes themselves and compared in full: an HMAC
+/// per hit would cost more than the rest of the hit. The memo lives in
+/// memory only and is never printed.
 pub(crate) struct KeyMaker {
-    secret: [u8; 32],
+    /// The HMAC, keyed once (its inner and outer pads already hashed).
+    keyed: Hmac<Sha256>,
     headers: Vec<HeaderName>,
     query: Vec<String>,
+    memo: Mutex<HashMap<Box<[u8]>, [u8; 16], foldhash::fast::RandomState>>,
 }
+
+/// How many credentials' identities are remembered; the memo starts over
+/// when full.
+const MEMO_CAPACITY: usize = 256;
 
 impl fmt::Debug for KeyMaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyMaker")
-            .field("secret", &"[redacted]")
+            .field("keyed", &"[redacted]")
             .field("headers", &self.headers)
             .field("query", &self.query)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl KeyMaker {
     pub(crate) fn new(secret: [u8; 32], headers: Vec<HeaderName>, query: Vec<String>) -> Self {
         KeyMaker {
-            secret,
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(&secret).expect("HMAC takes any key"),
             headers,
             query,
+            memo: Mutex::default(),
         }
     }
 
     /// The key of a request.
     pub(crate) fn key(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> CacheKey {
-        let mut mac: Option<Hmac<Sha256>> = None;
-        let mut feed = |part: &[u8]| {
-            mac.get_or_insert_with(|| {
-                <Hmac<Sha256> as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key")
-            })
-            .update(part);
+        // The credential material, length-prefixed so boundaries count.
+        let mut material: Vec<u8> = Vec::new();
+        let mut add = |tag: u8, parts: &[&[u8]]| {
+            material.push(tag);
+            for part in parts {
+                material.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                material.extend_from_slice(part);
+            }
         };
         for name in &self.headers {
             for value in headers.get_all(name) {
-                feed(name.as_str().as_bytes());
-                feed(b":");
-                feed(&(value.len() as u64).to_be_bytes());
-                feed(value.as_bytes());
+                add(b'h', &[name.as_str().as_bytes(), value.as_bytes()]);
             }
         }
-        let uri_text = match (uri.query(), self.query.is_empty()) {
+        let uri = match (uri.query(), self.query.is_empty()) {
             (Some(query), false) => {
                 let mut kept = String::with_capacity(query.len());
+                let mut stripped = false;
                 for pair in query.split('&') {
                     let name = pair.split('=').next().unwrap_or_default();
                     if self.query.iter().any(|q| q == name) {
-                        feed(b"?");
-                        feed(&(pair.len() as u64).to_be_bytes());
-                        feed(pair.as_bytes());
+                        add(b'q', &[pair.as_bytes()]);
+                        stripped = true;
                     } else {
                         if !kept.is_empty() {
                             kept.push('&');
@@ -154,27 +167,45 @@ impl KeyMaker {
                         kept.push_str(pair);
                     }
                 }
-                let base = uri.to_string();
-                let base = base.split('?').next().unwrap_or_default();
-                if kept.is_empty() {
-                    base.to_owned()
+                if stripped {
+                    let path = uri.path();
+                    let path_and_query = if kept.is_empty() {
+                        path.to_owned()
+                    } else {
+                        format!("{path}?{kept}")
+                    };
+                    let mut parts = uri.clone().into_parts();
+                    parts.path_and_query = path_and_query.parse().ok();
+                    Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
                 } else {
-                    format!("{base}?{kept}")
+                    uri.clone()
                 }
             }
-            _ => uri.to_string(),
+            _ => uri.clone(),
         };
-        let identity = mac.map(|mac| {
-            let full = mac.finalize().into_bytes();
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&full[..16]);
-            id
-        });
+        let identity = (!material.is_empty()).then(|| self.identity(material));
         CacheKey {
             method: method.clone(),
-            uri: uri_text.into_boxed_str(),
+            uri,
             identity,
         }
+    }
+
+    fn identity(&self, material: Vec<u8>) -> [u8; 16] {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = memo.get(material.as_slice()) {
+            return *id;
+        }
+        let mut mac = self.keyed.clone();
+        mac.update(&material);
+        let full = mac.finalize().into_bytes();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&full[..16]);
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(material.into_boxed_slice(), id);
+        id
     }
 }
 
@@ -224,6 +255,16 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.identity().is_some() && none.identity().is_none());
         assert_eq!(a.uri(), "https://api.test/items?page=2");
+        assert_eq!(
+            maker()
+                .key(
+                    &Method::GET,
+                    &"https://api.test/x?api_key=1".parse().unwrap(),
+                    &HeaderMap::new()
+                )
+                .uri(),
+            "https://api.test/x"
+        );
         for text in [a.to_key_string(), format!("{a:?}")] {
             assert!(
                 !text.contains("s3cr3t") && !text.contains("alpha"),
@@ -257,5 +298,25 @@ mod tests {
             maker().key(&Method::GET, &uri, &split1),
             maker().key(&Method::GET, &uri, &split2)
         );
+    }
+
+    #[test]
+    fn the_memo_gives_the_same_identities_as_the_hash_and_stays_bounded() {
+        let memo = maker();
+        let uri: Uri = "https://api.test/a".parse().unwrap();
+        let key_for = |m: &KeyMaker, i: usize| {
+            let mut h = HeaderMap::new();
+            h.insert("x-api-key", format!("key-{i}").parse().unwrap());
+            m.key(&Method::GET, &uri, &h)
+        };
+        let first: Vec<_> = (0..600).map(|i| key_for(&memo, i)).collect();
+        assert!(memo.memo.lock().unwrap().len() <= MEMO_CAPACITY);
+        for (i, key) in first.iter().enumerate() {
+            // A fresh maker with the same secret has no memo: same answers.
+            assert_eq!(&key_for(&maker(), i), key);
+            assert_eq!(&key_for(&memo, i), key);
+        }
+        let distinct: std::collections::HashSet<_> = first.iter().collect();
+        assert_eq!(distinct.len(), 600);
     }
 }

@@ -93,10 +93,17 @@ impl<St> Shared<St> {
     }
 }
 
-/// The future of [`Cache`]: boxed, because a call awaits the store (a
-/// trait with async methods), possibly a coalesced fill and the body.
+/// The future of [`Cache`]: ready at once for a fresh hit from a store
+/// that answers synchronously; otherwise boxed, because the call awaits
+/// the store (a trait with async methods), possibly a coalesced fill, and
+/// the body.
 pub struct ResponseFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>,
+    inner: Kind,
+}
+
+enum Kind {
+    Ready(Option<Response<Body>>),
+    Boxed(Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>),
 }
 
 impl fmt::Debug for ResponseFuture {
@@ -109,7 +116,12 @@ impl Future for ResponseFuture {
     type Output = Result<Response<Body>, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        match &mut self.inner {
+            Kind::Ready(response) => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
+            Kind::Boxed(future) => future.as_mut().poll(cx),
+        }
     }
 }
 
@@ -132,11 +144,24 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> ResponseFuture {
+        let looked_up = match self.shared.try_hit(&request) {
+            Ok(response) => {
+                return ResponseFuture {
+                    inner: Kind::Ready(Some(response)),
+                };
+            }
+            Err(looked_up) => looked_up,
+        };
         // Clone and swap: the service polled ready is the one we call.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture {
-            inner: Box::pin(run(self.shared.clone(), inner, request)),
+            inner: Kind::Boxed(Box::pin(run(
+                self.shared.clone(),
+                inner,
+                request,
+                looked_up,
+            ))),
         }
     }
 }
@@ -149,10 +174,47 @@ fn note<B>(request: &Request<B>, status: CacheStatus) {
     });
 }
 
+/// What the synchronous attempt found: the key, and the entry if the store
+/// answered at once.
+type LookedUp = Option<(CacheKey, Option<Option<CacheEntry>>)>;
+
+impl<St: CacheStore> Shared<St> {
+    /// A fresh hit answered without a future, when the store can answer at
+    /// once; otherwise what was learnt on the way.
+    #[allow(clippy::result_large_err)] // moved once; boxing would cost the allocation we avoid
+    fn try_hit<B>(&self, request: &Request<B>) -> Result<Response<Body>, LookedUp> {
+        let method = request.method();
+        if (method != Method::GET && method != Method::HEAD)
+            || CacheMode::of(request) != CacheMode::Default
+            || bypasses(request.headers())
+        {
+            return Err(None);
+        }
+        let key = self.keys.key(method, request.uri(), request.headers());
+        let Some(found) = self.store.get_now(&key) else {
+            return Err(Some((key, None)));
+        };
+        if let Some(entry) = &found
+            && !directives::present(request.headers())
+            && let Some(stored) = entry
+                .variants()
+                .iter()
+                .find(|v| v.vary.matches(request.headers()))
+        {
+            let now = self.clock.now();
+            if stored.is_fresh(now) {
+                return Ok(self.serve(stored, now, CacheStatus::Hit, request));
+            }
+        }
+        Err(Some((key, Some(found))))
+    }
+}
+
 async fn run<S, St, ReqB, ResB>(
     shared: Arc<Shared<St>>,
     mut inner: S,
     request: Request<ReqB>,
+    looked_up: LookedUp,
 ) -> Result<Response<Body>, BoxError>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
@@ -174,10 +236,17 @@ where
         let response = inner.call(request).await.map_err(Into::into)?;
         return Ok(with_status(response.map(Body::new), CacheStatus::Bypass));
     }
-    let key = shared.keys.key(&method, request.uri(), request.headers());
-    let entry = match mode {
-        CacheMode::Reload => None,
-        _ => shared.get(&key).await,
+    let (key, found) = match looked_up {
+        Some((key, found)) => (key, found),
+        None => (
+            shared.keys.key(&method, request.uri(), request.headers()),
+            None,
+        ),
+    };
+    let entry = match (mode, found) {
+        (CacheMode::Reload, _) => None,
+        (_, Some(found)) => found,
+        (_, None) => shared.get(&key).await,
     };
     let selected = entry.as_ref().and_then(|e| {
         e.variants()
@@ -253,7 +322,7 @@ where
         for name in [header::LOCATION, header::CONTENT_LOCATION] {
             for value in response.headers().get_all(&name) {
                 if let Some(other) = same_origin(&uri, value) {
-                    shared.invalidate(&key.with_uri(&other)).await;
+                    shared.invalidate(&key.with_uri(other)).await;
                 }
             }
         }
@@ -277,7 +346,7 @@ fn bypasses(headers: &HeaderMap) -> bool {
 }
 
 /// `value` resolved against `base`, when it names the same origin.
-fn same_origin(base: &Uri, value: &HeaderValue) -> Option<String> {
+fn same_origin(base: &Uri, value: &HeaderValue) -> Option<Uri> {
     let text = value.to_str().ok()?.trim();
     let scheme = base.scheme_str()?;
     let authority = base.authority()?.as_str();
@@ -286,7 +355,7 @@ fn same_origin(base: &Uri, value: &HeaderValue) -> Option<String> {
     {
         return (uri.scheme_str() == Some(scheme)
             && uri.authority().map(|a| a.as_str()) == Some(authority))
-        .then(|| uri.to_string());
+        .then_some(uri);
     }
     if text.starts_with("//") {
         return None;
@@ -297,8 +366,7 @@ fn same_origin(base: &Uri, value: &HeaderValue) -> Option<String> {
         let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
         format!("{dir}/{text}")
     };
-    let uri: Uri = format!("{scheme}://{authority}{path}").parse().ok()?;
-    Some(uri.to_string())
+    format!("{scheme}://{authority}{path}").parse().ok()
 }
 
 fn with_status(mut response: Response<Body>, status: CacheStatus) -> Response<Body> {
@@ -911,20 +979,22 @@ mod tests {
     #[test]
     fn locations_resolve_within_the_origin_only() {
         let base: Uri = "https://api.test/v1/items".parse().unwrap();
-        let v = |s: &'static str| HeaderValue::from_static(s);
+        let resolved = |s: &'static str| {
+            same_origin(&base, &HeaderValue::from_static(s)).map(|u| u.to_string())
+        };
         assert_eq!(
-            same_origin(&base, &v("/v1/items/9")).as_deref(),
+            resolved("/v1/items/9").as_deref(),
             Some("https://api.test/v1/items/9")
         );
         assert_eq!(
-            same_origin(&base, &v("items/9")).as_deref(),
+            resolved("items/9").as_deref(),
             Some("https://api.test/v1/items/9")
         );
         assert_eq!(
-            same_origin(&base, &v("https://api.test/x")).as_deref(),
+            resolved("https://api.test/x").as_deref(),
             Some("https://api.test/x")
         );
-        assert_eq!(same_origin(&base, &v("https://evil.test/x")), None);
-        assert_eq!(same_origin(&base, &v("//evil.test/x")), None);
+        assert_eq!(resolved("https://evil.test/x"), None);
+        assert_eq!(resolved("//evil.test/x"), None);
     }
 }

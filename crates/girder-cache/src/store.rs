@@ -34,6 +34,15 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// Forgets the entry under `key`.
     fn remove(&self, key: &CacheKey) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// The entry under `key` when the store can answer without waiting (an
+    /// in-memory store), or `None` when it cannot answer at once. The cache
+    /// serves fresh hits from it without allocating a future. The default
+    /// answers `None`, so remote stores need not implement it.
+    fn get_now(&self, key: &CacheKey) -> Option<Option<CacheEntry>> {
+        let _ = key;
+        None
+    }
 }
 
 /// The default store: an in-memory [`moka`] cache bounded by the total
@@ -125,5 +134,9 @@ impl CacheStore for MokaStore {
     fn remove(&self, key: &CacheKey) -> impl Future<Output = Result<(), BoxError>> + Send {
         self.cache.invalidate(key);
         ready(Ok(()))
+    }
+
+    fn get_now(&self, key: &CacheKey) -> Option<Option<CacheEntry>> {
+        Some(self.cache.get(key))
     }
 }
