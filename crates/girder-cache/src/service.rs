@@ -557,11 +557,13 @@ impl<St: CacheStore> Shared<St> {
         copy.extensions_mut().remove::<Deadline>();
         let shared = this.clone();
         tracing::debug!(target: "girder::cache", ?key, "stale-while-revalidate: refreshing in the background");
+        // Made before the task, so that a task dropped unrun (a runtime
+        // shutting down) still frees the key for a later refresh.
+        let done = RefreshDone {
+            shared: shared.clone(),
+            key: key.clone(),
+        };
         tokio::spawn(async move {
-            let done = RefreshDone {
-                shared: shared.clone(),
-                key: key.clone(),
-            };
             let _ = fetch(&shared, key, inner, copy, Some(&entry), Some(index), None).await;
             drop(done);
         });
