@@ -21,7 +21,10 @@
 //! # }
 //! ```
 
+pub mod client;
+pub mod error;
 pub mod transport;
+mod url;
 
 /// Safe retries: [`girder_retry`], re-exported.
 pub mod retry {
@@ -45,6 +48,8 @@ pub mod ratelimit {
     pub use girder_ratelimit::*;
 }
 
+pub use client::{Client, ClientBuilder, RequestBuilder, Response};
+pub use error::{Error, Kind};
 pub use girder_core::{
     Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
     DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints,

@@ -1,0 +1,714 @@
+//! [`Client`], [`ClientBuilder`], [`RequestBuilder`] and [`Response`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
+use girder_cache::{CacheConfig, CacheLayer, CacheMode, CacheStatus};
+use girder_core::{
+    Body, BoxError, CallRecord, CallRecordLayer, Deadline, IDEMPOTENCY_KEY, ServerHints,
+};
+use girder_ratelimit::{RateLimitLayer, RateLimitPolicy};
+use girder_retry::{RetryLayer, RetryPolicy};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::error::{Error, Kind};
+use crate::transport::Transport;
+use crate::url::{BaseUrl, join};
+
+/// The boxed service a [`Client`] sends through.
+pub type ClientService = BoxCloneSyncService<Request<Body>, http::Response<Body>, BoxError>;
+
+/// The default `User-Agent`.
+pub const USER_AGENT_VALUE: &str = concat!("girder/", env!("CARGO_PKG_VERSION"));
+
+/// A client for one HTTP API: cheap to clone (one reference count), `Send`
+/// and `Sync`; clones share connections and every layer's state.
+///
+/// ```no_run
+/// use girder::Client;
+///
+/// # async fn run() -> Result<(), girder::Error> {
+/// let client = Client::builder().base_url("https://api.example.com/v1").build()?;
+/// #[derive(serde::Deserialize)]
+/// struct User { id: u64 }
+/// let user: User = client.get("users/7").send().await?.error_for_status().await?.json().await?;
+/// # let _ = user.id;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: ClientService,
+    base: Option<BaseUrl>,
+    allow_absolute: bool,
+    default_headers: HeaderMap,
+    total_timeout: Option<Duration>,
+    max_response_bytes: usize,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base)
+            .field("total_timeout", &self.inner.total_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder with the defaults (see [`ClientBuilder`]).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client over a service you built (for instance your own
+    /// `ServiceBuilder` of girder layers in another order), with this
+    /// crate's request and response API. It adds the default headers and
+    /// nothing else: no base URL, no total timeout.
+    pub fn from_service<S>(service: S) -> Client
+    where
+        S: Service<Request<Body>, Response = http::Response<Body>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        let service = BoxCloneSyncService::new(service.map_err(Into::into));
+        Client {
+            inner: Arc::new(Inner {
+                service,
+                base: None,
+                allow_absolute: true,
+                default_headers: default_headers(),
+                total_timeout: None,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            }),
+        }
+    }
+
+    /// The service this client sends through, for use in other tower code.
+    pub fn into_service(self) -> ClientService {
+        self.inner.service.clone()
+    }
+
+    /// A request with `method` for `path` (joined onto the base URL).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = join(self.inner.base.as_ref(), path, self.inner.allow_absolute);
+        RequestBuilder {
+            client: self.clone(),
+            request: url.map(|url| {
+                let mut request = Request::new(Body::empty());
+                *request.method_mut() = method;
+                *request.uri_mut() = url;
+                request
+            }),
+            timeout: None,
+        }
+    }
+
+    /// A GET request.
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    /// A POST request.
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    /// A PUT request.
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, path)
+    }
+
+    /// A PATCH request.
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// A HEAD request.
+    pub fn head(&self, path: &str) -> RequestBuilder {
+        self.request(Method::HEAD, path)
+    }
+
+    /// Sends a request built elsewhere through the client's stack (default
+    /// headers and the total timeout apply; the URL is used as it is).
+    pub async fn execute(&self, mut request: Request<Body>) -> Result<Response, Error> {
+        for (name, value) in &self.inner.default_headers {
+            if !request.headers().contains_key(name) {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if Deadline::of(&request).is_none()
+            && let Some(total) = self.inner.total_timeout
+        {
+            Deadline::after(total).apply(&mut request);
+        }
+        let deadline = Deadline::of(&request);
+        let url = request.uri().clone();
+        let record = CallRecord::ensure(&mut request);
+        let call = self.inner.service.clone().oneshot(request);
+        let result = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline.instant(), call).await {
+                Ok(result) => result,
+                Err(_) => Err(girder_core::DeadlineExceeded::new().into()),
+            },
+            None => call.await,
+        };
+        match result {
+            Ok(response) => Ok(Response {
+                inner: response,
+                url,
+                record,
+                max_bytes: self.inner.max_response_bytes,
+            }),
+            Err(error) => Err(Error::from_source(error).with_url(&url)),
+        }
+    }
+}
+
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+fn default_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    headers
+}
+
+/// Builds a [`Client`]: the canonical stack (call record, cache, retry,
+/// circuit breaker, rate limit, per-attempt timeout) over the
+/// [`Transport`].
+///
+/// | setting | default |
+/// | --- | --- |
+/// | base URL | none (requests need absolute URLs) |
+/// | connect timeout | 5 s |
+/// | per-attempt timeout | 10 s |
+/// | total timeout (the call's [`Deadline`]) | 30 s |
+/// | retry | on, [`RetryPolicy::default`] |
+/// | circuit breaker, rate limit, cache | off |
+/// | `User-Agent` | `girder/<version>` |
+/// | `Accept` | `application/json` |
+/// | largest response body read | 64 MiB |
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    allow_absolute: bool,
+    default_headers: HeaderMap,
+    connect_timeout: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    total_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    breaker: Option<BreakerPolicy>,
+    rate_limit: Option<RateLimitPolicy>,
+    cache: Option<CacheConfig>,
+    max_response_bytes: usize,
+    error: Option<Error>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            base_url: None,
+            allow_absolute: false,
+            default_headers: default_headers(),
+            connect_timeout: Some(Duration::from_secs(5)),
+            attempt_timeout: Some(Duration::from_secs(10)),
+            total_timeout: Some(Duration::from_secs(30)),
+            retry: Some(RetryPolicy::default()),
+            breaker: None,
+            rate_limit: None,
+            cache: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            error: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The URL request paths are joined onto.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Accepts absolute URLs on origins other than the base URL's (off:
+    /// a path from user input cannot send credentials elsewhere).
+    pub fn allow_absolute_urls(mut self, allow: bool) -> Self {
+        self.allow_absolute = allow;
+        self
+    }
+
+    /// A header sent with every request that does not set it.
+    pub fn default_header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        match (
+            HeaderName::try_from(name.as_ref()),
+            HeaderValue::try_from(value.as_ref()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                self.default_headers.insert(name, value);
+            }
+            _ => {
+                self.error.get_or_insert(Error::with_message(
+                    Kind::Builder,
+                    format!("invalid default header {:?}", name.as_ref()),
+                    None,
+                ));
+            }
+        }
+        self
+    }
+
+    /// The `User-Agent` (default `girder/<version>`).
+    pub fn user_agent(self, value: impl AsRef<str>) -> Self {
+        self.default_header("user-agent", value)
+    }
+
+    /// The connect timeout (default 5 s; `None`: the OS's).
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
+        self
+    }
+
+    /// The timeout of each attempt (default 10 s; `None`: none).
+    pub fn attempt_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.attempt_timeout = timeout.into();
+        self
+    }
+
+    /// The total time of a call, retries and waits included (default
+    /// 30 s; `None`: none). A request's own deadline wins.
+    pub fn total_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.total_timeout = timeout.into();
+        self
+    }
+
+    /// The retry policy (default [`RetryPolicy::default`]; `None`: no
+    /// retries).
+    pub fn retry(mut self, policy: impl Into<Option<RetryPolicy>>) -> Self {
+        self.retry = policy.into();
+        self
+    }
+
+    /// A circuit breaker (default none).
+    pub fn circuit_breaker(mut self, policy: impl Into<Option<BreakerPolicy>>) -> Self {
+        self.breaker = policy.into();
+        self
+    }
+
+    /// A client-side rate limit (default none).
+    pub fn rate_limit(mut self, policy: impl Into<Option<RateLimitPolicy>>) -> Self {
+        self.rate_limit = policy.into();
+        self
+    }
+
+    /// A response cache (default none).
+    pub fn cache(mut self, config: impl Into<Option<CacheConfig>>) -> Self {
+        self.cache = config.into();
+        self
+    }
+
+    /// The largest response body [`Response::bytes`] and friends read
+    /// (default 64 MiB).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Builds the client over the default [`Transport`].
+    pub fn build(self) -> Result<Client, Error> {
+        let transport = Transport::builder()
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|e| Error::with_message(Kind::Builder, e.to_string(), Some(Box::new(e))))?;
+        self.build_with_transport(transport)
+    }
+
+    /// Builds the client's stack over `transport`, any service that sends a
+    /// request (a test double, another HTTP client).
+    pub fn build_with_transport<T>(self, transport: T) -> Result<Client, Error>
+    where
+        T: Service<Request<Body>, Response = http::Response<Body>> + Clone + Send + Sync + 'static,
+        T::Error: Into<BoxError>,
+        T::Future: Send + 'static,
+    {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let base = match &self.base_url {
+            Some(url) => Some(
+                BaseUrl::parse(url).map_err(|why| Error::with_message(Kind::Builder, why, None))?,
+            ),
+            None => None,
+        };
+        let mut service: ClientService = BoxCloneSyncService::new(transport.map_err(Into::into));
+        if let Some(timeout) = self.attempt_timeout {
+            service =
+                BoxCloneSyncService::new(tower::timeout::TimeoutLayer::new(timeout).layer(service));
+        }
+        if let Some(policy) = self.rate_limit {
+            service = BoxCloneSyncService::new(RateLimitLayer::new(policy).layer(service));
+        }
+        if let Some(policy) = self.breaker {
+            service = BoxCloneSyncService::new(CircuitBreakerLayer::new(policy).layer(service));
+        }
+        if let Some(policy) = self.retry {
+            service = BoxCloneSyncService::new(RetryLayer::new(policy).layer(service));
+        }
+        if let Some(config) = self.cache {
+            service = BoxCloneSyncService::new(CacheLayer::new(config).layer(service));
+        }
+        service = BoxCloneSyncService::new(CallRecordLayer::new().layer(service));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                service,
+                base,
+                allow_absolute: self.allow_absolute,
+                default_headers: self.default_headers,
+                total_timeout: self.total_timeout,
+                max_response_bytes: self.max_response_bytes,
+            }),
+        })
+    }
+}
+
+/// A request being built; [`send`](RequestBuilder::send) sends it. Errors
+/// made while building (a bad header, a body that will not serialise)
+/// come out of `send`.
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder {
+    client: Client,
+    request: Result<Request<Body>, Error>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RequestBuilder");
+        if let Ok(request) = &self.request {
+            d.field("method", request.method())
+                .field("path", &request.uri().path());
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl RequestBuilder {
+    fn with(mut self, f: impl FnOnce(&mut Request<Body>) -> Result<(), Error>) -> Self {
+        if let Ok(request) = &mut self.request
+            && let Err(error) = f(request)
+        {
+            self.request = Err(error);
+        }
+        self
+    }
+
+    /// Adds query parameters from anything serde serialises as a map or a
+    /// sequence of pairs.
+    pub fn query<T: Serialize + ?Sized>(self, query: &T) -> Self {
+        self.with(|request| {
+            let encoded = serde_urlencoded::to_string(query).map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("query does not serialise: {e}"),
+                    Some(Box::new(e)),
+                )
+            })?;
+            if encoded.is_empty() {
+                return Ok(());
+            }
+            let uri = request.uri();
+            let path_and_query = match uri.query() {
+                Some(existing) if !existing.is_empty() => {
+                    format!("{}?{existing}&{encoded}", uri.path())
+                }
+                _ => format!("{}?{encoded}", uri.path()),
+            };
+            let mut parts = uri.clone().into_parts();
+            parts.path_and_query = Some(path_and_query.parse().map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("query makes an invalid URL: {e}"),
+                    None,
+                )
+            })?);
+            *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("query makes an invalid URL: {e}"),
+                    None,
+                )
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Sets a header (replacing the same name, default headers included).
+    pub fn header(self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.with(|request| {
+            let name_text = name.as_ref();
+            let name = HeaderName::try_from(name_text).map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("invalid header name {name_text:?}"),
+                    Some(Box::new(e)),
+                )
+            })?;
+            // The value may be a secret: not in the message.
+            let value = HeaderValue::try_from(value.as_ref()).map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("invalid value for header {name}"),
+                    Some(Box::new(e)),
+                )
+            })?;
+            request.headers_mut().insert(name, value);
+            Ok(())
+        })
+    }
+
+    /// A JSON body (and `Content-Type: application/json`).
+    pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Self {
+        self.with(|request| {
+            let bytes = serde_json::to_vec(body).map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("body does not serialise as JSON: {e}"),
+                    Some(Box::new(e)),
+                )
+            })?;
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *request.body_mut() = Body::from(bytes);
+            Ok(())
+        })
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form<T: Serialize + ?Sized>(self, body: &T) -> Self {
+        self.with(|request| {
+            let text = serde_urlencoded::to_string(body).map_err(|e| {
+                Error::with_message(
+                    Kind::Builder,
+                    format!("form does not serialise: {e}"),
+                    Some(Box::new(e)),
+                )
+            })?;
+            request.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            *request.body_mut() = Body::from(text);
+            Ok(())
+        })
+    }
+
+    /// A body of bytes (or any [`Body`], streamed bodies included: those
+    /// are sent once and never retried).
+    pub fn body(self, body: impl Into<Body>) -> Self {
+        self.with(|request| {
+            *request.body_mut() = body.into();
+            Ok(())
+        })
+    }
+
+    /// The total time this call may take, replacing the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The instant by which this call must end.
+    pub fn deadline(self, at: Instant) -> Self {
+        self.with(|request| {
+            Deadline::at(at).apply(request);
+            Ok(())
+        })
+    }
+
+    /// An `Idempotency-Key`, which also makes the call safe to retry.
+    pub fn idempotency_key(self, key: impl AsRef<str>) -> Self {
+        self.with(|request| {
+            let value = HeaderValue::try_from(key.as_ref()).map_err(|e| {
+                Error::with_message(Kind::Builder, "invalid idempotency key", Some(Box::new(e)))
+            })?;
+            request.headers_mut().insert(IDEMPOTENCY_KEY, value);
+            Ok(())
+        })
+    }
+
+    /// How this call uses the cache.
+    pub fn cache_mode(self, mode: CacheMode) -> Self {
+        self.with(|request| {
+            mode.apply(request);
+            Ok(())
+        })
+    }
+
+    /// A request extension, for layers that read one.
+    pub fn extension<T: Clone + Send + Sync + 'static>(self, value: T) -> Self {
+        self.with(|request| {
+            request.extensions_mut().insert(value);
+            Ok(())
+        })
+    }
+
+    /// The request as it would be sent (before default headers).
+    pub fn build(self) -> Result<Request<Body>, Error> {
+        let timeout = self.timeout;
+        self.request.map(|mut request| {
+            if let Some(timeout) = timeout {
+                Deadline::after(timeout).apply(&mut request);
+            }
+            request
+        })
+    }
+
+    /// Sends the request. Error statuses are responses here; see
+    /// [`Response::error_for_status`].
+    pub async fn send(self) -> Result<Response, Error> {
+        let client = self.client.clone();
+        let request = self.build()?;
+        client.execute(request).await
+    }
+}
+
+/// A response. Its body is read with [`bytes`](Response::bytes),
+/// [`text`](Response::text) or [`json`](Response::json), up to the
+/// client's `max_response_bytes`.
+pub struct Response {
+    inner: http::Response<Body>,
+    url: http::Uri,
+    record: CallRecord,
+    max_bytes: usize,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.inner.status())
+            .field("path", &self.url.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The URL the request was sent to.
+    pub fn url(&self) -> &http::Uri {
+        &self.url
+    }
+
+    /// The server's rate-limit and retry hints (`Retry-After`,
+    /// `RateLimit`, `X-RateLimit-*`).
+    pub fn rate_limit(&self) -> ServerHints {
+        ServerHints::from_headers(self.inner.headers())
+    }
+
+    /// What each layer decided for this call.
+    pub fn call_record(&self) -> &CallRecord {
+        &self.record
+    }
+
+    /// What the cache did, when a cache is in the stack.
+    pub fn cache_status(&self) -> Option<CacheStatus> {
+        self.inner.extensions().get::<CacheStatus>().copied()
+    }
+
+    /// The response extensions.
+    pub fn extensions(&self) -> &http::Extensions {
+        self.inner.extensions()
+    }
+
+    /// The `http` response.
+    pub fn into_http(self) -> http::Response<Body> {
+        self.inner
+    }
+
+    /// The body.
+    pub async fn bytes(self) -> Result<Bytes, Error> {
+        let url = self.url;
+        self.inner
+            .into_body()
+            .collect_limited(self.max_bytes)
+            .await
+            .map_err(|e| Error::from_source(e).with_url(&url))
+    }
+
+    /// The body as UTF-8 text.
+    pub async fn text(self) -> Result<String, Error> {
+        let url = self.url.clone();
+        let bytes = self.bytes().await?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| {
+            Error::with_message(Kind::Decode, "the body is not UTF-8", Some(Box::new(e)))
+                .with_url(&url)
+        })
+    }
+
+    /// The body decoded from JSON.
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T, Error> {
+        let url = self.url.clone();
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::with_message(
+                Kind::Decode,
+                format!("the body is not the JSON expected: {e}"),
+                Some(Box::new(e)),
+            )
+            .with_url(&url)
+        })
+    }
+
+    /// This response if its status is not an error (below 400); otherwise
+    /// an [`Error`] with the status, headers, a snippet of the body and the
+    /// server's message.
+    pub async fn error_for_status(self) -> Result<Response, Error> {
+        let status = self.inner.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return Ok(self);
+        }
+        let url = self.url.clone();
+        let (parts, body) = self.inner.into_parts();
+        let body = body
+            .collect_limited(crate::error::BODY_SNIPPET_BYTES * 4)
+            .await
+            .unwrap_or_default();
+        Err(Error::from_status(status, parts.headers, body).with_url(&url))
+    }
+}

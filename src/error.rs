@@ -1,0 +1,432 @@
+//! [`Error`]: the one error of the [`Client`](crate::Client).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use girder_core::{BoxError, ErrorKind, ServerHints};
+use http::{HeaderMap, StatusCode};
+
+/// How many bytes of an error response's body an [`Error`] keeps.
+pub const BODY_SNIPPET_BYTES: usize = 4096;
+
+/// What went wrong, as a caller branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// 400 Bad Request or 422 Unprocessable Content: the request was wrong.
+    Validation,
+    /// 401 Unauthorized.
+    Authentication,
+    /// 403 Forbidden.
+    Authorization,
+    /// 404 Not Found (and 410 Gone).
+    NotFound,
+    /// 409 Conflict (and 412 Precondition Failed).
+    Conflict,
+    /// 429 Too Many Requests, or the client's own rate limit refused the
+    /// call; see [`Error::retry_after`].
+    RateLimited,
+    /// Another 4xx status.
+    ClientStatus,
+    /// A 5xx status.
+    Server,
+    /// No connection could be made.
+    Connect,
+    /// An attempt timed out.
+    Timeout,
+    /// The call's deadline passed.
+    DeadlineExceeded,
+    /// The circuit breaker refused the call.
+    CircuitOpen,
+    /// Credentials could not be obtained or applied.
+    Auth,
+    /// The request could not be signed.
+    Signing,
+    /// The response body could not be decoded (JSON, UTF-8).
+    Decode,
+    /// The request could not be built (a bad URL, header or body).
+    Builder,
+    /// The connection failed after it was made, or the body failed.
+    Transport,
+    /// Anything else.
+    Other,
+}
+
+impl Kind {
+    /// The kind for an error status, or `None` for a success.
+    pub fn for_status(status: StatusCode) -> Option<Kind> {
+        Some(match status.as_u16() {
+            400 | 422 => Kind::Validation,
+            401 => Kind::Authentication,
+            403 => Kind::Authorization,
+            404 | 410 => Kind::NotFound,
+            409 | 412 => Kind::Conflict,
+            429 => Kind::RateLimited,
+            400..=499 => Kind::ClientStatus,
+            500..=599 => Kind::Server,
+            _ => return None,
+        })
+    }
+
+    fn of(error: &(dyn std::error::Error + 'static)) -> Kind {
+        match ErrorKind::of(error) {
+            ErrorKind::Connect => Kind::Connect,
+            ErrorKind::Timeout => Kind::Timeout,
+            ErrorKind::DeadlineExceeded => Kind::DeadlineExceeded,
+            ErrorKind::CircuitOpen => Kind::CircuitOpen,
+            ErrorKind::RateLimited => Kind::RateLimited,
+            ErrorKind::Auth => Kind::Auth,
+            ErrorKind::Signing => Kind::Signing,
+            ErrorKind::Decode => Kind::Decode,
+            ErrorKind::InvalidRequest => Kind::Builder,
+            ErrorKind::Transport | ErrorKind::Body | ErrorKind::Protocol => Kind::Transport,
+            _ => Kind::Other,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Validation => "validation error",
+            Kind::Authentication => "authentication required",
+            Kind::Authorization => "not authorized",
+            Kind::NotFound => "not found",
+            Kind::Conflict => "conflict",
+            Kind::RateLimited => "rate limited",
+            Kind::ClientStatus => "client error",
+            Kind::Server => "server error",
+            Kind::Connect => "connect error",
+            Kind::Timeout => "timed out",
+            Kind::DeadlineExceeded => "deadline exceeded",
+            Kind::CircuitOpen => "circuit open",
+            Kind::Auth => "authentication error",
+            Kind::Signing => "signing error",
+            Kind::Decode => "decode error",
+            Kind::Builder => "invalid request",
+            Kind::Transport => "transport error",
+            Kind::Other => "error",
+        })
+    }
+}
+
+/// The error of a [`Client`](crate::Client) call: an error status, a
+/// failure below (connect, timeout, open circuit, …), or a body that would
+/// not decode.
+///
+/// For a status, it keeps the status, the headers, the first
+/// [`BODY_SNIPPET_BYTES`] of the body and the server's own message, read
+/// from JSON `message` / `error` / `error_description` / `detail` or an RFC
+/// 9457 problem document's `title` and `detail`.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    status: Option<StatusCode>,
+    headers: Option<HeaderMap>,
+    body: Option<Bytes>,
+    message: Option<String>,
+    retry_after: Option<Duration>,
+    url: Option<String>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    fn new(kind: Kind) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                status: None,
+                headers: None,
+                body: None,
+                message: None,
+                retry_after: None,
+                url: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// An error from a failure below the client (transport or a layer).
+    pub(crate) fn from_source(source: BoxError) -> Self {
+        match source.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(source) => Self::from_boxed(source),
+        }
+    }
+
+    fn from_boxed(source: BoxError) -> Self {
+        let kind = Kind::of(&*source);
+        let mut error = Error::new(kind);
+        error.inner.retry_after = retry_after_of(&*source);
+        error.inner.source = Some(source);
+        error
+    }
+
+    /// An error for an error status.
+    pub(crate) fn from_status(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        let kind = Kind::for_status(status).unwrap_or(Kind::Other);
+        let mut error = Error::new(kind);
+        let snippet = body.slice(..body.len().min(BODY_SNIPPET_BYTES));
+        error.inner.message = server_message(&headers, &body);
+        error.inner.retry_after = ServerHints::from_headers(&headers).retry_after();
+        error.inner.status = Some(status);
+        error.inner.headers = Some(headers);
+        error.inner.body = Some(snippet);
+        error
+    }
+
+    /// An error of `kind` with a message and an optional source.
+    pub(crate) fn with_message(
+        kind: Kind,
+        message: impl Into<String>,
+        source: Option<BoxError>,
+    ) -> Self {
+        let mut error = Error::new(kind);
+        error.inner.message = Some(message.into());
+        error.inner.source = source;
+        error
+    }
+
+    pub(crate) fn with_url(mut self, url: &http::Uri) -> Self {
+        self.inner.url = Some(redacted_url(url));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> Kind {
+        self.inner.kind
+    }
+
+    /// The response status, for an error status.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// The response headers, for an error status.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.inner.headers.as_ref()
+    }
+
+    /// The first bytes of the response body, for an error status.
+    pub fn body(&self) -> Option<&Bytes> {
+        self.inner.body.as_ref()
+    }
+
+    /// The server's message (from a JSON error body or a problem
+    /// document), or this error's own.
+    pub fn message(&self) -> Option<&str> {
+        self.inner.message.as_deref()
+    }
+
+    /// How long the server (or the client's own limiter or breaker) asked
+    /// to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// The URL of the request, without its query.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    /// Whether trying the same call again later may succeed: rate limits,
+    /// server errors, timeouts, connect errors, open circuits, transport
+    /// failures; not validation, authentication or decode errors.
+    pub fn is_retryable(&self) -> bool {
+        match self.inner.kind {
+            Kind::RateLimited
+            | Kind::Connect
+            | Kind::Timeout
+            | Kind::CircuitOpen
+            | Kind::Transport => true,
+            Kind::Server => !matches!(self.inner.status.map(|s| s.as_u16()), Some(501 | 505)),
+            _ => false,
+        }
+    }
+}
+
+/// `Retry-After` from the client's own refusals.
+fn retry_after_of(error: &(dyn std::error::Error + 'static)) -> Option<Duration> {
+    let mut next = Some(error);
+    while let Some(err) = next {
+        if let Some(open) = err.downcast_ref::<girder_core::CircuitOpen>() {
+            return open.retry_after();
+        }
+        if let Some(limited) = err.downcast_ref::<girder_core::RateLimited>() {
+            return limited.retry_after();
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// The URL without userinfo or query, which may carry secrets.
+fn redacted_url(url: &http::Uri) -> String {
+    let mut out = String::new();
+    if let Some(scheme) = url.scheme_str() {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    if let Some(authority) = url.authority() {
+        let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+        out.push_str(host);
+    }
+    out.push_str(url.path());
+    out
+}
+
+/// The server's message from a JSON error body.
+fn server_message(headers: &HeaderMap, body: &Bytes) -> Option<String> {
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if !json && !body.starts_with(b"{") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let field = |name: &str| value.get(name).and_then(text);
+    // RFC 9457: title and detail.
+    if let (Some(title), Some(detail)) = (field("title"), field("detail")) {
+        return Some(format!("{title}: {detail}"));
+    }
+    // {"error": {"message": ...}} (Google, OpenAI, Stripe style).
+    if let Some(message) = value
+        .get("error")
+        .and_then(|e| e.get("message"))
+        .and_then(text)
+    {
+        return Some(message);
+    }
+    // OAuth: error + error_description.
+    if let (Some(error), Some(description)) = (field("error"), field("error_description")) {
+        return Some(format!("{error}: {description}"));
+    }
+    ["message", "error_description", "detail", "error", "title"]
+        .iter()
+        .find_map(|name| field(name))
+        .map(|m| m.chars().take(1_000).collect())
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Headers may carry cookies: names only.
+        f.debug_struct("Error")
+            .field("kind", &self.inner.kind)
+            .field("status", &self.inner.status)
+            .field("url", &self.inner.url)
+            .field("message", &self.inner.message)
+            .field(
+                "headers",
+                &self
+                    .inner
+                    .headers
+                    .as_ref()
+                    .map(|h| h.keys().collect::<Vec<_>>()),
+            )
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.inner.kind)?;
+        if let Some(status) = self.inner.status {
+            write!(f, " ({status})")?;
+        }
+        if let Some(url) = &self.inner.url {
+            write!(f, " for {url}")?;
+        }
+        if let Some(message) = &self.inner.message {
+            write!(f, ": {message}")?;
+        } else if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &'static str) -> (HeaderMap, Bytes) {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "application/problem+json".parse().unwrap());
+        (h, Bytes::from_static(body.as_bytes()))
+    }
+
+    #[test]
+    fn server_messages_from_the_common_shapes() {
+        for (body, expected) in [
+            (
+                r#"{"title":"Out of credit","detail":"Balance is 30"}"#,
+                "Out of credit: Balance is 30",
+            ),
+            (
+                r#"{"error":{"message":"bad model","type":"x"}}"#,
+                "bad model",
+            ),
+            (
+                r#"{"error":"invalid_grant","error_description":"expired"}"#,
+                "invalid_grant: expired",
+            ),
+            (r#"{"message":"Validation failed"}"#, "Validation failed"),
+            (r#"{"error":"nope"}"#, "nope"),
+        ] {
+            let (h, b) = json(body);
+            assert_eq!(server_message(&h, &b).as_deref(), Some(expected), "{body}");
+        }
+        let (h, _) = json("");
+        assert_eq!(server_message(&h, &Bytes::from_static(b"<html>")), None);
+        assert_eq!(
+            server_message(&HeaderMap::new(), &Bytes::from_static(b"plain")),
+            None
+        );
+    }
+
+    #[test]
+    fn status_kinds_and_retryability() {
+        let e = |s: u16| {
+            Error::from_status(
+                StatusCode::from_u16(s).unwrap(),
+                HeaderMap::new(),
+                Bytes::new(),
+            )
+        };
+        assert_eq!(e(400).kind(), Kind::Validation);
+        assert_eq!(e(422).kind(), Kind::Validation);
+        assert_eq!(e(401).kind(), Kind::Authentication);
+        assert_eq!(e(403).kind(), Kind::Authorization);
+        assert_eq!(e(404).kind(), Kind::NotFound);
+        assert_eq!(e(409).kind(), Kind::Conflict);
+        assert_eq!(e(429).kind(), Kind::RateLimited);
+        assert_eq!(e(418).kind(), Kind::ClientStatus);
+        assert_eq!(e(503).kind(), Kind::Server);
+        assert!(e(503).is_retryable() && e(429).is_retryable());
+        assert!(!e(400).is_retryable() && !e(501).is_retryable());
+    }
+
+    #[test]
+    fn urls_lose_userinfo_and_query() {
+        let url: http::Uri = "https://user:pw@api.test/v1/items?api_key=s3cr3t"
+            .parse()
+            .unwrap();
+        assert_eq!(redacted_url(&url), "https://api.test/v1/items");
+    }
+}

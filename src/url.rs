@@ -1,0 +1,213 @@
+//! Joining request paths onto the client's base URL.
+//!
+//! The base URL's path is a directory: `https://api.test/v1` and
+//! `https://api.test/v1/` both put `users` and `/users` at
+//! `https://api.test/v1/users`. A leading slash does not climb to the
+//! host's root (as RFC 3986 resolution would), because a client with a
+//! versioned base means its own API. `.` and `..` segments are resolved,
+//! but never above the base path. Absolute URLs on the base's origin are
+//! always accepted (pagination links are often absolute); on another
+//! origin only when the client allows it, so a path taken from user input
+//! cannot send the client's credentials elsewhere.
+
+use http::Uri;
+use http::uri::{Authority, Scheme};
+
+use crate::error::{Error, Kind};
+
+/// A parsed base URL.
+#[derive(Debug, Clone)]
+pub(crate) struct BaseUrl {
+    scheme: Scheme,
+    authority: Authority,
+    /// Always ends with `/`.
+    path: String,
+}
+
+impl BaseUrl {
+    pub(crate) fn parse(text: &str) -> Result<BaseUrl, String> {
+        let uri: Uri = text.trim().parse().map_err(|e| {
+            if text.contains("://") {
+                format!("base URL {text:?} is not a URL: {e}")
+            } else {
+                format!("base URL {text:?} needs a scheme and a host, like https://api.example.com")
+            }
+        })?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(format!("base URL {text:?} needs a scheme and a host"));
+        };
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(format!("base URL {text:?} must be http or https"));
+        }
+        if uri.query().is_some() {
+            return Err(format!("base URL {text:?} must not have a query"));
+        }
+        if authority.as_str().contains('@') {
+            return Err("base URL must not carry credentials; configure auth instead".into());
+        }
+        let mut path = uri.path().to_owned();
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        Ok(BaseUrl {
+            scheme,
+            authority,
+            path,
+        })
+    }
+
+    fn same_origin(&self, uri: &Uri) -> bool {
+        uri.scheme() == Some(&self.scheme) && uri.authority() == Some(&self.authority)
+    }
+}
+
+/// The URL of a request for `path`.
+pub(crate) fn join(base: Option<&BaseUrl>, path: &str, allow_absolute: bool) -> Result<Uri, Error> {
+    let invalid = |why: String| Error::with_message(Kind::Builder, why, None);
+    let looks_absolute = path.contains("://");
+    if looks_absolute || base.is_none() {
+        let uri: Uri = path
+            .parse()
+            .map_err(|e| invalid(format!("{path:?} is not a URL: {e}")))?;
+        if uri.scheme().is_none() || uri.authority().is_none() {
+            return Err(invalid(format!(
+                "{path:?} is not an absolute URL, and the client has no base URL"
+            )));
+        }
+        match base {
+            Some(base) if !allow_absolute && !base.same_origin(&uri) => {
+                return Err(invalid(format!(
+                    "absolute URL on another origin than the base URL: {}://{}; allow it with ClientBuilder::allow_absolute_urls",
+                    uri.scheme_str().unwrap_or_default(),
+                    uri.authority().map(|a| a.host()).unwrap_or_default()
+                )));
+            }
+            _ => return Ok(uri),
+        }
+    }
+    let base = base.expect("handled above");
+    if path.starts_with("//") {
+        return Err(invalid(format!("{path:?} names another host")));
+    }
+    let (path_part, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let mut segments: Vec<&str> = Vec::new();
+    let floor = base.path.split('/').filter(|s| !s.is_empty()).count();
+    for segment in base.path.split('/').filter(|s| !s.is_empty()) {
+        segments.push(segment);
+    }
+    for segment in path_part.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if segments.len() <= floor {
+                    return Err(invalid(format!("{path:?} climbs above the base URL")));
+                }
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(base.path.len() + path.len() + 1);
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    // Keep a trailing slash the caller wrote ("items/").
+    if out.is_empty() || path_part.is_empty() || path_part.ends_with('/') {
+        out.push('/');
+    }
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    Uri::builder()
+        .scheme(base.scheme.clone())
+        .authority(base.authority.clone())
+        .path_and_query(out.as_str())
+        .build()
+        .map_err(|e| invalid(format!("{path:?} does not make a valid URL: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j(base: &str, path: &str) -> Result<String, String> {
+        let base = BaseUrl::parse(base).unwrap();
+        join(Some(&base), path, false)
+            .map(|u| u.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn no_double_or_lost_slashes() {
+        for base in ["https://api.test/v1", "https://api.test/v1/"] {
+            for path in ["users", "/users", "./users", "users/."] {
+                assert_eq!(
+                    j(base, path).unwrap(),
+                    "https://api.test/v1/users",
+                    "{base} + {path}"
+                );
+            }
+            assert_eq!(
+                j(base, "users/7?expand=a&b=2").unwrap(),
+                "https://api.test/v1/users/7?expand=a&b=2"
+            );
+            assert_eq!(j(base, "users//7").unwrap(), "https://api.test/v1/users/7");
+            assert_eq!(j(base, "users/").unwrap(), "https://api.test/v1/users/");
+            assert_eq!(j(base, "").unwrap(), "https://api.test/v1/");
+            assert_eq!(j(base, "a/../b").unwrap(), "https://api.test/v1/b");
+        }
+        assert_eq!(
+            j("https://api.test", "users").unwrap(),
+            "https://api.test/users"
+        );
+        assert_eq!(
+            j("http://127.0.0.1:8080/", "/x").unwrap(),
+            "http://127.0.0.1:8080/x"
+        );
+    }
+
+    #[test]
+    fn escapes_and_other_origins_are_refused() {
+        assert!(
+            j("https://api.test/v1", "../admin")
+                .unwrap_err()
+                .contains("climbs above")
+        );
+        assert!(j("https://api.test/v1", "//evil.test/x").is_err());
+        let other = j("https://api.test/v1", "https://evil.test/steal").unwrap_err();
+        assert!(other.contains("another origin"), "{other}");
+        assert_eq!(
+            j("https://api.test/v1", "https://api.test/v1/items?page=2").unwrap(),
+            "https://api.test/v1/items?page=2"
+        );
+        let base = BaseUrl::parse("https://api.test/v1").unwrap();
+        assert!(join(Some(&base), "https://other.test/x", true).is_ok());
+        assert!(
+            join(None, "users", false)
+                .unwrap_err()
+                .to_string()
+                .contains("no base URL")
+        );
+        assert!(join(None, "https://api.test/x", false).is_ok());
+    }
+
+    #[test]
+    fn bad_base_urls_say_why() {
+        for (base, why) in [
+            ("api.test/v1", "scheme"),
+            ("ftp://api.test", "http or https"),
+            ("https://api.test/v1?x=1", "query"),
+            ("https://me:pw@api.test", "credentials"),
+            ("https://not a url", "not a URL"),
+        ] {
+            let err = BaseUrl::parse(base).unwrap_err();
+            assert!(err.contains(why), "{base}: {err}");
+        }
+    }
+}
