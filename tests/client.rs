@@ -1,0 +1,247 @@
+//! The facade's `Client` against `TestServer` on loopback: every error
+//! kind, the request builder, the response API and the stack order.
+
+use std::time::Duration;
+
+use girder::breaker::{BreakerPolicy, OpenDuration};
+use girder::cache::{CacheConfig, CacheMode, CacheStatus};
+use girder::ratelimit::{Mode, Quota, RateLimitPolicy};
+use girder::retry::RetryPolicy;
+use girder::{Client, Kind};
+use girder_test::{Reply, Script, TestServer};
+use serde::{Deserialize, Serialize};
+
+fn client(server: &TestServer) -> girder::ClientBuilder {
+    Client::builder().base_url(server.url("/api/"))
+}
+
+async fn error_of(client: &Client, path: &str) -> girder::Error {
+    let response = client.get(path).send().await.expect("a response");
+    response.error_for_status().await.expect_err("an error status")
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_statuses_map_to_kinds_with_the_servers_message() {
+    let server = TestServer::start().await;
+    let problem = |status: u16, title: &str| {
+        Reply::status(status)
+            .header("content-type", "application/problem+json")
+            .body(format!(r#"{{"title":"{title}","detail":"see docs"}}"#))
+    };
+    server.route("/api/v", problem(400, "Bad input"));
+    server.route("/api/u", Reply::status(422).json(r#"{"message":"name is required"}"#));
+    server.route(
+        "/api/a",
+        Reply::status(401).json(r#"{"error":"invalid_token","error_description":"expired"}"#),
+    );
+    server.route("/api/f", Reply::status(403).json(r#"{"error":{"message":"no scope"}}"#));
+    server.route("/api/n", Reply::status(404));
+    server.route("/api/c", problem(409, "Version conflict"));
+    server.route("/api/r", Reply::status(429).header("retry-after", "120"));
+    server.route("/api/s", Reply::status(500).body("<html>oops</html>"));
+    let client = client(&server).retry(None).build().unwrap();
+    for (path, kind, message) in [
+        ("v", Kind::Validation, Some("Bad input: see docs")),
+        ("u", Kind::Validation, Some("name is required")),
+        ("a", Kind::Authentication, Some("invalid_token: expired")),
+        ("f", Kind::Authorization, Some("no scope")),
+        ("n", Kind::NotFound, None),
+        ("c", Kind::Conflict, Some("Version conflict: see docs")),
+        ("r", Kind::RateLimited, None),
+        ("s", Kind::Server, None),
+    ] {
+        let error = error_of(&client, path).await;
+        assert_eq!(error.kind(), kind, "{path}: {error}");
+        assert_eq!(error.message(), message, "{path}");
+        assert!(error.url().unwrap().ends_with(&format!("/api/{path}")));
+        assert!(error.status().is_some() && error.headers().is_some());
+    }
+    let limited = error_of(&client, "r").await;
+    assert_eq!(limited.retry_after(), Some(Duration::from_secs(120)));
+    assert!(limited.is_retryable());
+    let server_error = error_of(&client, "s").await;
+    assert_eq!(server_error.body().unwrap(), "<html>oops</html>");
+    assert!(server_error.is_retryable());
+    assert!(!error_of(&client, "v").await.is_retryable());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_below_map_to_kinds() {
+    let server = TestServer::start().await;
+    server.route("/api/slow", Reply::ok().delay(Duration::from_secs(20)));
+    server.route("/api/down", Reply::status(503));
+    server.route("/api/ok", Reply::ok().body("not json"));
+
+    // Timeout: one attempt longer than the attempt timeout.
+    let c = client(&server).retry(None).attempt_timeout(Duration::from_secs(1)).build().unwrap();
+    let e = c.get("slow").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Timeout, "{e}");
+    assert!(e.is_retryable());
+
+    // Deadline: the total timeout ends the call first.
+    let c = client(&server).retry(None).total_timeout(Duration::from_millis(500)).build().unwrap();
+    let e = c.get("slow").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::DeadlineExceeded, "{e}");
+    let e = c.get("slow").timeout(Duration::from_millis(100)).send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::DeadlineExceeded, "{e}");
+
+    // Circuit open: one failure opens it for a minute.
+    let breaker = BreakerPolicy::builder()
+        .consecutive_failures(1)
+        .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let c = client(&server).retry(None).circuit_breaker(breaker).build().unwrap();
+    assert_eq!(c.get("down").send().await.unwrap().status(), 503);
+    let e = c.get("down").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::CircuitOpen, "{e}");
+    assert!(e.retry_after().is_some_and(|d| d <= Duration::from_secs(60)));
+
+    // Rate limited by the client's own quota.
+    let limit = RateLimitPolicy::builder()
+        .quota(Quota::per_minute(1))
+        .mode(Mode::Reject)
+        .build()
+        .unwrap();
+    let c = client(&server).rate_limit(limit).build().unwrap();
+    assert_eq!(c.get("ok").send().await.unwrap().status(), 200);
+    let e = c.get("ok").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::RateLimited, "{e}");
+    assert!(e.retry_after().is_some());
+
+    // Decode: the body is not the JSON asked for.
+    let c = client(&server).build().unwrap();
+    #[derive(Deserialize, Debug)]
+    struct Thing {
+        #[allow(dead_code)]
+        id: u64,
+    }
+    let e = c.get("ok").send().await.unwrap().json::<Thing>().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Decode, "{e}");
+
+    // Builder: a bad header, a URL on another origin.
+    let e = c.get("ok").header("bad header", "x").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Builder, "{e}");
+    let e = c.get("https://elsewhere.test/x").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Builder, "{e}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let c = Client::builder()
+        .base_url(format!("http://{addr}/"))
+        .retry(None)
+        .build()
+        .unwrap();
+    let e = c.get("x").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Connect, "{e}");
+    assert!(e.is_retryable());
+}
+
+#[derive(Serialize)]
+struct Query<'a> {
+    page: u32,
+    q: &'a str,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Item {
+    id: u64,
+    name: String,
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_carry_query_json_form_headers_and_defaults() {
+    let server = TestServer::start().await;
+    server.route("/api/items", Reply::status(201).json(r#"{"id":7,"name":"widget"}"#));
+    let c = client(&server).build().unwrap();
+    let created: Item = c
+        .post("items?v=1")
+        .query(&Query { page: 2, q: "a b&c" })
+        .header("x-trace", "t1")
+        .idempotency_key("key-1")
+        .json(&Item { id: 0, name: "widget".into() })
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created, Item { id: 7, name: "widget".into() });
+    c.put("items").form(&[("a", "1"), ("b", "x y")]).send().await.unwrap();
+    let seen = server.requests_to("/api/items");
+    assert_eq!(seen[0].uri.query(), Some("v=1&page=2&q=a+b%26c"));
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
+    assert_eq!(seen[0].header("idempotency-key"), Some("key-1"));
+    assert_eq!(seen[0].header("x-trace"), Some("t1"));
+    assert_eq!(seen[0].header("accept"), Some("application/json"));
+    assert!(seen[0].header("user-agent").unwrap().starts_with("girder/"));
+    assert_eq!(seen[0].body, r#"{"id":0,"name":"widget"}"#);
+    assert_eq!(seen[1].body, "a=1&b=x+y");
+    assert_eq!(seen[1].header("content-type"), Some("application/x-www-form-urlencoded"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn responses_expose_hints_records_and_text() {
+    let server = TestServer::start().await;
+    server.route(
+        "/api/flaky",
+        [
+            Reply::status(503),
+            Reply::ok()
+                .header("x-ratelimit-remaining", "9")
+                .header("x-ratelimit-limit", "10")
+                .body("fine"),
+        ],
+    );
+    let c = client(&server).build().unwrap();
+    let response = c.get("flaky").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.call_record().attempts(), 2);
+    let quota = response.rate_limit().quotas().next().cloned().expect("a quota");
+    assert_eq!((quota.remaining, quota.limit), (Some(9), Some(10)));
+    assert_eq!(response.text().await.unwrap(), "fine");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cache_hit_spends_no_quota_and_no_attempt() {
+    let server = TestServer::start().await;
+    server.route("/api/cfg", Reply::ok().header("cache-control", "max-age=60").body("{}"));
+    let limit = RateLimitPolicy::builder()
+        .quota(Quota::per_minute(1))
+        .mode(Mode::Reject)
+        .build()
+        .unwrap();
+    let c = client(&server)
+        .cache(CacheConfig::default())
+        .rate_limit(limit)
+        .retry(RetryPolicy::default())
+        .build()
+        .unwrap();
+    for expected in [CacheStatus::Miss, CacheStatus::Hit, CacheStatus::Hit] {
+        let response = c.get("cfg").send().await.unwrap();
+        assert_eq!(response.cache_status(), Some(expected));
+    }
+    // The one permit per minute went to the miss; hits needed none.
+    assert_eq!(server.requests_to("/api/cfg").len(), 1);
+    // Reload goes below the cache, and the quota is spent.
+    let e = c.get("cfg").cache_mode(CacheMode::Reload).send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::RateLimited);
+}
+
+#[tokio::test(start_paused = true)]
+async fn from_service_keeps_the_api_over_any_stack() {
+    let server = TestServer::start().await;
+    server.route("/raw", Script::from_fn(|r| Reply::ok().body(r.header("user-agent").unwrap_or("").to_owned())));
+    let c = Client::from_service(girder::Transport::new().unwrap());
+    let text = c.get(&server.url("/raw")).send().await.unwrap().text().await.unwrap();
+    assert!(text.starts_with("girder/"), "{text}");
+    let service = c.into_service();
+    let _: &girder::client::ClientService = &service;
+}
