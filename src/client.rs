@@ -285,6 +285,33 @@ impl ClientBuilder {
         self
     }
 
+    /// A header with a secret value (an API key) sent with every request:
+    /// marked sensitive, so HTTP/2 never indexes it and girder's logging
+    /// never prints it.
+    pub fn secret_header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        match (
+            HeaderName::try_from(name.as_ref()),
+            HeaderValue::try_from(value.as_ref()),
+        ) {
+            (Ok(name), Ok(mut value)) => {
+                value.set_sensitive(true);
+                self.default_headers.insert(name, value);
+            }
+            _ => {
+                // Never the value in the message.
+                self.error.get_or_insert(Error::with_message(
+                    Kind::Builder,
+                    format!(
+                        "invalid secret header {:?} (its value is not shown)",
+                        name.as_ref()
+                    ),
+                    None,
+                ));
+            }
+        }
+        self
+    }
+
     /// The `User-Agent` (default `girder/<version>`).
     pub fn user_agent(self, value: impl AsRef<str>) -> Self {
         self.default_header("user-agent", value)

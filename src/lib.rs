@@ -22,7 +22,9 @@
 //! ```
 
 pub mod client;
+pub mod config;
 pub mod error;
+mod ext;
 pub mod transport;
 mod url;
 
@@ -49,7 +51,9 @@ pub mod ratelimit {
 }
 
 pub use client::{Client, ClientBuilder, RequestBuilder, Response};
+pub use config::{ClientConfig, ConfigError};
 pub use error::{Error, Kind};
+pub use ext::ServiceBuilderExt;
 pub use girder_core::{
     Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
     DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints,

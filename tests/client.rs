@@ -17,7 +17,10 @@ fn client(server: &TestServer) -> girder::ClientBuilder {
 
 async fn error_of(client: &Client, path: &str) -> girder::Error {
     let response = client.get(path).send().await.expect("a response");
-    response.error_for_status().await.expect_err("an error status")
+    response
+        .error_for_status()
+        .await
+        .expect_err("an error status")
 }
 
 #[tokio::test(start_paused = true)]
@@ -29,12 +32,18 @@ async fn error_statuses_map_to_kinds_with_the_servers_message() {
             .body(format!(r#"{{"title":"{title}","detail":"see docs"}}"#))
     };
     server.route("/api/v", problem(400, "Bad input"));
-    server.route("/api/u", Reply::status(422).json(r#"{"message":"name is required"}"#));
+    server.route(
+        "/api/u",
+        Reply::status(422).json(r#"{"message":"name is required"}"#),
+    );
     server.route(
         "/api/a",
         Reply::status(401).json(r#"{"error":"invalid_token","error_description":"expired"}"#),
     );
-    server.route("/api/f", Reply::status(403).json(r#"{"error":{"message":"no scope"}}"#));
+    server.route(
+        "/api/f",
+        Reply::status(403).json(r#"{"error":{"message":"no scope"}}"#),
+    );
     server.route("/api/n", Reply::status(404));
     server.route("/api/c", problem(409, "Version conflict"));
     server.route("/api/r", Reply::status(429).header("retry-after", "120"));
@@ -73,16 +82,29 @@ async fn failures_below_map_to_kinds() {
     server.route("/api/ok", Reply::ok().body("not json"));
 
     // Timeout: one attempt longer than the attempt timeout.
-    let c = client(&server).retry(None).attempt_timeout(Duration::from_secs(1)).build().unwrap();
+    let c = client(&server)
+        .retry(None)
+        .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let e = c.get("slow").send().await.unwrap_err();
     assert_eq!(e.kind(), Kind::Timeout, "{e}");
     assert!(e.is_retryable());
 
     // Deadline: the total timeout ends the call first.
-    let c = client(&server).retry(None).total_timeout(Duration::from_millis(500)).build().unwrap();
+    let c = client(&server)
+        .retry(None)
+        .total_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
     let e = c.get("slow").send().await.unwrap_err();
     assert_eq!(e.kind(), Kind::DeadlineExceeded, "{e}");
-    let e = c.get("slow").timeout(Duration::from_millis(100)).send().await.unwrap_err();
+    let e = c
+        .get("slow")
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::DeadlineExceeded, "{e}");
 
     // Circuit open: one failure opens it for a minute.
@@ -91,11 +113,18 @@ async fn failures_below_map_to_kinds() {
         .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
         .build()
         .unwrap();
-    let c = client(&server).retry(None).circuit_breaker(breaker).build().unwrap();
+    let c = client(&server)
+        .retry(None)
+        .circuit_breaker(breaker)
+        .build()
+        .unwrap();
     assert_eq!(c.get("down").send().await.unwrap().status(), 503);
     let e = c.get("down").send().await.unwrap_err();
     assert_eq!(e.kind(), Kind::CircuitOpen, "{e}");
-    assert!(e.retry_after().is_some_and(|d| d <= Duration::from_secs(60)));
+    assert!(
+        e.retry_after()
+            .is_some_and(|d| d <= Duration::from_secs(60))
+    );
 
     // Rate limited by the client's own quota.
     let limit = RateLimitPolicy::builder()
@@ -116,11 +145,23 @@ async fn failures_below_map_to_kinds() {
         #[allow(dead_code)]
         id: u64,
     }
-    let e = c.get("ok").send().await.unwrap().json::<Thing>().await.unwrap_err();
+    let e = c
+        .get("ok")
+        .send()
+        .await
+        .unwrap()
+        .json::<Thing>()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::Decode, "{e}");
 
     // Builder: a bad header, a URL on another origin.
-    let e = c.get("ok").header("bad header", "x").send().await.unwrap_err();
+    let e = c
+        .get("ok")
+        .header("bad header", "x")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::Builder, "{e}");
     let e = c.get("https://elsewhere.test/x").send().await.unwrap_err();
     assert_eq!(e.kind(), Kind::Builder, "{e}");
@@ -156,14 +197,23 @@ struct Item {
 #[tokio::test(start_paused = true)]
 async fn requests_carry_query_json_form_headers_and_defaults() {
     let server = TestServer::start().await;
-    server.route("/api/items", Reply::status(201).json(r#"{"id":7,"name":"widget"}"#));
+    server.route(
+        "/api/items",
+        Reply::status(201).json(r#"{"id":7,"name":"widget"}"#),
+    );
     let c = client(&server).build().unwrap();
     let created: Item = c
         .post("items?v=1")
-        .query(&Query { page: 2, q: "a b&c" })
+        .query(&Query {
+            page: 2,
+            q: "a b&c",
+        })
         .header("x-trace", "t1")
         .idempotency_key("key-1")
-        .json(&Item { id: 0, name: "widget".into() })
+        .json(&Item {
+            id: 0,
+            name: "widget".into(),
+        })
         .send()
         .await
         .unwrap()
@@ -173,8 +223,18 @@ async fn requests_carry_query_json_form_headers_and_defaults() {
         .json()
         .await
         .unwrap();
-    assert_eq!(created, Item { id: 7, name: "widget".into() });
-    c.put("items").form(&[("a", "1"), ("b", "x y")]).send().await.unwrap();
+    assert_eq!(
+        created,
+        Item {
+            id: 7,
+            name: "widget".into()
+        }
+    );
+    c.put("items")
+        .form(&[("a", "1"), ("b", "x y")])
+        .send()
+        .await
+        .unwrap();
     let seen = server.requests_to("/api/items");
     assert_eq!(seen[0].uri.query(), Some("v=1&page=2&q=a+b%26c"));
     assert_eq!(seen[0].header("content-type"), Some("application/json"));
@@ -184,7 +244,10 @@ async fn requests_carry_query_json_form_headers_and_defaults() {
     assert!(seen[0].header("user-agent").unwrap().starts_with("girder/"));
     assert_eq!(seen[0].body, r#"{"id":0,"name":"widget"}"#);
     assert_eq!(seen[1].body, "a=1&b=x+y");
-    assert_eq!(seen[1].header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        seen[1].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -204,7 +267,12 @@ async fn responses_expose_hints_records_and_text() {
     let response = c.get("flaky").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.call_record().attempts(), 2);
-    let quota = response.rate_limit().quotas().next().cloned().expect("a quota");
+    let quota = response
+        .rate_limit()
+        .quotas()
+        .next()
+        .cloned()
+        .expect("a quota");
     assert_eq!((quota.remaining, quota.limit), (Some(9), Some(10)));
     assert_eq!(response.text().await.unwrap(), "fine");
 }
@@ -212,7 +280,10 @@ async fn responses_expose_hints_records_and_text() {
 #[tokio::test(start_paused = true)]
 async fn a_cache_hit_spends_no_quota_and_no_attempt() {
     let server = TestServer::start().await;
-    server.route("/api/cfg", Reply::ok().header("cache-control", "max-age=60").body("{}"));
+    server.route(
+        "/api/cfg",
+        Reply::ok().header("cache-control", "max-age=60").body("{}"),
+    );
     let limit = RateLimitPolicy::builder()
         .quota(Quota::per_minute(1))
         .mode(Mode::Reject)
@@ -231,16 +302,31 @@ async fn a_cache_hit_spends_no_quota_and_no_attempt() {
     // The one permit per minute went to the miss; hits needed none.
     assert_eq!(server.requests_to("/api/cfg").len(), 1);
     // Reload goes below the cache, and the quota is spent.
-    let e = c.get("cfg").cache_mode(CacheMode::Reload).send().await.unwrap_err();
+    let e = c
+        .get("cfg")
+        .cache_mode(CacheMode::Reload)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::RateLimited);
 }
 
 #[tokio::test(start_paused = true)]
 async fn from_service_keeps_the_api_over_any_stack() {
     let server = TestServer::start().await;
-    server.route("/raw", Script::from_fn(|r| Reply::ok().body(r.header("user-agent").unwrap_or("").to_owned())));
+    server.route(
+        "/raw",
+        Script::from_fn(|r| Reply::ok().body(r.header("user-agent").unwrap_or("").to_owned())),
+    );
     let c = Client::from_service(girder::Transport::new().unwrap());
-    let text = c.get(&server.url("/raw")).send().await.unwrap().text().await.unwrap();
+    let text = c
+        .get(&server.url("/raw"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.starts_with("girder/"), "{text}");
     let service = c.into_service();
     let _: &girder::client::ClientService = &service;

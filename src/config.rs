@@ -1,0 +1,360 @@
+//! [`ClientConfig`]: a client from a config file or the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::client::ClientBuilder;
+use crate::retry::RetryPolicy;
+
+/// What a deployment usually configures, deserialisable (from TOML, YAML,
+/// JSON, …) or read from the environment with [`ClientConfig::from_env`].
+/// Durations are written `"500ms"`, `"30s"`, `"2m"` or as seconds.
+///
+/// ```
+/// let config: girder::ClientConfig = serde_json::from_str(
+///     r#"{"base_url": "https://api.example.com/v1", "timeout": "20s", "max_retries": 4}"#,
+/// ).unwrap();
+/// let client = config.builder().unwrap().build().unwrap();
+/// # let _ = client;
+/// ```
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The base URL.
+    pub base_url: Option<String>,
+    /// An API key, sent as `Authorization: Bearer <key>` or in
+    /// `api_key_header`. Redacted in `Debug`.
+    pub api_key: Option<ApiKey>,
+    /// The header the API key goes in, when it is not a bearer token
+    /// (for example `X-API-Key`).
+    pub api_key_header: Option<String>,
+    /// The total time of a call.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// The timeout of each attempt.
+    #[serde(deserialize_with = "duration")]
+    pub attempt_timeout: Option<Duration>,
+    /// The connect timeout.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Retries after the first attempt (0: none).
+    pub max_retries: Option<u32>,
+    /// The `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// An API key from configuration; `Debug` and `Display` never show it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The key.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for ApiKey {
+    fn from(key: String) -> Self {
+        ApiKey(key)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("api_key_header", &self.api_key_header)
+            .field("timeout", &self.timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+/// A configuration value that makes no sense. It names the setting and
+/// says why, and never repeats a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: String,
+    reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The setting (or environment variable) at fault.
+    pub fn setting(&self) -> &str {
+        &self.setting
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses `"250ms"`, `"30s"`, `"2m"`, `"1h"` or a number of seconds
+/// (`"1.5"`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 500ms, 30s, 2m)"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 86_400.0 * 365.0 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(f64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Secs(s)) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(Raw::Secs(s)) => Err(serde::de::Error::custom(format!("{s} is not a duration"))),
+        Some(Raw::Text(t)) => parse_duration(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+impl ClientConfig {
+    /// Reads `{PREFIX}_BASE_URL`, `{PREFIX}_KEY`, `{PREFIX}_KEY_HEADER`,
+    /// `{PREFIX}_TIMEOUT`, `{PREFIX}_ATTEMPT_TIMEOUT`,
+    /// `{PREFIX}_CONNECT_TIMEOUT`, `{PREFIX}_MAX_RETRIES` and
+    /// `{PREFIX}_USER_AGENT` (`from_env("API")` reads `API_BASE_URL`,
+    /// `API_KEY`, …). Unset variables keep the defaults; malformed ones are
+    /// an error naming the variable.
+    pub fn from_env(prefix: &str) -> Result<ClientConfig, ConfigError> {
+        ClientConfig::from_lookup(prefix, |name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](ClientConfig::from_env) over any lookup (a map in tests,
+    /// a secrets manager).
+    pub fn from_lookup(
+        prefix: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ClientConfig, ConfigError> {
+        let var = |suffix: &str| format!("{prefix}_{suffix}");
+        let get = |suffix: &str| lookup(&var(suffix)).filter(|v| !v.trim().is_empty());
+        let time = |suffix: &str| -> Result<Option<Duration>, ConfigError> {
+            get(suffix)
+                .map(|v| parse_duration(&v).map_err(|why| ConfigError::new(var(suffix), why)))
+                .transpose()
+        };
+        let max_retries = get("MAX_RETRIES")
+            .map(|v| {
+                v.trim().parse::<u32>().map_err(|_| {
+                    ConfigError::new(var("MAX_RETRIES"), format!("{v:?} is not a whole number"))
+                })
+            })
+            .transpose()?;
+        let config = ClientConfig {
+            base_url: get("BASE_URL"),
+            api_key: get("KEY").map(ApiKey),
+            api_key_header: get("KEY_HEADER"),
+            timeout: time("TIMEOUT")?,
+            attempt_timeout: time("ATTEMPT_TIMEOUT")?,
+            connect_timeout: time("CONNECT_TIMEOUT")?,
+            max_retries,
+            user_agent: get("USER_AGENT"),
+        };
+        config.check(&|field| match field {
+            "base_url" => var("BASE_URL"),
+            "max_retries" => var("MAX_RETRIES"),
+            "api_key_header" => var("KEY_HEADER"),
+            other => other.to_owned(),
+        })?;
+        Ok(config)
+    }
+
+    fn check(&self, name: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        if let Some(url) = &self.base_url {
+            crate::url::BaseUrl::parse(url)
+                .map_err(|why| ConfigError::new(name("base_url"), why))?;
+        }
+        if let Some(retries) = self.max_retries
+            && retries > 99
+        {
+            return Err(ConfigError::new(
+                name("max_retries"),
+                format!("{retries} is more than 99"),
+            ));
+        }
+        if let Some(header) = &self.api_key_header {
+            http::HeaderName::try_from(header.as_str()).map_err(|_| {
+                ConfigError::new(
+                    name("api_key_header"),
+                    format!("{header:?} is not a header name"),
+                )
+            })?;
+        }
+        if let Some(key) = &self.api_key
+            && http::HeaderValue::try_from(key.0.as_str()).is_err()
+        {
+            return Err(ConfigError::new(
+                name("api_key"),
+                "the key is not a valid header value",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A [`ClientBuilder`] with this configuration (other settings at
+    /// their defaults).
+    pub fn builder(&self) -> Result<ClientBuilder, ConfigError> {
+        self.check(&|field| field.to_owned())?;
+        let mut builder = ClientBuilder::default();
+        if let Some(url) = &self.base_url {
+            builder = builder.base_url(url);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.total_timeout(timeout);
+        }
+        if let Some(timeout) = self.attempt_timeout {
+            builder = builder.attempt_timeout(timeout);
+        }
+        if let Some(timeout) = self.connect_timeout {
+            builder = builder.connect_timeout(timeout);
+        }
+        if let Some(retries) = self.max_retries {
+            builder = if retries == 0 {
+                builder.retry(None)
+            } else {
+                let policy = RetryPolicy::builder()
+                    .max_attempts(retries + 1)
+                    .build()
+                    .map_err(|e| ConfigError::new("max_retries", e.to_string()))?;
+                builder.retry(policy)
+            };
+        }
+        if let Some(agent) = &self.user_agent {
+            builder = builder.user_agent(agent);
+        }
+        if let Some(key) = &self.api_key {
+            builder = match &self.api_key_header {
+                Some(header) => builder.secret_header(header, key.expose()),
+                None => builder.secret_header("authorization", &format!("Bearer {}", key.expose())),
+            };
+        }
+        Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn reads_the_environment() {
+        let config = ClientConfig::from_lookup(
+            "API",
+            env(&[
+                ("API_BASE_URL", "https://api.test/v2"),
+                ("API_KEY", "sk-live-123"),
+                ("API_TIMEOUT", "45s"),
+                ("API_ATTEMPT_TIMEOUT", "1500ms"),
+                ("API_MAX_RETRIES", "5"),
+                ("OTHER_TIMEOUT", "nonsense"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.base_url.as_deref(), Some("https://api.test/v2"));
+        assert_eq!(config.timeout, Some(Duration::from_secs(45)));
+        assert_eq!(config.attempt_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(config.max_retries, Some(5));
+        assert_eq!(config.connect_timeout, None);
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("sk-live") && debug.contains("[redacted]"),
+            "{debug}"
+        );
+        assert!(config.builder().unwrap().build().is_ok());
+        // Nothing set: the defaults.
+        let empty = ClientConfig::from_lookup("API", env(&[])).unwrap();
+        assert!(empty.base_url.is_none() && empty.timeout.is_none());
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (var, value, why) in [
+            ("API_TIMEOUT", "soon", "not a duration"),
+            ("API_TIMEOUT", "5 days", "unknown unit"),
+            ("API_MAX_RETRIES", "-1", "whole number"),
+            ("API_MAX_RETRIES", "1000", "more than 99"),
+            ("API_BASE_URL", "api.test", "needs a scheme"),
+            ("API_KEY_HEADER", "bad header", "not a header name"),
+        ] {
+            let err = ClientConfig::from_lookup("API", env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.setting(), var, "{err}");
+            assert!(err.to_string().contains(why), "{var}={value}: {err}");
+        }
+        let err = ClientConfig::from_lookup("API", env(&[("API_KEY", "line\nbreak-secret")]))
+            .unwrap_err();
+        assert!(!err.to_string().contains("break-secret"), "{err}");
+    }
+
+    #[test]
+    fn deserialises_with_durations_as_text_or_seconds() {
+        let config: ClientConfig =
+            serde_json::from_str(r#"{"timeout": 2.5, "connect_timeout": "250ms", "api_key": "k"}"#)
+                .unwrap();
+        assert_eq!(config.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(config.connect_timeout, Some(Duration::from_millis(250)));
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"timeout": "never"}"#).is_err());
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"tiemout": "1s"}"#).is_err());
+    }
+}

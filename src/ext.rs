@@ -1,0 +1,78 @@
+//! [`ServiceBuilderExt`]: girder's layers as `ServiceBuilder` methods.
+
+use tower::ServiceBuilder;
+use tower::layer::util::Stack;
+
+use crate::breaker::{BreakerPolicy, CircuitBreakerLayer};
+use crate::cache::{CacheConfig, CacheLayer};
+use crate::ratelimit::{RateLimitLayer, RateLimitPolicy};
+use crate::retry::{RetryLayer, RetryPolicy};
+use girder_core::CallRecordLayer;
+
+mod sealed {
+    pub trait Sealed {}
+    impl<L> Sealed for tower::ServiceBuilder<L> {}
+}
+
+/// girder's layers as methods of tower's `ServiceBuilder`, for stacks in an
+/// order of your own (hand the result to
+/// [`Client::from_service`](crate::Client::from_service) to keep this
+/// crate's request API). Sealed: implemented for `ServiceBuilder` only.
+///
+/// ```
+/// use girder::ServiceBuilderExt;
+/// use girder::retry::RetryPolicy;
+/// use girder::cache::CacheConfig;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), girder::BoxError> {
+/// let service = ServiceBuilder::new()
+///     .call_record()
+///     .cache(CacheConfig::default())
+///     .retry(RetryPolicy::default())
+///     .service(girder::Transport::new()?);
+/// let client = girder::Client::from_service(service);
+/// # let _ = client;
+/// # Ok(())
+/// # }
+/// ```
+pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
+    /// Adds a [`CallRecordLayer`] (outermost, so every layer can write).
+    fn call_record(self) -> ServiceBuilder<Stack<CallRecordLayer, L>>;
+    /// Adds a [`CacheLayer`].
+    fn cache(self, config: CacheConfig) -> ServiceBuilder<Stack<CacheLayer, L>>;
+    /// Adds a [`RetryLayer`].
+    fn retry(self, policy: RetryPolicy) -> ServiceBuilder<Stack<RetryLayer, L>>;
+    /// Adds a [`CircuitBreakerLayer`].
+    fn circuit_breaker(
+        self,
+        policy: BreakerPolicy,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
+    /// Adds a [`RateLimitLayer`].
+    fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
+}
+
+impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
+    fn call_record(self) -> ServiceBuilder<Stack<CallRecordLayer, L>> {
+        self.layer(CallRecordLayer::new())
+    }
+
+    fn cache(self, config: CacheConfig) -> ServiceBuilder<Stack<CacheLayer, L>> {
+        self.layer(CacheLayer::new(config))
+    }
+
+    fn retry(self, policy: RetryPolicy) -> ServiceBuilder<Stack<RetryLayer, L>> {
+        self.layer(RetryLayer::new(policy))
+    }
+
+    fn circuit_breaker(
+        self,
+        policy: BreakerPolicy,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>> {
+        self.layer(CircuitBreakerLayer::new(policy))
+    }
+
+    fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
+        self.layer(RateLimitLayer::new(policy))
+    }
+}
