@@ -20,7 +20,10 @@ use tokio::time::Instant;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 
+use tower_http::follow_redirect::FollowRedirectLayer;
+
 use crate::error::{Error, Kind};
+use crate::redirect::Redirects;
 use crate::transport::Transport;
 use crate::url::{BaseUrl, join};
 
@@ -206,6 +209,8 @@ fn default_headers() -> HeaderMap {
 /// | circuit breaker, rate limit, cache | off |
 /// | `User-Agent` | `girder/<version>` |
 /// | `Accept` | `application/json` |
+/// | decompression | gzip (feature `gzip`, default), br and zstd (features `br`, `zstd`) |
+/// | redirects | up to 10, never HTTPS to HTTP, credentials dropped across origins |
 /// | largest response body read | 64 MiB |
 pub struct ClientBuilder {
     base_url: Option<String>,
@@ -219,6 +224,7 @@ pub struct ClientBuilder {
     rate_limit: Option<RateLimitPolicy>,
     cache: Option<CacheConfig>,
     max_response_bytes: usize,
+    redirects: usize,
     error: Option<Error>,
 }
 
@@ -236,6 +242,7 @@ impl Default for ClientBuilder {
             rate_limit: None,
             cache: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            redirects: 10,
             error: None,
         }
     }
@@ -368,6 +375,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How many redirects a call follows (default 10; 0: none). Never from
+    /// HTTPS to HTTP; credentials are dropped when a redirect leaves the
+    /// origin.
+    pub fn redirects(mut self, max: usize) -> Self {
+        self.redirects = max;
+        self
+    }
+
     /// Builds the client over the default [`Transport`].
     pub fn build(self) -> Result<Client, Error> {
         let transport = Transport::builder()
@@ -395,9 +410,22 @@ impl ClientBuilder {
             None => None,
         };
         let mut service: ClientService = BoxCloneSyncService::new(transport.map_err(Into::into));
+        #[cfg(any(feature = "gzip", feature = "br", feature = "zstd"))]
+        {
+            let decompress = tower_http::decompression::DecompressionLayer::new();
+            service = BoxCloneSyncService::new(
+                decompress
+                    .layer(service)
+                    .map_response(|response: http::Response<_>| response.map(Body::new)),
+            );
+        }
         if let Some(timeout) = self.attempt_timeout {
             service =
                 BoxCloneSyncService::new(tower::timeout::TimeoutLayer::new(timeout).layer(service));
+        }
+        if self.redirects > 0 {
+            let layer = FollowRedirectLayer::with_policy(Redirects::new(self.redirects));
+            service = BoxCloneSyncService::new(layer.layer(service));
         }
         if let Some(policy) = self.rate_limit {
             service = BoxCloneSyncService::new(RateLimitLayer::new(policy).layer(service));

@@ -25,6 +25,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod ext;
+mod redirect;
 pub mod transport;
 mod url;
 

@@ -331,3 +331,86 @@ async fn from_service_keeps_the_api_over_any_stack() {
     let service = c.into_service();
     let _: &girder::client::ClientService = &service;
 }
+
+#[tokio::test(start_paused = true)]
+async fn redirects_are_followed_and_credentials_stay_home() {
+    let home = TestServer::start().await;
+    let elsewhere = TestServer::start().await;
+    elsewhere.route("/landing", Reply::ok().body("elsewhere"));
+    home.route(
+        "/api/old",
+        Reply::status(301).header("location", "/api/new"),
+    );
+    home.route("/api/new", Reply::ok().body("new"));
+    home.route(
+        "/api/away",
+        Reply::status(302).header("location", &elsewhere.url("/landing")),
+    );
+    home.route(
+        "/api/loop",
+        Reply::status(302).header("location", "/api/loop"),
+    );
+    let c = client(&home)
+        .secret_header("x-secret-token", "s3cr3t")
+        .redirects(3)
+        .build()
+        .unwrap();
+    let same = c
+        .get("old")
+        .header("authorization", "Bearer t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.text().await.unwrap(), "new");
+    let new = &home.requests_to("/api/new")[0];
+    assert_eq!(new.header("authorization"), Some("Bearer t"));
+    assert_eq!(new.header("x-secret-token"), Some("s3cr3t"));
+
+    let away = c
+        .get("away")
+        .header("authorization", "Bearer t")
+        .header("x-api-key", "k")
+        .header("cookie", "session=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(away.text().await.unwrap(), "elsewhere");
+    let landed = &elsewhere.requests_to("/landing")[0];
+    for name in ["authorization", "x-api-key", "cookie", "x-secret-token"] {
+        assert_eq!(landed.header(name), None, "{name} crossed origins");
+    }
+    // At most 3 hops, then the redirect itself comes back.
+    let looped = c.get("loop").send().await.unwrap();
+    assert_eq!(looped.status(), 302);
+    assert_eq!(home.requests_to("/api/loop").len(), 4);
+}
+
+#[cfg(feature = "gzip")]
+#[tokio::test(start_paused = true)]
+async fn gzip_bodies_arrive_decompressed() {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(br#"{"id":7,"name":"zipped"}"#).unwrap();
+    let zipped = encoder.finish().unwrap();
+    let server = TestServer::start().await;
+    server.route(
+        "/api/z",
+        Reply::ok()
+            .header("content-encoding", "gzip")
+            .header("content-type", "application/json")
+            .body(zipped),
+    );
+    let c = client(&server).build().unwrap();
+    let item: Item = c.get("z").send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        item,
+        Item {
+            id: 7,
+            name: "zipped".into()
+        }
+    );
+    let accept = server.requests_to("/api/z")[0]
+        .header("accept-encoding")
+        .map(str::to_owned);
+    assert!(accept.is_some_and(|a| a.contains("gzip")));
+}
