@@ -277,7 +277,7 @@ impl ClientConfig {
         if let Some(key) = &self.api_key {
             builder = match &self.api_key_header {
                 Some(header) => builder.secret_header(header, key.expose()),
-                None => builder.secret_header("authorization", &format!("Bearer {}", key.expose())),
+                None => builder.secret_header("authorization", format!("Bearer {}", key.expose())),
             };
         }
         Ok(builder)
