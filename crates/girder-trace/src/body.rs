@@ -62,9 +62,7 @@ pub(crate) fn render(
     };
     let text = match kind {
         Kind::Json if truncated || total > MAX_PARSE => {
-            return format!(
-                "[{total} bytes of JSON, too long to mask, not logged]"
-            );
+            return format!("[{total} bytes of JSON, too long to mask, not logged]");
         }
         Kind::Json => match serde_json::from_slice::<Value>(bytes) {
             Ok(mut value) => {
@@ -220,7 +218,12 @@ where
         };
         if done && !*this.logged {
             *this.logged = true;
-            let text = render(this.copy, *this.total, this.content_type.as_deref(), this.config);
+            let text = render(
+                this.copy,
+                *this.total,
+                this.content_type.as_deref(),
+                this.config,
+            );
             let failed = matches!(frame, Some(Err(_)));
             tracing::debug!(
                 target: TARGET,
@@ -254,7 +257,12 @@ mod tests {
     #[test]
     fn json_fields_are_masked_at_any_depth() {
         let body = br#"{"user":"ann","password":"pw1","nested":{"list":[{"refreshToken":"rt2"}],"client_secret":{"a":"cs3"}}}"#;
-        let text = render(body, body.len(), Some("application/json"), &LoggingConfig::default());
+        let text = render(
+            body,
+            body.len(),
+            Some("application/json"),
+            &LoggingConfig::default(),
+        );
         assert_eq!(
             text,
             r#"{"nested":{"client_secret":"[redacted]","list":[{"refreshToken":"[redacted]"}]},"password":"[redacted]","user":"ann"}"#
@@ -273,7 +281,12 @@ mod tests {
     #[test]
     fn forms_are_masked_and_other_types_filtered() {
         let body = b"grant_type=refresh_token&refresh%5Ftoken=rt9&client_secret=cs";
-        let text = render(body, body.len(), Some("application/x-www-form-urlencoded"), &config());
+        let text = render(
+            body,
+            body.len(),
+            Some("application/x-www-form-urlencoded"),
+            &config(),
+        );
         assert_eq!(
             text,
             "grant_type=refresh_token&refresh%5Ftoken=[redacted]&client_secret=[redacted]"

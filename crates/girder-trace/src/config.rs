@@ -451,16 +451,34 @@ mod tests {
     #[test]
     fn names_compare_without_case_or_separators() {
         let config = LoggingConfig::builder().mask_field("pin").build().unwrap();
-        for name in ["refreshToken", "REFRESH-TOKEN", "refresh_token", "clientSecret", "PIN"] {
+        for name in [
+            "refreshToken",
+            "REFRESH-TOKEN",
+            "refresh_token",
+            "clientSecret",
+            "PIN",
+        ] {
             assert!(config.is_masked_field(name), "{name}");
         }
         assert!(!config.is_masked_field("username"));
-        for name in ["api_key", "X-Amz-Signature", "access_token", "sig", "AWSAccessKeyId"] {
+        for name in [
+            "api_key",
+            "X-Amz-Signature",
+            "access_token",
+            "sig",
+            "AWSAccessKeyId",
+        ] {
             assert!(config.is_redacted_query(name), "{name}");
         }
         assert!(!config.is_redacted_query("page"));
         let header = |n: &'static str| HeaderName::from_static(n);
-        for name in ["authorization", "x-api-key", "x-auth-token", "signature", "x-hub-signature-256"] {
+        for name in [
+            "authorization",
+            "x-api-key",
+            "x-auth-token",
+            "signature",
+            "x-hub-signature-256",
+        ] {
             assert!(config.is_redacted_header(&header(name)), "{name}");
         }
         assert!(!config.is_redacted_header(&header("accept")));

@@ -199,7 +199,10 @@ mod tests {
             full("https://api.test/x?access%5Ftoken=t0k&q=rust"),
             "https://api.test/x?access%5Ftoken=REDACTED&q=rust"
         );
-        assert_eq!(full("https://api.test/x?flag&&q="), "https://api.test/x?flag&&q=");
+        assert_eq!(
+            full("https://api.test/x?flag&&q="),
+            "https://api.test/x?flag&&q="
+        );
     }
 
     #[test]
@@ -225,7 +228,10 @@ mod tests {
         assert_eq!(port("https://a.test/"), Some(443));
         assert_eq!(port("http://a.test/"), Some(80));
         assert_eq!(port("http://a.test:81/"), Some(81));
-        assert_eq!(server_address(&"https://[::1]:9/".parse().unwrap(), &none), Some("[::1]"));
+        assert_eq!(
+            server_address(&"https://[::1]:9/".parse().unwrap(), &none),
+            Some("[::1]")
+        );
     }
 
     #[test]
@@ -234,7 +240,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("accept", "application/json".parse().unwrap());
         headers.insert("authorization", "Bearer s3cret".parse().unwrap());
-        headers.insert("x-blob", http::HeaderValue::from_bytes(&[0xff, 0xfe]).unwrap());
+        headers.insert(
+            "x-blob",
+            http::HeaderValue::from_bytes(&[0xff, 0xfe]).unwrap(),
+        );
         let text = Headers {
             headers: &headers,
             config: &config,

@@ -74,9 +74,7 @@ where
         let record = CallRecord::ensure(&mut request);
         if let Some(name) = &config.request_id {
             if !request.headers().contains_key(name) {
-                request
-                    .headers_mut()
-                    .insert(name.clone(), new_request_id());
+                request.headers_mut().insert(name.clone(), new_request_id());
             }
         }
         let span = make_span(&request, config);

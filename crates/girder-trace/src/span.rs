@@ -28,7 +28,12 @@ impl fmt::Display for SpanName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.template {
             Some(template) => write!(f, "{} {}", self.method, template.as_str()),
-            None => write!(f, "{} {}", self.method, PathTemplate::infer(self.path).as_str()),
+            None => write!(
+                f,
+                "{} {}",
+                self.method,
+                PathTemplate::infer(self.path).as_str()
+            ),
         }
     }
 }

@@ -90,10 +90,17 @@ async fn levels_follow_the_outcome() {
     for (status, level) in [(200, Level::INFO), (404, Level::WARN), (503, Level::WARN)] {
         let (capture, _guard) = Capture::install(Level::TRACE);
         let api = MockService::new(Reply::status(status));
-        layer().layer(api).oneshot(get("https://api.test/x")).await.unwrap();
+        layer()
+            .layer(api)
+            .oneshot(get("https://api.test/x"))
+            .await
+            .unwrap();
         let event = capture.event("response");
         assert_eq!(event.level, level, "{status}");
-        assert_eq!(event.fields["http.response.status_code"], status.to_string());
+        assert_eq!(
+            event.fields["http.response.status_code"],
+            status.to_string()
+        );
         assert_eq!(event.target, "girder::trace");
         assert!(event.span.is_some(), "the event is in the call's span");
         let span = capture.span();
@@ -135,7 +142,10 @@ async fn a_transport_error_is_logged_at_error_with_its_kind() {
         .oneshot(get("https://api.test/x"))
         .await
         .unwrap_err();
-    assert!(err.downcast_ref::<std::io::Error>().is_some(), "the error passes unchanged");
+    assert!(
+        err.downcast_ref::<std::io::Error>().is_some(),
+        "the error passes unchanged"
+    );
     let event = capture.event("request failed");
     assert_eq!(event.level, Level::ERROR);
     assert_eq!(event.fields["error.type"], "connect");
@@ -180,7 +190,10 @@ async fn the_call_record_becomes_span_events_and_the_resend_count() {
         .await
         .unwrap();
     assert_eq!(capture.span().fields["http.request.resend_count"], "2");
-    assert_eq!(capture.event("response").fields["http.request.resend_count"], "2");
+    assert_eq!(
+        capture.event("response").fields["http.request.resend_count"],
+        "2"
+    );
     let retries: Vec<_> = capture
         .events()
         .into_iter()
@@ -229,7 +242,10 @@ async fn the_compact_format_reads_as_two_lines() {
         .unwrap();
     let messages = capture.messages();
     assert_eq!(messages.first().unwrap(), "→ GET https://api.test/x");
-    assert!(messages.contains(&"  retry: attempt 2 (+300ms)".to_owned()), "{messages:?}");
+    assert!(
+        messages.contains(&"  retry: attempt 2 (+300ms)".to_owned()),
+        "{messages:?}"
+    );
     assert_eq!(messages.last().unwrap(), "← 200 OK (0.60s, 2 resends)");
 }
 
@@ -249,7 +265,8 @@ async fn the_request_id_is_set_kept_renamed_or_off() {
     assert_ne!(first["x-request-id"], second["x-request-id"]);
 
     let mut own = get("https://api.test/");
-    own.headers_mut().insert("x-request-id", "mine".parse().unwrap());
+    own.headers_mut()
+        .insert("x-request-id", "mine".parse().unwrap());
     assert_eq!(sent(layer(), own).await["x-request-id"], "mine");
 
     let renamed = LoggingConfig::builder()
@@ -295,7 +312,10 @@ async fn headers_are_logged_only_at_debug_with_credentials_redacted() {
         assert!(!text.contains(secret), "{secret} leaked");
     }
     // The server still got the credentials: redaction is for the log only.
-    assert_eq!(api.requests()[1].header("authorization"), Some("Bearer B34RER"));
+    assert_eq!(
+        api.requests()[1].header("authorization"),
+        Some("Bearer B34RER")
+    );
 }
 
 fn bodies() -> LoggingLayer {
@@ -394,7 +414,11 @@ async fn streamed_bodies_are_not_consumed_and_responses_are_teed() {
 #[tokio::test(start_paused = true)]
 async fn a_dropped_call_is_logged_as_canceled_with_its_record() {
     let (capture, _guard) = Capture::install(Level::INFO);
-    let mut call = Box::pin(compact().layer(retried()).oneshot(get("https://api.test/x")));
+    let mut call = Box::pin(
+        compact()
+            .layer(retried())
+            .oneshot(get("https://api.test/x")),
+    );
     assert!(girder_test::poll_once(&mut call).is_pending());
     tokio::time::advance(Duration::from_millis(150)).await;
     assert!(girder_test::poll_once(&mut call).is_pending());
@@ -418,7 +442,10 @@ async fn without_a_subscriber_the_call_passes_unchanged() {
         .oneshot(get("https://api.test/"))
         .await
         .unwrap();
-    assert_eq!(response.into_body().collect_limited(64).await.unwrap(), "hello");
+    assert_eq!(
+        response.into_body().collect_limited(64).await.unwrap(),
+        "hello"
+    );
     assert!(api.requests()[0].header("x-request-id").is_some());
 }
 
@@ -444,7 +471,11 @@ async fn traceparent_is_injected_from_the_span() {
             async { Ok::<_, Infallible>(Response::new(Body::empty())) }
         })
     };
-    layer().layer(inner.clone()).oneshot(get("https://api.test/")).await.unwrap();
+    layer()
+        .layer(inner.clone())
+        .oneshot(get("https://api.test/"))
+        .await
+        .unwrap();
     let (headers, trace_id) = seen.lock().unwrap().take().unwrap();
     let traceparent = headers["traceparent"].to_str().unwrap().to_owned();
     let parts: Vec<_> = traceparent.split('-').collect();
@@ -457,7 +488,9 @@ async fn traceparent_is_injected_from_the_span() {
     // A caller's own traceparent is kept.
     let own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let mut request = get("https://api.test/");
-    request.headers_mut().insert("traceparent", own.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("traceparent", own.parse().unwrap());
     layer().layer(inner).oneshot(request).await.unwrap();
     let (headers, _) = seen.lock().unwrap().take().unwrap();
     assert_eq!(headers["traceparent"], own);
