@@ -417,12 +417,12 @@ impl LoggingConfigBuilder {
             return Err(InvalidLoggingConfig(reason));
         }
         let config = self.config;
-        if let Some(name) = &config.request_id {
-            if config.is_redacted_header(name) {
-                return Err(InvalidLoggingConfig(format!(
-                    "request id header {name} would be redacted; pick a name that is not a credential's"
-                )));
-            }
+        if let Some(name) = &config.request_id
+            && config.is_redacted_header(name)
+        {
+            return Err(InvalidLoggingConfig(format!(
+                "request id header {name} would be redacted; pick a name that is not a credential's"
+            )));
         }
         Ok(config)
     }

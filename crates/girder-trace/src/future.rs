@@ -212,14 +212,15 @@ impl Finish {
             Format::Structured => event_at!(
                 level,
                 error.type = error_type(kind),
-                error.message = %error,
+                error.message = %Chain(error),
                 http.request.resend_count = resends,
                 duration_s = elapsed.as_secs_f64(),
                 "request failed"
             ),
             Format::Compact => event_at!(
                 level,
-                "← {kind}: {error} ({}{})",
+                "← {kind}: {} ({}{})",
+                Chain(error),
                 Seconds(elapsed),
                 Resent(resends)
             ),
@@ -312,6 +313,27 @@ fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidRequest => "invalid_request",
         ErrorKind::Protocol => "protocol",
         _ => "_OTHER",
+    }
+}
+
+/// An error and its sources, outermost first, `: `-separated; a source
+/// whose text its parent already ends with is skipped.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut last = self.0.to_string();
+        f.write_str(&last)?;
+        let mut next = self.0.source();
+        while let Some(source) = next {
+            let text = source.to_string();
+            if !last.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            last = text;
+            next = source.source();
+        }
+        Ok(())
     }
 }
 

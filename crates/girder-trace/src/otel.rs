@@ -33,9 +33,9 @@ pub(crate) fn inject(span: &Span, headers: &mut HeaderMap) {
         headers.insert(TRACEPARENT, value);
     }
     let state = span_context.trace_state().header();
-    if !state.is_empty() {
-        if let Ok(value) = HeaderValue::try_from(state) {
-            headers.insert(TRACESTATE, value);
-        }
+    if !state.is_empty()
+        && let Ok(value) = HeaderValue::try_from(state)
+    {
+        headers.insert(TRACESTATE, value);
     }
 }

@@ -72,10 +72,10 @@ where
         // Outermost: the record of every decision below starts here, unless
         // the caller made one to keep a handle on it.
         let record = CallRecord::ensure(&mut request);
-        if let Some(name) = &config.request_id {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().insert(name.clone(), new_request_id());
-            }
+        if let Some(name) = &config.request_id
+            && !request.headers().contains_key(name)
+        {
+            request.headers_mut().insert(name.clone(), new_request_id());
         }
         let span = make_span(&request, config);
         #[cfg(feature = "opentelemetry")]
