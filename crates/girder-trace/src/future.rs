@@ -11,7 +11,6 @@ use girder_core::record::{BreakerState, CacheStatus, Entry, Event, NoRetry};
 use girder_core::{Body, BoxError, CallRecord, ErrorKind};
 use http::Response;
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 use tracing::{Level, Span};
 
 use crate::body::{Tee, content_type, render};
@@ -93,15 +92,16 @@ where
 /// What the future needs to log the end of the call.
 pub(crate) struct Finish {
     pub(crate) span: Span,
+    /// Its creation is the call's start (a record the caller made before
+    /// the call starts a little earlier), so the clock is read once.
     pub(crate) record: CallRecord,
-    pub(crate) start: Instant,
     pub(crate) config: Arc<LoggingConfig>,
 }
 
 impl Finish {
     fn response<B: 'static>(self, response: &mut Response<B>) {
         let config = &*self.config;
-        let elapsed = self.start.elapsed();
+        let elapsed = self.record.elapsed();
         let status = response.status();
         let resends = self.resends();
         self.span
@@ -195,7 +195,7 @@ impl Finish {
 
     fn error(self, error: &(dyn std::error::Error + 'static)) {
         let config = &*self.config;
-        let elapsed = self.start.elapsed();
+        let elapsed = self.record.elapsed();
         let kind = ErrorKind::of(error);
         let resends = self.resends();
         self.span
@@ -229,7 +229,7 @@ impl Finish {
 
     fn canceled(self) {
         let level = self.config.success_level;
-        let elapsed = self.start.elapsed();
+        let elapsed = self.record.elapsed();
         self.span.record("duration_s", elapsed.as_secs_f64());
         let _entered = self.span.enter();
         self.entries(level);

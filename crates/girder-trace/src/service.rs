@@ -92,7 +92,6 @@ where
             Finish {
                 span,
                 record,
-                start: tokio::time::Instant::now(),
                 config: self.config.clone(),
             },
         )
@@ -102,6 +101,12 @@ where
 /// A random 128-bit id in lower-case hex: unique enough to find one call
 /// in the logs of both sides; not a secret, so not from a CSPRNG.
 fn new_request_id() -> HeaderValue {
-    let id = format!("{:032x}", fastrand::u128(..));
-    HeaderValue::try_from(id).expect("hex digits are a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = fastrand::u128(..);
+    let mut text = [0u8; 32];
+    for digit in text.iter_mut().rev() {
+        *digit = HEX[(id & 0xf) as usize];
+        id >>= 4;
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits are a valid header value")
 }
