@@ -1,7 +1,9 @@
 //! The layer's cost per call over a ready in-memory service: with no
 //! subscriber, with a fmt subscriber writing to `io::sink` at INFO (the
 //! span and one completion event formatted), at DEBUG (headers too), and
-//! without the request id. `bare` is the same service without the layer.
+//! without the request id. `bare` is the same service without the layer;
+//! `call_record_layer` is girder-core's layer that only creates the call
+//! record, which this layer also does.
 
 #![allow(missing_docs)]
 
@@ -51,6 +53,12 @@ fn bench(c: &mut Criterion) {
     let mut bare = inner;
     c.bench_function("bare_service", |b| {
         b.iter(|| black_box(call(&mut bare)).unwrap())
+    });
+
+    // The floor: what creating and returning the call record costs alone.
+    let mut recorded = girder_core::CallRecordLayer::new().layer(inner);
+    c.bench_function("call_record_layer", |b| {
+        b.iter(|| black_box(call(&mut recorded)).unwrap())
     });
 
     let mut logged = LoggingLayer::default().layer(inner);

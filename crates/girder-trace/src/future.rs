@@ -101,8 +101,14 @@ pub(crate) struct Finish {
 impl Finish {
     fn response<B: 'static>(self, response: &mut Response<B>) {
         let config = &*self.config;
-        let elapsed = self.record.elapsed();
         let status = response.status();
+        let level = status_level(config, status);
+        // Nobody listens: skip the clock and the record's lock.
+        if self.span.is_disabled() && !enabled(level.min(config.success_level).min(Level::DEBUG)) {
+            response.extensions_mut().insert(self.record);
+            return;
+        }
+        let elapsed = self.record.elapsed();
         let resends = self.resends();
         self.span
             .record("http.response.status_code", status.as_u16())
@@ -110,20 +116,12 @@ impl Finish {
         if resends > 0 {
             self.span.record("http.request.resend_count", resends);
         }
-        let level = if status.is_server_error() {
-            self.span
-                .record("error.type", status.as_str())
-                .record("otel.status_code", "ERROR");
-            config.server_error_level
-        } else if status.is_client_error() {
+        if status.is_client_error() || status.is_server_error() {
             // A client span's status is an error for 4xx too.
             self.span
                 .record("error.type", status.as_str())
                 .record("otel.status_code", "ERROR");
-            config.client_error_level
-        } else {
-            config.success_level
-        };
+        }
         let _entered = self.span.enter();
         self.entries(config.success_level);
         if enabled(level) {
@@ -274,6 +272,16 @@ impl Finish {
                 }
             }
         }
+    }
+}
+
+fn status_level(config: &LoggingConfig, status: http::StatusCode) -> Level {
+    if status.is_server_error() {
+        config.server_error_level
+    } else if status.is_client_error() {
+        config.client_error_level
+    } else {
+        config.success_level
     }
 }
 
