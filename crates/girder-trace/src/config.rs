@@ -1,11 +1,13 @@
 //! What the layer logs, at which levels, and what it hides.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::HeaderName;
 use tracing::Level;
 
 use crate::error::InvalidLoggingConfig;
+use crate::hook::OnCallEnd;
 
 /// The largest body excerpt a log line may carry.
 const MAX_BODY_LIMIT: usize = 64 * 1024;
@@ -107,6 +109,7 @@ pub struct LoggingConfig {
     pub(crate) body_types: Vec<String>,
     pub(crate) request_id: Option<HeaderName>,
     pub(crate) propagate: bool,
+    pub(crate) on_call_end: Option<Arc<dyn OnCallEnd>>,
 }
 
 impl Default for LoggingConfig {
@@ -132,6 +135,7 @@ impl Default for LoggingConfig {
             body_types: DEFAULT_BODY_TYPES.iter().map(|s| (*s).to_owned()).collect(),
             request_id: Some(HeaderName::from_static("x-request-id")),
             propagate: true,
+            on_call_end: None,
         }
     }
 }
@@ -151,6 +155,7 @@ impl fmt::Debug for LoggingConfig {
             .field("response_bodies", &self.response_bodies)
             .field("body_limit", &self.body_limit)
             .field("request_id", &self.request_id)
+            .field("on_call_end", &self.on_call_end.as_ref().map(|_| "set"))
             .finish_non_exhaustive()
     }
 }
@@ -408,6 +413,16 @@ impl LoggingConfigBuilder {
     /// Default: `true`.
     pub fn propagate_context(mut self, on: bool) -> Self {
         self.config.propagate = on;
+        self
+    }
+
+    /// Calls `hook` when each call ends, with a [`CallSummary`](crate::CallSummary):
+    /// for metrics such as OpenTelemetry's `http.client.request.duration`.
+    /// Without a hook the layer does not keep what the summary needs.
+    ///
+    /// Default: none.
+    pub fn on_call_end(mut self, hook: impl OnCallEnd + 'static) -> Self {
+        self.config.on_call_end = Some(Arc::new(hook));
         self
     }
 

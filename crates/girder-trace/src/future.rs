@@ -15,8 +15,10 @@ use tracing::{Level, Span};
 
 use crate::body::{Tee, content_type, render};
 use crate::config::{Format, LoggingConfig};
+use crate::hook::{CallOutcome, CallSummary, error_type};
 use crate::level::{TARGET, enabled, event_at};
 use crate::redact::Headers;
+use crate::span::Head;
 
 pin_project! {
     /// The future of [`Logging`](crate::Logging): polls the inner future
@@ -95,6 +97,8 @@ pub(crate) struct Finish {
     /// Its creation is the call's start (a record the caller made before
     /// the call starts a little earlier), so the clock is read once.
     pub(crate) record: CallRecord,
+    /// Set when a hook will want a summary.
+    pub(crate) head: Option<Box<Head>>,
     pub(crate) config: Arc<LoggingConfig>,
 }
 
@@ -104,7 +108,10 @@ impl Finish {
         let status = response.status();
         let level = status_level(config, status);
         // Nobody listens: skip the clock and the record's lock.
-        if self.span.is_disabled() && !enabled(level.min(config.success_level).min(Level::DEBUG)) {
+        if self.head.is_none()
+            && self.span.is_disabled()
+            && !enabled(level.min(config.success_level).min(Level::DEBUG))
+        {
             response.extensions_mut().insert(self.record);
             return;
         }
@@ -124,6 +131,7 @@ impl Finish {
         }
         let _entered = self.span.enter();
         self.entries(config.success_level);
+        self.hook(CallOutcome::Status(status), elapsed, resends);
         if enabled(level) {
             match config.format {
                 Format::Structured => event_at!(
@@ -205,6 +213,7 @@ impl Finish {
         }
         let _entered = self.span.enter();
         self.entries(config.success_level);
+        self.hook(CallOutcome::Error(kind, error), elapsed, resends);
         let level = config.failure_level;
         match config.format {
             Format::Structured => event_at!(
@@ -231,6 +240,7 @@ impl Finish {
         self.span.record("duration_s", elapsed.as_secs_f64());
         let _entered = self.span.enter();
         self.entries(level);
+        self.hook(CallOutcome::Canceled, elapsed, self.resends());
         match self.config.format {
             Format::Structured => event_at!(
                 level,
@@ -239,6 +249,22 @@ impl Finish {
             ),
             Format::Compact => event_at!(level, "← canceled ({})", Seconds(elapsed)),
         }
+    }
+
+    fn hook(&self, outcome: CallOutcome<'_>, duration: Duration, resends: u32) {
+        let (Some(hook), Some(head)) = (&self.config.on_call_end, &self.head) else {
+            return;
+        };
+        hook.on_call_end(&CallSummary {
+            method: &head.method,
+            route: &head.route,
+            server_address: head.server_address.as_deref(),
+            server_port: head.server_port,
+            outcome,
+            duration,
+            resends,
+            record: &self.record,
+        });
     }
 
     fn resends(&self) -> u32 {
@@ -300,28 +326,6 @@ fn is_routine(event: &Event) -> bool {
                 why: NoRetry::NotRetryable
             }
     )
-}
-
-/// `error.type` for an error: a short, low-cardinality identifier, or
-/// OpenTelemetry's `_OTHER`.
-fn error_type(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Connect => "connect",
-        ErrorKind::Transport => "transport",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::DeadlineExceeded => "deadline_exceeded",
-        ErrorKind::CircuitOpen => "circuit_open",
-        ErrorKind::RateLimited => "rate_limited",
-        ErrorKind::Auth => "auth",
-        ErrorKind::Signing => "signing",
-        ErrorKind::ClientStatus => "client_status",
-        ErrorKind::ServerStatus => "server_status",
-        ErrorKind::Body => "body",
-        ErrorKind::Decode => "decode",
-        ErrorKind::InvalidRequest => "invalid_request",
-        ErrorKind::Protocol => "protocol",
-        _ => "_OTHER",
-    }
 }
 
 /// An error and its sources, outermost first, `: `-separated; a source

@@ -87,6 +87,11 @@
 //! body ends (or fails, or is dropped), inside the call's span; the caller
 //! reads the same frames. Other response body types are not logged.
 //!
+//! Path segments are printed as they are: an API that puts a key in the
+//! path (rather than a header or the query) needs a
+//! [`PathTemplate`](girder_core::partition::PathTemplate) for the span
+//! name and a `url.full` it can live with.
+//!
 //! JSON is parsed and the masked fields replaced at any depth before it is
 //! printed, then cut to the limit; JSON that does not parse, or that was
 //! longer than the limit when streamed (so only a prefix was kept), is not
@@ -105,6 +110,16 @@
 //! | `request canceled` | success level | when the future is dropped before it ends |
 //! | `response headers` | `DEBUG` | with the response |
 //! | `response body` | `DEBUG` | with the response (buffered) or at the end of the stream |
+//!
+//! # When the hook fires
+//!
+//! [`OnCallEnd`] (set with [`LoggingConfigBuilder::on_call_end`]) is
+//! called once per logical call, inside its span, right after the
+//! call-record events: when the response head arrives, when the call fails,
+//! or when its future is dropped. It fires whatever the subscriber's
+//! filter, so metrics do not depend on log levels. Its [`CallSummary`]
+//! carries the method, route, server address and port, the outcome and
+//! `error.type`, the duration, the resend count and the call record.
 //!
 //! The inner service's future is polled inside the span, so the events of
 //! the layers below (`girder::retry`, `girder::breaker`, …) are its
@@ -139,6 +154,7 @@ mod body;
 mod config;
 pub mod error;
 pub mod future;
+mod hook;
 mod layer;
 mod level;
 #[cfg(feature = "opentelemetry")]
@@ -149,6 +165,7 @@ mod span;
 
 pub use config::{Format, LoggingConfig, LoggingConfigBuilder};
 pub use error::InvalidLoggingConfig;
+pub use hook::{CallOutcome, CallSummary, OnCallEnd};
 pub use layer::LoggingLayer;
 pub use service::Logging;
 pub use tracing::Level;

@@ -8,7 +8,7 @@ use tower_service::Service;
 use crate::config::LoggingConfig;
 use crate::future::{Finish, ResponseFuture};
 use crate::layer::LoggingLayer;
-use crate::span::{make_span, on_request};
+use crate::span::{Head, make_span, on_request};
 
 /// The service of [`LoggingLayer`]: one span and a few events per call.
 ///
@@ -78,6 +78,7 @@ where
             request.headers_mut().insert(name.clone(), new_request_id());
         }
         let span = make_span(&request, config);
+        let head = config.on_call_end.is_some().then(|| Head::of(&request));
         #[cfg(feature = "opentelemetry")]
         if config.propagate {
             crate::otel::inject(&span, request.headers_mut());
@@ -92,6 +93,7 @@ where
             Finish {
                 span,
                 record,
+                head,
                 config: self.config.clone(),
             },
         )

@@ -79,6 +79,31 @@ pub(crate) fn make_span<B>(request: &Request<B>, config: &LoggingConfig) -> Span
     )
 }
 
+/// What the [`CallSummary`](crate::CallSummary) needs from the request,
+/// kept only when a hook will read it.
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) route: String,
+    pub(crate) server_address: Option<String>,
+    pub(crate) server_port: Option<u16>,
+}
+
+impl Head {
+    pub(crate) fn of<B>(request: &Request<B>) -> Box<Head> {
+        let uri = request.uri();
+        let route = match request.extensions().get::<PathTemplate>() {
+            Some(template) => template.as_str().to_owned(),
+            None => PathTemplate::infer(uri.path()).as_str().to_owned(),
+        };
+        Box::new(Head {
+            method: request.method().clone(),
+            route,
+            server_address: server_address(uri, request.headers()).map(str::to_owned),
+            server_port: server_port(uri, request.headers()),
+        })
+    }
+}
+
 /// The events of a request leaving, inside its span: the compact `→` line,
 /// headers and body at `DEBUG`.
 pub(crate) fn on_request<B: 'static>(request: &Request<B>, config: &LoggingConfig) {

@@ -495,3 +495,74 @@ async fn traceparent_is_injected_from_the_span() {
     let (headers, _) = seen.lock().unwrap().take().unwrap();
     assert_eq!(headers["traceparent"], own);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_call_end_hook_gets_a_summary_even_without_a_subscriber() {
+    use std::sync::{Arc, Mutex};
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let config = LoggingConfig::builder()
+        .on_call_end({
+            let seen = seen.clone();
+            move |call: &girder_trace::CallSummary<'_>| {
+                assert_eq!(call.method, http::Method::GET);
+                assert_eq!(call.server_address, Some("api.test"));
+                assert_eq!(call.server_port, Some(443));
+                let attempts = call.record.attempts();
+                seen.lock()
+                    .unwrap()
+                    .push((call.to_string(), call.error_type(), attempts));
+            }
+        })
+        .build()
+        .unwrap();
+    let layer = LoggingLayer::new(config);
+
+    layer
+        .layer(retried())
+        .oneshot(get("https://api.test/users/7"))
+        .await
+        .unwrap();
+    let refused = service_fn(|_req: Request<Body>| async {
+        Err::<Response<Body>, _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+    });
+    let _ = layer
+        .layer(refused)
+        .oneshot(get("https://api.test/x"))
+        .await;
+    let mut call = Box::pin(layer.layer(retried()).oneshot(get("https://api.test/x")));
+    assert!(girder_test::poll_once(&mut call).is_pending());
+    drop(call);
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].0, "GET /users/{id}: 200 OK in 600ms, 2 resends");
+    assert_eq!((seen[0].1.clone(), seen[0].2), (None, 3));
+    assert_eq!(seen[1].0, "GET /x: connect error in 0ms");
+    assert_eq!(seen[1].1.as_deref(), Some("connect"));
+    assert_eq!(seen[2].0, "GET /x: canceled in 0ms");
+    assert_eq!(seen.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_body_dropped_midway_is_logged_as_such() {
+    let (capture, _guard) = Capture::install(Level::DEBUG);
+    let chatty = service_fn(|_req: Request<Body>| async {
+        let mut response = Response::new(stream(&["first line\n", "second line\n"]));
+        response
+            .headers_mut()
+            .insert("content-type", "text/plain".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    });
+    let response = bodies()
+        .layer(chatty)
+        .oneshot(get("https://api.test/lines"))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, "first line\n");
+    drop(body);
+    let event = capture.event("response body dropped before its end");
+    assert_eq!(event.fields["body"], "first line\n");
+    assert_eq!(event.fields["bytes"], "11");
+}
