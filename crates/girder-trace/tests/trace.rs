@@ -566,3 +566,18 @@ async fn a_response_body_dropped_midway_is_logged_as_such() {
     assert_eq!(event.fields["body"], "first line\n");
     assert_eq!(event.fields["bytes"], "11");
 }
+
+#[cfg(feature = "opentelemetry")]
+#[tokio::test(start_paused = true)]
+async fn without_an_opentelemetry_layer_no_traceparent_is_invented() {
+    let (_capture, _guard) = Capture::install(Level::TRACE);
+    let api = MockService::new(Reply::ok());
+    layer()
+        .layer(api.clone())
+        .oneshot(get("https://api.test/"))
+        .await
+        .unwrap();
+    let sent = &api.requests()[0];
+    assert!(sent.header("x-request-id").is_some());
+    assert!(sent.header("traceparent").is_none());
+}
