@@ -24,7 +24,9 @@
 //!   the span when the call ends: retries, waits for quota, the breaker,
 //!   the cache, token refresh, signing. The layer creates the record when
 //!   the request has none and returns it in the response extensions;
-//! - headers at `DEBUG`, bodies at `DEBUG` when opted in.
+//! - headers at `DEBUG`, bodies at `DEBUG` when opted in;
+//! - an optional [`OnCallEnd`] hook with a [`CallSummary`] of each call,
+//!   for metrics.
 //!
 //! The layer sets `x-request-id` to a random 128-bit hex id when the
 //! request has none (the same id on every resend), and with the

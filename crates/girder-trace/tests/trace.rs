@@ -581,3 +581,13 @@ async fn without_an_opentelemetry_layer_no_traceparent_is_invented() {
     assert!(sent.header("x-request-id").is_some());
     assert!(sent.header("traceparent").is_none());
 }
+
+#[test]
+fn the_service_and_its_future_are_send_and_clone() {
+    fn send<T: Send>(_: &T) {}
+    let mut service = layer().layer(MockService::new(Reply::ok()));
+    let _copy = service.clone();
+    let future = tower::Service::call(&mut service, get("https://api.test/"));
+    send(&service);
+    send(&future);
+}
