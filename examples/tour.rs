@@ -4,7 +4,10 @@
 //! Run it with `cargo run --example tour`. Each layer that lands adds its
 //! part; today: the call record, retry and the transport, then the circuit
 //! breaker opening and recovering, then the rate limiter pacing calls and
-//! pausing when the server asks.
+//! pausing when the server asks. The `→` / `←` lines and the decisions
+//! under them are girder-trace's `LoggingLayer` in its compact format,
+//! outermost in every stack, printed by a tracing-subscriber fmt
+//! subscriber; the rest is the tour's own commentary.
 
 use std::time::Duration;
 
@@ -12,13 +15,15 @@ use girder::breaker::{BreakerPolicy, CircuitBreakerLayer, OpenDuration, StateCha
 use girder::cache::{CacheConfig, CacheLayer, CacheStatus};
 use girder::core::classify::{Classify, DefaultClassifier, Outcome};
 use girder::ratelimit::{Quota, RateLimitLayer, RateLimitPolicy};
-use girder::retry::{Attempts, RetryLayer, RetryPolicy};
-use girder::{Body, BoxError, CallRecord, CallRecordLayer, ErrorKind, ServerHints, Transport};
+use girder::retry::{RetryLayer, RetryPolicy};
+use girder::trace::{Format, LoggingConfig, LoggingLayer};
+use girder::{Body, BoxError, ServerHints, Transport};
 use girder_test::{Reply, TestServer};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
+    print_traces();
     let server = TestServer::start().await;
     server.route("/hello", Reply::ok().json(r#"{"greeting":"hello"}"#));
     // Busy for 90 s: longer than retry's 60 s cap, so it comes back as it is.
@@ -52,26 +57,19 @@ async fn main() -> Result<(), BoxError> {
     );
     println!("test server listening on {}\n", server.addr());
 
+    // The trace layer logs each call (`→` out, `←` back) and the call
+    // record's decisions; it also makes the record the layers below fill.
     let mut client = ServiceBuilder::new()
-        .layer(CallRecordLayer::new())
+        .layer(logging())
         .layer(RetryLayer::new(RetryPolicy::default()))
         .service(Transport::new()?);
 
     for path in ["/hello", "/busy", "/flaky", "/hang-up"] {
-        let mut request = http::Request::get(server.url(path)).body(Body::empty())?;
-        // CallRecordLayer would make one; making it here keeps a handle to
-        // it even when the call ends in an error.
-        let record = CallRecord::ensure(&mut request);
-        println!("GET {path}");
+        let request = http::Request::get(server.url(path)).body(Body::empty())?;
         let outcome = client.ready().await?.call(request).await;
         match outcome {
             Ok(response) => {
                 let class = DefaultClassifier.classify(Outcome::response(&response));
-                let attempts = response.extensions().get::<Attempts>().map_or(1, |a| a.0);
-                println!(
-                    "  status     {} after {attempts} attempt(s)",
-                    response.status()
-                );
                 println!("  class      {class:?}");
                 let hints = ServerHints::from_headers(response.headers());
                 if let Some((delay, source)) = hints.delay() {
@@ -93,16 +91,11 @@ async fn main() -> Result<(), BoxError> {
                 }
             }
             Err(error) => {
+                // The `←` line gave the error and its causes.
                 let class = DefaultClassifier.classify(Outcome::error(&*error));
-                println!("  error      {}", chain(&*error));
-                println!("  kind       {}", ErrorKind::of(&*error));
                 println!("  class      {class:?}");
             }
         }
-        println!(
-            "  record     {}",
-            record.to_string().replace('\n', "\n             ")
-        );
         println!();
     }
 
@@ -138,7 +131,7 @@ async fn breaker(server: &TestServer) -> Result<(), BoxError> {
     let layer = CircuitBreakerLayer::new(policy);
     let handle = layer.handle();
     let mut client = ServiceBuilder::new()
-        .layer(CallRecordLayer::new())
+        .layer(logging())
         .layer(layer)
         .service(Transport::new()?);
     let before = server.requests_to("/down").len();
@@ -148,10 +141,8 @@ async fn breaker(server: &TestServer) -> Result<(), BoxError> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let request = http::Request::get(server.url("/down")).body(Body::empty())?;
-        match client.ready().await?.call(request).await {
-            Ok(response) => println!("  GET /down  {}", response.status()),
-            Err(error) => println!("  GET /down  {error}"),
-        }
+        // The trace layer reports the status or the refusal.
+        let _ = client.ready().await?.call(request).await;
     }
     let probe = http::Request::get(server.url("/down")).body(())?;
     if let Some(metrics) = handle.metrics_for(&probe) {
@@ -177,11 +168,10 @@ async fn rate_limit() -> Result<(), BoxError> {
         .quota(Quota::per_second(5).burst(2))
         .build()?;
     let mut limited = ServiceBuilder::new()
-        .layer(CallRecordLayer::new())
+        .layer(logging())
         .layer(RateLimitLayer::new(policy))
         .service(Transport::new()?);
     println!("rate limit: 5 per second, bursts of 2, on {}", api.addr());
-    let start = tokio::time::Instant::now();
     for path in [
         "/items",
         "/items",
@@ -190,15 +180,8 @@ async fn rate_limit() -> Result<(), BoxError> {
         "/slow-down",
         "/items",
     ] {
-        let mut request = http::Request::get(api.url(path)).body(Body::empty())?;
-        let record = CallRecord::ensure(&mut request);
-        let response = limited.ready().await?.call(request).await?;
-        println!(
-            "  +{:>4} ms  GET {path:<10} {}  {}",
-            start.elapsed().as_millis(),
-            response.status(),
-            record.to_string().replace('\n', "; ")
-        );
+        let request = http::Request::get(api.url(path)).body(Body::empty())?;
+        limited.ready().await?.call(request).await?;
     }
     Ok(())
 }
@@ -226,7 +209,7 @@ async fn cache() -> Result<(), BoxError> {
         ],
     );
     let mut cached = ServiceBuilder::new()
-        .layer(CallRecordLayer::new())
+        .layer(logging())
         .layer(CacheLayer::new(CacheConfig::default()))
         .service(Transport::new()?);
     println!(
@@ -257,14 +240,45 @@ async fn cache() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// An error and its sources, outermost first.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(source) = next {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-        next = source.source();
+/// girder-trace's LoggingLayer in its compact format, as every stack of
+/// the tour puts it outermost.
+fn logging() -> LoggingLayer {
+    let config = LoggingConfig::builder()
+        .format(Format::Compact)
+        .build()
+        .expect("a valid logging config");
+    LoggingLayer::new(config)
+}
+
+/// A fmt subscriber printing girder-trace's events (target
+/// `girder::trace`, INFO and up) as bare indented lines.
+fn print_traces() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().event_format(Lines))
+        .with(Targets::new().with_target("girder::trace", tracing::Level::INFO));
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+}
+
+/// An event as its message alone: the tour's spans and timestamps would
+/// only crowd the lines.
+struct Lines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Lines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        writer.write_str("  ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
-    text
 }

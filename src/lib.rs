@@ -3,7 +3,7 @@
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
 //! [`girder_core`], and re-exports the layers that have landed ([`cache`],
-//! [`retry`], [`breaker`], [`ratelimit`]).
+//! [`retry`], [`breaker`], [`ratelimit`], [`trace`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -49,6 +49,12 @@ pub mod breaker {
 /// [`girder_ratelimit`], re-exported.
 pub mod ratelimit {
     pub use girder_ratelimit::*;
+}
+
+/// Request logging and spans with OpenTelemetry conventions, secrets
+/// redacted: [`girder_trace`], re-exported.
+pub mod trace {
+    pub use girder_trace::*;
 }
 
 pub use client::{Client, ClientBuilder, RequestBuilder, Response};

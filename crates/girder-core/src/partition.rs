@@ -118,6 +118,18 @@ impl PathTemplate {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The template [`Partition::by_route`] infers for `path` when the
+    /// caller set none: segments that look like identifiers (all digits,
+    /// UUIDs, long hex strings) become `{id}`.
+    ///
+    /// ```
+    /// use girder_core::partition::PathTemplate;
+    /// assert_eq!(PathTemplate::infer("/users/17/posts").as_str(), "/users/{id}/posts");
+    /// ```
+    pub fn infer(path: &str) -> Self {
+        PathTemplate(Cow::Owned(normalize_path(path)))
+    }
 }
 
 /// The key of one partition. Cheap to clone and hash.
