@@ -153,18 +153,21 @@ where
                         return Poll::Ready(Ok(response));
                     }
                     let fresh_may_help = source.rejected(&credential, status);
-                    let allowed = match this.shared.config.recovery {
-                        Recovery::Off => false,
-                        Recovery::Any401 => true,
-                        Recovery::InvalidToken => {
-                            status != StatusCode::UNAUTHORIZED
-                                || says_invalid_token(response.headers())
-                        }
-                    };
-                    if !(fresh_may_help && allowed) {
+                    let recovery = this.shared.config.recovery;
+                    let refused = fresh_may_help
+                        && (recovery != Recovery::InvalidToken
+                            || status != StatusCode::UNAUTHORIZED
+                            || says_invalid_token(response.headers()));
+                    if !refused {
                         return Poll::Ready(Ok(response));
                     }
+                    // The credential is spent, resent or not: the next call
+                    // fetches a fresh one (a pool's next key).
+                    this.shared.invalidate(&credential);
                     let record = this.record.as_ref();
+                    if recovery == Recovery::Off {
+                        return Poll::Ready(Ok(response));
+                    }
                     if *this.resent {
                         note(record, AuthEvent::RejectedAgain);
                         tracing::debug!(
@@ -185,7 +188,6 @@ where
                         return Poll::Ready(Ok(response));
                     };
                     *this.resent = true;
-                    this.shared.invalidate(&credential);
                     tracing::debug!(
                         target: "girder::auth",
                         status = status.as_u16(),

@@ -83,9 +83,10 @@ pub trait CredentialSource: Send + Sync + 'static {
     }
 
     /// The server answered `status` to a request sent with `credential`.
-    /// Answers whether a freshly fetched credential may succeed: the layer
-    /// then drops `credential`, fetches anew and resends the request once.
-    /// Called for every 401 and 403. Default: on 401, when
+    /// Answers whether `credential` is spent and a fresh one may succeed:
+    /// the layer then drops `credential` from its cache and (unless
+    /// recovery is off, or the request was already resent) fetches anew
+    /// and resends the request once. Called for every 401 and 403. Default: on 401, when
     /// [`refreshable`](Self::refreshable).
     fn rejected(&self, credential: &Credential, status: StatusCode) -> bool {
         let _ = credential;

@@ -203,10 +203,7 @@ impl CredentialSource for ApiKeyPool {
                     pool.current.store(j, Ordering::Release);
                     tracing::debug!(target: "girder::auth", from = i, to = j, "API key rotated");
                 }
-                None => {
-                    tracing::warn!(target: "girder::auth", "no API key left");
-                    return false;
-                }
+                None => tracing::warn!(target: "girder::auth", "no API key left"),
             }
         }
         true
