@@ -59,7 +59,11 @@ async fn a_thousand_concurrent_calls_at_expiry_make_one_token_request() {
     for call in calls {
         assert_eq!(call.await.unwrap().unwrap().status(), 200);
     }
-    assert_eq!(idp.requests_to("/token").len(), 2, "one at start, one at expiry");
+    assert_eq!(
+        idp.requests_to("/token").len(),
+        2,
+        "one at start, one at expiry"
+    );
     let seen = api.requests_to("/items");
     assert_eq!(seen.len(), 1_001);
     assert_eq!(seen[0].header("authorization"), Some("Bearer t1"));
@@ -69,7 +73,10 @@ async fn a_thousand_concurrent_calls_at_expiry_make_one_token_request() {
             .all(|r| r.header("authorization") == Some("Bearer t2"))
     );
     let form = &idp.requests_to("/token")[1];
-    assert_eq!(form.body, "grant_type=client_credentials&scope=items%3Aread");
+    assert_eq!(
+        form.body,
+        "grant_type=client_credentials&scope=items%3Aread"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -88,13 +95,14 @@ async fn a_401_refreshes_the_token_and_resends_once_over_tcp() {
     let tokens: Vec<_> = seen.iter().map(|r| r.header("authorization")).collect();
     assert_eq!(tokens, [Some("Bearer t1"), Some("Bearer t2")]);
     assert!(seen.iter().all(|r| r.body == "job"));
-    assert!(record.to_string().contains("auth: 401, token refreshed and request resent"));
+    assert!(
+        record
+            .to_string()
+            .contains("auth: 401, token refreshed and request resent")
+    );
 
     api.route("/always", Reply::status(401));
-    let response = client(&idp)
-        .oneshot(get(api.url("/always")))
-        .await
-        .unwrap();
+    let response = client(&idp).oneshot(get(api.url("/always"))).await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(api.requests_to("/always").len(), 2, "one resend, no loop");
 }
@@ -125,7 +133,8 @@ async fn bad_token_endpoints_give_clear_errors() {
             "token endpoint failed (500)",
         ),
         (
-            Reply::ok().json(r#"{"access_token":"TOKEN-X","token_type":"Bearer","expires_in":-60}"#),
+            Reply::ok()
+                .json(r#"{"access_token":"TOKEN-X","token_type":"Bearer","expires_in":-60}"#),
             AuthErrorKind::InvalidResponse,
             "expires_in -60 is negative",
         ),
@@ -145,7 +154,10 @@ async fn bad_token_endpoints_give_clear_errors() {
         assert_eq!(auth.kind(), kind, "{err}");
         assert!(err.to_string().contains(wanted), "{wanted}: {err}");
         let shown = format!("{err} {err:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("TOKEN-X"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("TOKEN-X"),
+            "{shown}"
+        );
         assert_eq!(ErrorKind::of(&*err), ErrorKind::Auth);
     }
     assert_eq!(api.request_count(), 0, "nothing sent without a credential");

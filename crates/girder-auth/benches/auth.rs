@@ -50,9 +50,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(call(&mut fixed)).unwrap())
     });
 
-    let idp = MockService::new(Reply::ok().json(
-        r#"{"access_token":"tok-oauth","token_type":"Bearer","expires_in":86400}"#,
-    ));
+    let idp = MockService::new(
+        Reply::ok()
+            .json(r#"{"access_token":"tok-oauth","token_type":"Bearer","expires_in":86400}"#),
+    );
     let source = ClientCredentials::builder("https://idp.test/token", "bench", "s".into())
         .client(TokenClient::new(idp.clone()))
         .build()

@@ -34,6 +34,8 @@ struct State {
     /// The fetch under way: its number and a receiver of its outcome.
     flight: Option<(u64, watch::Receiver<Option<Outcome>>)>,
     flights: u64,
+    /// Whether any fetch succeeded yet.
+    fetched: bool,
     /// Consecutive failed fetches, and when the next may start.
     failures: u32,
     retry_at: Option<Instant>,
@@ -51,8 +53,9 @@ struct Entry {
 pub(crate) enum Lookup {
     /// A credential to send now, and what to note about it.
     Ready(Arc<Credential>, Option<AuthEvent>),
-    /// Wait for the fetch under way.
-    Wait(watch::Receiver<Option<Outcome>>),
+    /// Wait for the fetch under way; note what it is (a first fetch or a
+    /// refresh).
+    Wait(watch::Receiver<Option<Outcome>>, AuthEvent),
     /// No credential, and no fetch allowed yet.
     Failed(AuthError),
 }
@@ -92,8 +95,13 @@ impl Shared {
             flight.run();
             return Lookup::Ready(credential, Some(AuthEvent::BackgroundRefresh));
         }
+        let waiting_for = if state.fetched {
+            AuthEvent::TokenRefreshed
+        } else {
+            AuthEvent::TokenFetched
+        };
         if let Some((_, rx)) = &state.flight {
-            return Lookup::Wait(rx.clone());
+            return Lookup::Wait(rx.clone(), waiting_for);
         }
         if let (Some(at), Some(error)) = (state.retry_at, &state.last_error)
             && now < at
@@ -107,9 +115,9 @@ impl Shared {
         // A source that answers at once (a fixed token, a JWT) is done here.
         let done = rx.borrow().clone();
         match done {
-            Some(Ok(credential)) => Lookup::Ready(credential, Some(AuthEvent::TokenFetched)),
+            Some(Ok(credential)) => Lookup::Ready(credential, Some(waiting_for)),
             Some(Err(error)) => Lookup::Failed(error),
-            None => Lookup::Wait(rx),
+            None => Lookup::Wait(rx, waiting_for),
         }
     }
 
@@ -144,6 +152,7 @@ impl Shared {
                     "token fetched"
                 );
                 state.current = Some(entry);
+                state.fetched = true;
                 state.failures = 0;
                 state.retry_at = None;
                 state.last_error = None;

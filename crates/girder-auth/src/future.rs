@@ -204,7 +204,7 @@ where
                             *this.credential = Some(fresh);
                             this.state.set(State::Readying);
                         }
-                        Lookup::Wait(rx) => {
+                        Lookup::Wait(rx, _) => {
                             note(record, AuthEvent::RecoveredFrom401);
                             let deadline = Deadline::of(&replay);
                             *this.request = Some(replay);

@@ -108,13 +108,13 @@ where
                 let sent = self.inner.call(request);
                 future.calling(sent, credential, spare);
             }
-            Lookup::Wait(rx) => {
+            Lookup::Wait(rx, event) => {
                 // NOTE: future.rs's Readying state drives readiness again
                 // for the service taken here.
                 let clone = self.inner.clone();
                 let service = std::mem::replace(&mut self.inner, clone);
                 let deadline = Deadline::of(&request);
-                future.note(AuthEvent::TokenRefreshed);
+                future.note(event);
                 future.waiting(cache::wait(rx, deadline), service, request);
             }
             Lookup::Failed(error) => future.fail(error.into()),
