@@ -130,7 +130,7 @@ async fn proactive_refresh_falls_within_skew_and_jitter() {
         }
         let second = fetched.lock().unwrap()[1] - start;
         assert!(
-            second >= Duration::from_secs(3510) && second <= Duration::from_millis(3540_250),
+            second >= Duration::from_secs(3510) && second <= Duration::from_millis(3_540_250),
             "{second:?}"
         );
         starts.push(second.as_millis() / 1000);
@@ -637,7 +637,7 @@ async fn an_accepted_request_resets_a_keys_failures() {
     let seen = calls.clone();
     // Refuses every other request.
     let api = MockService::new(Script::from_fn(move |_| {
-        if seen.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if seen.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             Reply::status(401)
         } else {
             Reply::ok()

@@ -306,7 +306,7 @@ macro_rules! endpoint_setters {
             self
         }
 
-        /// How the client authenticates. Default: [`ClientAuth::BasicHeader`].
+        /// How the client authenticates. Default: [`ClientAuth::BasicHeader`](crate::ClientAuth::BasicHeader).
         pub fn client_auth(mut self, auth: crate::source::ClientAuth) -> Self {
             self.endpoint.auth = auth;
             self
