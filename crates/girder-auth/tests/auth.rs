@@ -909,3 +909,175 @@ fn nonsense_layer_settings_are_refused() {
             .is_err()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_401s_share_one_refresh() {
+    let idp = MockService::new([
+        token("t1", 3600),
+        token("t2", 3600).delay(Duration::from_millis(50)),
+    ]);
+    let api = MockService::new(Script::from_fn(|r| match r.header("authorization") {
+        Some("Bearer t2") => Reply::ok(),
+        _ => Reply::status(401),
+    }));
+    let svc = client(AuthConfig::new(oauth(&idp)), &api);
+    svc.clone().oneshot(get()).await.unwrap(); // t1, refused, resent with t2
+    assert_eq!(idp.request_count(), 2);
+
+    let idp = MockService::new([
+        token("t1", 3600),
+        token("t2", 3600).delay(Duration::from_millis(50)),
+    ]);
+    let api = MockService::new(Script::from_fn(|r| match r.header("authorization") {
+        Some("Bearer t2") => Reply::ok(),
+        _ => Reply::status(401).delay(Duration::from_millis(10)),
+    }));
+    let svc = client(AuthConfig::new(oauth(&idp)), &api);
+    let calls: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(svc.clone().oneshot(get())))
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(idp.request_count(), 2, "twenty refusals, one refresh");
+    assert_eq!(api.request_count(), 40);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fetch_that_dies_fails_its_waiters_and_the_next_call_starts_afresh() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let source = FnSource::new(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if n == 0 {
+                panic!("the source broke");
+            }
+            Ok(Credential::bearer("t2").unwrap())
+        }
+    });
+    let api = MockService::new(Reply::ok());
+    let svc = client(AuthConfig::new(source), &api);
+    let waiters: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(svc.clone().oneshot(get())))
+        .collect();
+    for waiter in waiters {
+        let err = waiter.await.unwrap().unwrap_err();
+        let auth = err.downcast_ref::<AuthError>().unwrap();
+        assert_eq!(auth.kind(), AuthErrorKind::Abandoned, "{err}");
+    }
+    // Nobody is left waiting on the dead fetch: the next call fetches anew.
+    svc.clone().oneshot(get()).await.unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(tokens_seen(&api), ["Bearer t2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_recovery_a_pool_still_moves_to_its_next_key() {
+    let api = MockService::new(Script::from_fn(|r| match r.header("x-api-key") {
+        Some("k-good") => Reply::ok(),
+        _ => Reply::status(401),
+    }));
+    let pool = ApiKeyPool::header("x-api-key", ["k-bad".into(), "k-good".into()])
+        .build()
+        .unwrap();
+    let config = AuthConfig::builder(pool)
+        .recovery(Recovery::Off)
+        .build()
+        .unwrap();
+    let svc = client(config, &api);
+    assert_eq!(svc.clone().oneshot(get()).await.unwrap().status(), 401);
+    assert_eq!(svc.clone().oneshot(get()).await.unwrap().status(), 200);
+    assert_eq!(api.request_count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_closure_source_gives_an_auth_error() {
+    let source = FnSource::new(|| async {
+        Err(AuthError::new(AuthErrorKind::Source, "the vault is sealed"))
+    });
+    let api = MockService::new(Reply::ok());
+    let err = client(AuthConfig::new(source), &api)
+        .oneshot(get())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "credential source failed: the vault is sealed"
+    );
+    assert_eq!(api.request_count(), 0);
+}
+
+/// A tracing subscriber that writes every event's target and fields.
+struct Capture(Arc<Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{}:", event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        let mut log = self.0.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn logs_name_decisions_never_secrets() {
+    let log = Arc::new(Mutex::new(String::new()));
+    let _guard = tracing::subscriber::set_default(Capture(log.clone()));
+    let idp = MockService::new([
+        token("TOKEN-A", 3600),
+        token("TOKEN-B", 3600),
+        Reply::status(400).json(r#"{"error":"invalid_client"}"#),
+    ]);
+    let api = MockService::new([Reply::status(401), Reply::ok()]);
+    let svc = client(AuthConfig::new(oauth(&idp)), &api);
+    svc.clone().oneshot(get()).await.unwrap();
+    advance(Duration::from_secs(3600)).await;
+    svc.clone().oneshot(get()).await.unwrap_err();
+    let pool_api = MockService::new(Reply::status(403));
+    let pool = ApiKeyPool::header("x-api-key", ["KEY-1".into(), "KEY-2".into()])
+        .max_failures(1)
+        .build()
+        .unwrap();
+    client(AuthConfig::new(pool), &pool_api)
+        .oneshot(get())
+        .await
+        .unwrap();
+
+    let log = log.lock().unwrap().clone();
+    for wanted in [
+        "token fetched",
+        "resending with a fresh one",
+        "token fetch failed",
+        "invalid_client",
+        "API key dropped",
+        "no API key left",
+    ] {
+        assert!(log.contains(wanted), "{wanted} missing from\n{log}");
+    }
+    assert!(log.lines().all(|l| l.starts_with("girder::auth:")), "{log}");
+    for secret in ["TOKEN-A", "TOKEN-B", "s3cret-x", "KEY-1", "KEY-2"] {
+        assert!(!log.contains(secret), "{secret} in\n{log}");
+    }
+}
