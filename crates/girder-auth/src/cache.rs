@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::AuthConfig;
+use crate::hook::TokenEvent;
 use crate::{AuthError, AuthErrorKind, Credential};
 
 type Outcome = Result<Arc<Credential>, AuthError>;
@@ -145,17 +146,24 @@ impl Shared {
             Ok(credential) => {
                 let credential = Arc::new(credential);
                 let entry = self.entry(credential.clone(), now);
+                state.failures = 0;
+                state.retry_at = None;
+                state.last_error = None;
                 tracing::debug!(
                     target: "girder::auth",
                     expires_in = ?entry.expires_at.map(|at| at - now),
                     refresh_in = ?entry.refresh_at.map(|at| at - now),
                     "token fetched"
                 );
+                let expires_in = entry.expires_at.map(|at| at - now);
                 state.current = Some(entry);
-                state.fetched = true;
-                state.failures = 0;
-                state.retry_at = None;
-                state.last_error = None;
+                let refresh = std::mem::replace(&mut state.fetched, true);
+                drop(state);
+                let event = TokenEvent::Fetched {
+                    expires_in,
+                    refresh,
+                };
+                self.config.on_event.on_event(&event);
                 Ok(credential)
             }
             Err(error) => {
@@ -174,6 +182,13 @@ impl Shared {
                     current_token_valid = valid,
                     "token fetch failed"
                 );
+                drop(state);
+                let event = TokenEvent::FetchFailed {
+                    error: &error,
+                    retry_in: backoff,
+                    current_valid: valid,
+                };
+                self.config.on_event.on_event(&event);
                 Err(error)
             }
         }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::hook::OnAuth;
 use crate::{CredentialSource, InvalidAuthConfig};
 
 /// When a refused request is sent again with a fresh credential.
@@ -35,6 +36,7 @@ pub enum Recovery {
 /// | [`recovery`](AuthConfigBuilder::recovery) | [`Recovery::Any401`] | a revoked or rotated token is replaced and the request sent once more |
 /// | [`refresh_timeout`](AuthConfigBuilder::refresh_timeout) | 30 s | a hung token endpoint does not hold calls without a deadline forever |
 /// | [`retry_backoff`](AuthConfigBuilder::retry_backoff) | 1 s doubling to 60 s | a failing token endpoint is asked again, but not hammered |
+/// | [`on_event`](AuthConfigBuilder::on_event) | `()` | no hook; `tracing` events are emitted either way |
 ///
 /// The lead before expiry is at most half the token's lifetime, so a
 /// short-lived token is not refreshed at once.
@@ -47,6 +49,7 @@ pub struct AuthConfig {
     pub(crate) refresh_timeout: Duration,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
+    pub(crate) on_event: Arc<dyn OnAuth>,
 }
 
 /// Builds an [`AuthConfig`].
@@ -70,6 +73,7 @@ impl AuthConfig {
             refresh_timeout: Duration::from_secs(30),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            on_event: Arc::new(()),
         }
     }
 
@@ -115,6 +119,13 @@ impl AuthConfigBuilder {
     pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.config.backoff_min = min;
         self.config.backoff_max = max;
+        self
+    }
+
+    /// Called for each fetch, failed fetch and refused credential. Default:
+    /// `()` (nothing).
+    pub fn on_event(mut self, hook: impl OnAuth) -> Self {
+        self.config.on_event = Arc::new(hook);
         self
     }
 

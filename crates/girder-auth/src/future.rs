@@ -16,6 +16,7 @@ use tower_service::Service;
 use crate::Credential;
 use crate::cache::{self, Lookup, Shared, WaitFuture};
 use crate::config::Recovery;
+use crate::hook::TokenEvent;
 use crate::service::{note, says_invalid_token};
 
 pin_project! {
@@ -165,6 +166,12 @@ where
                     // fetches a fresh one (a pool's next key).
                     this.shared.invalidate(&credential);
                     let record = this.record.as_ref();
+                    let resent = recovery != Recovery::Off
+                        && !*this.resent
+                        && this.replay.is_some()
+                        && this.service.is_some();
+                    let event = TokenEvent::Refused { status, resent };
+                    this.shared.config.on_event.on_event(&event);
                     if recovery == Recovery::Off {
                         return Poll::Ready(Ok(response));
                     }

@@ -122,7 +122,9 @@
 //! refused; resending with a fresh one`, `API key rotated` / `API key
 //! dropped`. Each call's decisions go into the
 //! [`CallRecord`](girder_core::CallRecord) as
-//! [`Event::Auth`](girder_core::Event::Auth).
+//! [`Event::Auth`](girder_core::Event::Auth). Fetches, failed fetches and
+//! refused credentials also go to the [`OnAuth`] hook
+//! ([`AuthConfigBuilder::on_event`]), for metrics and alerts.
 //!
 //! # Differences from the `oauth2` crate
 //!
@@ -140,6 +142,7 @@ mod credential;
 pub mod error;
 mod form;
 pub mod future;
+mod hook;
 mod layer;
 mod service;
 pub mod source;
@@ -148,6 +151,7 @@ pub use client::TokenClient;
 pub use config::{AuthConfig, AuthConfigBuilder, Recovery};
 pub use credential::Credential;
 pub use error::{AuthError, AuthErrorKind, InvalidAuthConfig};
+pub use hook::{OnAuth, TokenEvent};
 pub use layer::AuthLayer;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use service::Auth;

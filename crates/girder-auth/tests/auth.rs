@@ -1081,3 +1081,39 @@ async fn logs_name_decisions_never_secrets() {
         assert!(!log.contains(secret), "{secret} in\n{log}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_hook_hears_fetches_failures_and_refusals() {
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = heard.clone();
+    let idp = MockService::new([
+        token("t1", 3600),
+        Reply::status(400).json(r#"{"error":"invalid_client"}"#),
+    ]);
+    let api = MockService::new(Reply::status(401));
+    let config = AuthConfig::builder(oauth(&idp))
+        .on_event(move |event: &girder_auth::TokenEvent<'_>| {
+            log.lock().unwrap().push(format!("{event:?}"));
+        })
+        .build()
+        .unwrap();
+    let err = client(config, &api).oneshot(get()).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<AuthError>().unwrap().code(),
+        Some("invalid_client")
+    );
+    let heard = heard.lock().unwrap();
+    assert_eq!(heard.len(), 3, "{heard:?}");
+    assert!(
+        heard[0].starts_with("Fetched { expires_in: Some(3600s), refresh: false"),
+        "{heard:?}"
+    );
+    assert!(
+        heard[1].starts_with("Refused { status: 401, resent: true"),
+        "{heard:?}"
+    );
+    assert!(
+        heard[2].starts_with("FetchFailed") && heard[2].contains("current_valid: false"),
+        "{heard:?}"
+    );
+}
