@@ -129,11 +129,28 @@
 //! # Differences from the `oauth2` crate
 //!
 //! The OAuth2 requests are written here from RFC 6749 (sections 4.4, 5.1,
-//! 5.2, 6) rather than with `oauth2` 5: that crate would add `url`,
-//! `chrono`, `rand` 0.8's stack and `serde_path_to_error` for two form
-//! POSTs, and it stops at the token response, while this crate needs
-//! control of the response size, of what an error may show, and of the
-//! whole cache around the request.
+//! 5.2, 6) rather than with `oauth2` 5 (default features off, its
+//! `AsyncHttpClient` implemented over the [`TokenClient`]). That would
+//! have worked, but it would add `url` (and the ICU stack behind `idna`),
+//! `chrono`, `thiserror` 1 and `serde_path_to_error` for two form POSTs;
+//! and it stops at the token response, while this crate needs its own
+//! bound on the response size, its own rules for what an error may show
+//! (never the token), strict checks of `expires_in` and `token_type`,
+//! and the whole cache around the request, which `oauth2` leaves out.
+//!
+//! # Defaults
+//!
+//! | setting | default | why |
+//! | --- | --- | --- |
+//! | skew | 60 s | refresh a minute before expiry: clocks drift, requests spend time in flight |
+//! | jitter | up to 30 s more | a fleet started together does not refresh in lockstep |
+//! | recovery | [`Recovery::Any401`] | a revoked or rotated token is replaced and the request sent once more |
+//! | refresh timeout | 30 s | a hung fetch cannot hold calls without a deadline forever |
+//! | failure backoff | 1 s doubling to 60 s | a failing token endpoint is asked again, but not hammered |
+//! | token request timeout | 10 s | per request to the token endpoint, reading the response included |
+//! | token response bound | 64 KiB | a token response is a few hundred bytes; an error page is not read whole |
+//! | JWT lifetime | 10 min | short enough to limit a leaked token, long enough to be reused |
+//! | key pool `max_failures` | 3 | a key refused three times in a row is taken to be revoked |
 
 mod cache;
 mod client;
