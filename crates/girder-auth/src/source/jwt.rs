@@ -39,6 +39,10 @@ use crate::{AuthError, AuthErrorKind, Credential, InvalidAuthConfig};
 /// assert!(!format!("{source:?}").contains("s3cret"));
 /// # Ok::<_, girder_auth::InvalidAuthConfig>(())
 /// ```
+///
+/// # Clone
+///
+/// Clones share the key and the claims.
 #[derive(Clone)]
 pub struct JwtSource {
     inner: Arc<Minter>,

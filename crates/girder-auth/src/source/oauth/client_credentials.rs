@@ -32,6 +32,10 @@ use crate::source::{CredentialSource, FetchFuture};
 /// assert!(!format!("{source:?}").contains("s3cret"));
 /// # Ok::<_, girder_auth::InvalidAuthConfig>(())
 /// ```
+///
+/// # Clone
+///
+/// Clones share the endpoint settings and the [`TokenClient`](crate::TokenClient).
 #[derive(Clone)]
 pub struct ClientCredentials {
     endpoint: Arc<Endpoint>,

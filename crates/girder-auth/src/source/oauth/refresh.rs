@@ -36,6 +36,11 @@ use crate::{AuthError, AuthErrorKind, InvalidAuthConfig};
 /// assert!(!format!("{source:?}").contains("rt-1"));
 /// # Ok::<_, girder_auth::InvalidAuthConfig>(())
 /// ```
+///
+/// # Clone
+///
+/// Clones share the current refresh token and the store: a rotation seen
+/// by one is used by all.
 #[derive(Clone)]
 pub struct RefreshToken {
     inner: Arc<Inner>,
