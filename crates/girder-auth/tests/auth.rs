@@ -1117,3 +1117,60 @@ async fn the_hook_hears_fetches_failures_and_refusals() {
         "{heard:?}"
     );
 }
+
+/// A store whose loads or saves fail.
+struct BrokenStore {
+    load_fails: bool,
+}
+
+impl girder_auth::TokenStore for BrokenStore {
+    fn load(&self) -> girder_auth::StoreFuture<Option<girder_auth::SecretString>> {
+        let fails = self.load_fails;
+        Box::pin(async move {
+            if fails {
+                Err("disk unreadable".into())
+            } else {
+                Ok(None)
+            }
+        })
+    }
+    fn save(&self, _: girder_auth::SecretString) -> girder_auth::StoreFuture<()> {
+        Box::pin(async { Err("disk full".into()) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_token_store_is_reported_or_survived() {
+    let rotating = || {
+        MockService::new(Reply::ok().json(
+            r#"{"access_token":"a1","token_type":"bearer","expires_in":600,"refresh_token":"rt-2"}"#,
+        ))
+    };
+    let source = |idp: &MockService, load_fails| {
+        RefreshToken::builder("https://idp.test/token", "app", "rt-1".into())
+            .client(TokenClient::new(idp.clone()))
+            .store(BrokenStore { load_fails })
+            .build()
+            .unwrap()
+    };
+    let api = MockService::new(Reply::ok());
+
+    // Nothing can be loaded: no token request with a possibly stale token.
+    let idp = rotating();
+    let err = client(AuthConfig::new(source(&idp, true)), &api)
+        .oneshot(get())
+        .await
+        .unwrap_err();
+    let auth = err.downcast_ref::<AuthError>().unwrap();
+    assert_eq!(auth.kind(), AuthErrorKind::Store);
+    assert!(format!("{err:?}").contains("disk unreadable"));
+    assert_eq!(idp.request_count(), 0);
+
+    // The rotated token cannot be saved: the call still succeeds.
+    let idp = rotating();
+    client(AuthConfig::new(source(&idp, false)), &api)
+        .oneshot(get())
+        .await
+        .unwrap();
+    assert_eq!(tokens_seen(&api), ["Bearer a1"]);
+}

@@ -235,6 +235,7 @@ async fn exchange(
     limit: usize,
 ) -> Result<TokenResponse, AuthError> {
     {
+        let sent_at = tokio::time::Instant::now();
         let exchange = async {
             let response = client.send(request).await.map_err(|e: BoxError| {
                 AuthError::new(
@@ -252,7 +253,9 @@ async fn exchange(
                 .headers
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
-            response::parse(parts.status.as_u16(), content_type, &bytes)
+            let mut token = response::parse(parts.status.as_u16(), content_type, &bytes)?;
+            token.sent_at = Some(sent_at);
+            Ok(token)
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
@@ -273,9 +276,10 @@ impl TokenResponse {
                 "access_token is not a valid header value",
             )
         })?;
-        Ok(match self.expires_in {
-            Some(lifetime) => credential.expires_in(lifetime),
-            None => credential,
+        Ok(match (self.expires_in, self.sent_at) {
+            (Some(lifetime), Some(sent_at)) => credential.expires_at(sent_at.checked_add(lifetime)),
+            (Some(lifetime), None) => credential.expires_in(lifetime),
+            (None, _) => credential,
         })
     }
 }

@@ -16,6 +16,9 @@ pub(crate) struct TokenResponse {
     pub(crate) access_token: SecretString,
     pub(crate) expires_in: Option<Duration>,
     pub(crate) refresh_token: Option<SecretString>,
+    /// When the request was sent: the lifetime counts from there, so time
+    /// in flight is not counted as validity.
+    pub(crate) sent_at: Option<tokio::time::Instant>,
 }
 
 fn invalid(status: u16, detail: impl AsRef<str>) -> AuthError {
@@ -97,6 +100,7 @@ pub(crate) fn parse(
         access_token,
         expires_in,
         refresh_token,
+        sent_at: None,
     })
 }
 
