@@ -413,7 +413,15 @@ async fn a_provider_error_names_code_and_description_and_backs_off() {
 
 #[tokio::test(start_paused = true)]
 async fn garbage_token_responses_fail_with_a_clear_error() {
-    let cases: [(Reply, &str); 6] = [
+    let cases: [(Reply, &str); 8] = [
+        (
+            Reply::ok().json(r#"{"access_token":"SECRET-TOKEN\nx","token_type":"Bearer"}"#),
+            "not a valid header value",
+        ),
+        (
+            Reply::ok().json(r#"{"access_token":"SECRET-TOKEN","token_type":"mac"}"#),
+            "token_type \"mac\" is not supported",
+        ),
         (
             Reply::ok()
                 .header("content-type", "text/html")
