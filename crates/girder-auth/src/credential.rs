@@ -95,7 +95,9 @@ impl Credential {
     /// layer hands the credential back to
     /// [`CredentialSource::rejected`](crate::CredentialSource::rejected)
     /// and [`accepted`](crate::CredentialSource::accepted), where the tag
-    /// tells the source which of its credentials it was.
+    /// tells the source which of its credentials it was. When the
+    /// credential fetched after a refusal has another tag, the call record
+    /// says `KeyRotated`.
     pub fn with_id(mut self, id: u64) -> Self {
         self.id = id;
         self
