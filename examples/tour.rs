@@ -4,13 +4,16 @@
 //! Run it with `cargo run --example tour`. Each layer that lands adds its
 //! part; today: the call record, retry and the transport, then the circuit
 //! breaker opening and recovering, then the rate limiter pacing calls and
-//! pausing when the server asks. The `→` / `←` lines and the decisions
+//! pausing when the server asks, then the cache (a hit, a revalidation, a
+//! stale copy while the server is down), then an OAuth2 token expiring and
+//! being refreshed once for many callers. The `→` / `←` lines and the decisions
 //! under them are girder-trace's `LoggingLayer` in its compact format,
 //! outermost in every stack, printed by a tracing-subscriber fmt
 //! subscriber; the rest is the tour's own commentary.
 
 use std::time::Duration;
 
+use girder::auth::{AuthConfig, AuthLayer, ClientCredentials, TokenClient};
 use girder::breaker::{BreakerPolicy, CircuitBreakerLayer, OpenDuration, StateChange};
 use girder::cache::{CacheConfig, CacheLayer, CacheStatus};
 use girder::core::classify::{Classify, DefaultClassifier, Outcome};
@@ -115,7 +118,9 @@ async fn main() -> Result<(), BoxError> {
     println!();
     rate_limit().await?;
     println!();
-    cache().await
+    cache().await?;
+    println!();
+    auth().await
 }
 
 /// The circuit breaker: three failures open it, calls fail fast without
@@ -236,6 +241,61 @@ async fn cache() -> Result<(), BoxError> {
     println!(
         "  the server saw {} requests: /settings once; /prices fetched, revalidated (304), then down (503)",
         api.request_count()
+    );
+    Ok(())
+}
+
+/// Auth: an OAuth2 token that expires after a second; fifty calls arrive
+/// together after that, and the token endpoint sees one refresh.
+async fn auth() -> Result<(), BoxError> {
+    let server = TestServer::start().await;
+    server.route(
+        "/token",
+        [
+            Reply::ok().json(r#"{"access_token":"tok-1","token_type":"Bearer","expires_in":1}"#),
+            Reply::ok()
+                .json(r#"{"access_token":"tok-2","token_type":"Bearer","expires_in":3600}"#)
+                .delay(Duration::from_millis(50)),
+        ],
+    );
+    server.route("/items", Reply::ok());
+    let source = ClientCredentials::builder(&server.url("/token"), "tour", "s3cret".into())
+        .client(TokenClient::new(Transport::new()?))
+        .build()?;
+    let client = ServiceBuilder::new()
+        .layer(girder::CallRecordLayer::new())
+        .layer(AuthLayer::new(AuthConfig::new(source)))
+        .service(Transport::new()?);
+    println!("auth: OAuth2 client credentials, a token that lives 1 s");
+    let request = http::Request::get(server.url("/items")).body(Body::empty())?;
+    let response = client.clone().oneshot(request).await?;
+    let record = response.extensions().get::<girder::CallRecord>().unwrap();
+    println!("  first call     {}  {record}", response.status());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let request = http::Request::get(server.url("/items")).body(Body::empty());
+            tokio::spawn(client.clone().oneshot(request.expect("a valid request")))
+        })
+        .collect();
+    let mut last = None;
+    for call in calls {
+        last = Some(call.await??);
+    }
+    if let Some(record) = last
+        .as_ref()
+        .and_then(|r| r.extensions().get::<girder::CallRecord>())
+    {
+        println!("  after expiry   50 calls at once; one of them: {record}");
+    }
+    let tokens = server.requests_to("/items");
+    let fresh = tokens
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer tok-2"));
+    println!(
+        "  token endpoint asked {} times; {} of 51 API calls carried the refreshed token",
+        server.requests_to("/token").len(),
+        fresh.count()
     );
     Ok(())
 }

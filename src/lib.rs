@@ -3,7 +3,7 @@
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
 //! [`girder_core`], and re-exports the layers that have landed ([`cache`],
-//! [`retry`], [`breaker`], [`ratelimit`], [`trace`]).
+//! [`retry`], [`breaker`], [`ratelimit`], [`trace`], [`auth`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -45,6 +45,12 @@ pub mod breaker {
     pub use girder_breaker::*;
 }
 
+/// Credentials on every attempt, refreshed ahead of expiry, with 401
+/// recovery: [`girder_auth`], re-exported.
+pub mod auth {
+    pub use girder_auth::*;
+}
+
 /// Client-side rate limits, paced by quotas and by the server's headers:
 /// [`girder_ratelimit`], re-exported.
 pub mod ratelimit {
@@ -62,7 +68,7 @@ pub use config::{ClientConfig, ConfigError};
 pub use error::{Error, Kind};
 pub use ext::ServiceBuilderExt;
 pub use girder_core::{
-    Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
+    AuthError, Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
     DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints,
 };
 pub use transport::{Transport, TransportBuilder};

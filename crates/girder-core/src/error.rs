@@ -5,6 +5,7 @@
 //! [`ErrorKind`], so that users match on one small enum instead of
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
+//! [`AuthError`],
 //! transport failures found in the `source()` chain,
 //! and malformed HTTP from hyper.
 //!
@@ -23,6 +24,7 @@ use std::fmt;
 use http::StatusCode;
 
 use crate::DeadlineExceeded;
+use crate::auth::AuthError;
 use crate::classify::TransportError;
 use crate::refusal::{CircuitOpen, RateLimited};
 
@@ -88,6 +90,9 @@ impl ErrorKind {
             }
             if err.is::<RateLimited>() {
                 return ErrorKind::RateLimited;
+            }
+            if err.is::<AuthError>() {
+                return ErrorKind::Auth;
             }
             next = err.source();
         }

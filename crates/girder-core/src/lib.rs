@@ -6,6 +6,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`auth`] | [`AuthError`], the error of calls that could not get credentials |
 //! | [`body`] | [`Body`] (buffered or streamed) and [`ReplayBody`] for bodies that can be sent again |
 //! | [`clock`] | [`WallClock`]: the time of day, following tokio's (pausable) clock |
 //! | [`classify`] | success / retryable failure / failure, shared by retry and the breaker |
@@ -36,6 +37,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod body;
 pub mod classify;
 pub mod clock;
@@ -47,6 +49,7 @@ pub mod partition;
 pub mod record;
 pub mod refusal;
 
+pub use auth::{AuthError, AuthErrorKind};
 pub use body::{Body, ReplayBody, replay_request};
 pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason};
 pub use clock::WallClock;

@@ -133,6 +133,22 @@ pub enum AuthEvent {
     TokenRefreshed,
     /// The server answered 401; the token was refreshed and the request sent again.
     RecoveredFrom401,
+    /// The first credential was fetched before sending (nothing was cached).
+    TokenFetched,
+    /// The token was close to expiry: a refresh started in the background
+    /// and this call went with the current token.
+    BackgroundRefresh,
+    /// A refresh in the background failed; this call went with the current,
+    /// still valid token.
+    RefreshFailed,
+    /// The server refused the credential (401 or 403); the request body is
+    /// a stream, so it was not sent again.
+    NotReplayed,
+    /// The server refused the fresh credential too; the response is
+    /// returned as it is, without another attempt.
+    RejectedAgain,
+    /// A pool of API keys moved on to its next key.
+    KeyRotated,
 }
 
 /// A duration as people read it: whole milliseconds, or seconds from a minute up.
@@ -241,6 +257,12 @@ impl fmt::Display for AuthEvent {
         f.write_str(match self {
             AuthEvent::TokenRefreshed => "token refreshed",
             AuthEvent::RecoveredFrom401 => "401, token refreshed and request resent",
+            AuthEvent::TokenFetched => "token fetched",
+            AuthEvent::BackgroundRefresh => "token refreshing in the background",
+            AuthEvent::RefreshFailed => "background refresh failed; current token kept",
+            AuthEvent::NotReplayed => "credential refused; body is a stream, not resent",
+            AuthEvent::RejectedAgain => "fresh credential refused too; not resent again",
+            AuthEvent::KeyRotated => "moved to the next API key",
         })
     }
 }

@@ -1,0 +1,46 @@
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use crate::cache::Shared;
+use crate::config::AuthConfig;
+use crate::service::Auth;
+
+/// Puts a credential on every request; see the [crate docs](crate).
+///
+/// # Clone
+///
+/// The token cache (the current credential, the fetch under way, the
+/// failure backoff) is created here and shared by every service this
+/// layer wraps and all their clones: however many services and clones,
+/// one fetch at a time. Two layers have two caches, even over one source.
+#[derive(Clone)]
+pub struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+impl AuthLayer {
+    /// A layer with `config`.
+    pub fn new(config: AuthConfig) -> Self {
+        AuthLayer {
+            shared: Arc::new(Shared::new(config)),
+        }
+    }
+}
+
+impl fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth::from_shared(inner, self.shared.clone())
+    }
+}
