@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use girder_auth::{AuthConfig, AuthLayer};
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
 use girder_cache::{CacheConfig, CacheLayer, CacheMode, CacheStatus};
 use girder_core::{
@@ -12,6 +13,7 @@ use girder_core::{
 };
 use girder_ratelimit::{RateLimitLayer, RateLimitPolicy};
 use girder_retry::{RetryLayer, RetryPolicy};
+use girder_trace::{LoggingConfig, LoggingLayer};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use serde::Serialize;
@@ -195,9 +197,10 @@ fn default_headers() -> HeaderMap {
     headers
 }
 
-/// Builds a [`Client`]: the canonical stack (call record, cache, retry,
-/// circuit breaker, rate limit, per-attempt timeout) over the
-/// [`Transport`].
+/// Builds a [`Client`]: DESIGN.md's canonical stack over the
+/// [`Transport`], outermost first: logging (or a bare call record), cache,
+/// retry, circuit breaker, rate limit, auth, redirects, per-attempt
+/// timeout, decompression.
 ///
 /// | setting | default |
 /// | --- | --- |
@@ -206,7 +209,8 @@ fn default_headers() -> HeaderMap {
 /// | per-attempt timeout | 10 s |
 /// | total timeout (the call's [`Deadline`]) | 30 s |
 /// | retry | on, [`RetryPolicy::default`] |
-/// | circuit breaker, rate limit, cache | off |
+/// | logging | on, [`LoggingConfig::default`] |
+/// | circuit breaker, rate limit, cache, auth | off |
 /// | `User-Agent` | `girder/<version>` |
 /// | `Accept` | `application/json` |
 /// | decompression | gzip (feature `gzip`, default), br and zstd (features `br`, `zstd`) |
@@ -223,6 +227,8 @@ pub struct ClientBuilder {
     breaker: Option<BreakerPolicy>,
     rate_limit: Option<RateLimitPolicy>,
     cache: Option<CacheConfig>,
+    auth: Option<AuthConfig>,
+    logging: Option<LoggingConfig>,
     max_response_bytes: usize,
     redirects: usize,
     error: Option<Error>,
@@ -241,6 +247,8 @@ impl Default for ClientBuilder {
             breaker: None,
             rate_limit: None,
             cache: None,
+            auth: None,
+            logging: Some(LoggingConfig::default()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             redirects: 10,
             error: None,
@@ -368,6 +376,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Credentials for every attempt (default none): see [`crate::auth`].
+    pub fn auth(mut self, config: impl Into<Option<AuthConfig>>) -> Self {
+        self.auth = config.into();
+        self
+    }
+
+    /// Request logging and spans (default on, [`LoggingConfig::default`];
+    /// `None`: off, the call record is still kept).
+    pub fn logging(mut self, config: impl Into<Option<LoggingConfig>>) -> Self {
+        self.logging = config.into();
+        self
+    }
+
     /// The largest response body [`Response::bytes`] and friends read
     /// (default 64 MiB).
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
@@ -427,6 +448,9 @@ impl ClientBuilder {
             let layer = FollowRedirectLayer::with_policy(Redirects::new(self.redirects));
             service = BoxCloneSyncService::new(layer.layer(service));
         }
+        if let Some(config) = self.auth {
+            service = BoxCloneSyncService::new(AuthLayer::new(config).layer(service));
+        }
         if let Some(policy) = self.rate_limit {
             service = BoxCloneSyncService::new(RateLimitLayer::new(policy).layer(service));
         }
@@ -439,7 +463,10 @@ impl ClientBuilder {
         if let Some(config) = self.cache {
             service = BoxCloneSyncService::new(CacheLayer::new(config).layer(service));
         }
-        service = BoxCloneSyncService::new(CallRecordLayer::new().layer(service));
+        service = match self.logging {
+            Some(config) => BoxCloneSyncService::new(LoggingLayer::new(config).layer(service)),
+            None => BoxCloneSyncService::new(CallRecordLayer::new().layer(service)),
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 service,

@@ -275,10 +275,15 @@ impl ClientConfig {
             builder = builder.user_agent(agent);
         }
         if let Some(key) = &self.api_key {
-            builder = match &self.api_key_header {
-                Some(header) => builder.secret_header(header, key.expose()),
-                None => builder.secret_header("authorization", format!("Bearer {}", key.expose())),
-            };
+            let secret = crate::auth::SecretString::from(key.expose().to_owned());
+            let config = match &self.api_key_header {
+                Some(header) => {
+                    crate::auth::ApiKey::header(header, secret).map(crate::auth::AuthConfig::new)
+                }
+                None => crate::auth::BearerToken::new(secret).map(crate::auth::AuthConfig::new),
+            }
+            .map_err(|e| ConfigError::new("api_key", e.to_string()))?;
+            builder = builder.auth(config);
         }
         Ok(builder)
     }

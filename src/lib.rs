@@ -49,6 +49,17 @@ pub mod breaker {
 /// recovery: [`girder_auth`], re-exported.
 pub mod auth {
     pub use girder_auth::*;
+
+    /// The default [`TokenClient`]: a new [`Transport`](crate::Transport)
+    /// with a 10 s timeout on each token request.
+    pub fn token_client() -> Result<TokenClient, crate::transport::BuildError> {
+        let transport = crate::Transport::new()?;
+        Ok(TokenClient::new(
+            tower::ServiceBuilder::new()
+                .timeout(std::time::Duration::from_secs(10))
+                .service(transport),
+        ))
+    }
 }
 
 /// Client-side rate limits, paced by quotas and by the server's headers:

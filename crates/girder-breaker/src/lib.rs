@@ -24,7 +24,10 @@
 //! 4xx responses are successes (the server is up and answered). Refusals
 //! by layers below ([`RateLimited`](girder_core::RateLimited), another
 //! [`CircuitOpen`], [`DeadlineExceeded`](girder_core::DeadlineExceeded))
-//! count as nothing: they never reached the upstream.
+//! count as nothing: they never reached the upstream; nor do failures on
+//! the client's own side ([`AuthError`](girder_core::AuthError): no token
+//! could be had, or errors of kind `Signing`), which say nothing about the
+//! API's health.
 //!
 //! ```
 //! use std::time::Duration;

@@ -303,7 +303,9 @@ impl BreakerPolicyBuilder {
     /// What counts as a failure: a [`Class`](girder_core::Class) other than
     /// success. Refusals by layers below ([`RateLimited`](girder_core::RateLimited),
     /// [`CircuitOpen`](girder_core::CircuitOpen),
-    /// [`DeadlineExceeded`](girder_core::DeadlineExceeded)) are never counted.
+    /// [`DeadlineExceeded`](girder_core::DeadlineExceeded)) and client-side
+    /// failures ([`AuthError`](girder_core::AuthError), signing errors) are
+    /// never counted.
     ///
     /// Default: [`DefaultClassifier`](girder_core::DefaultClassifier), except
     /// that every 4xx response is a success: the server is up and answered.

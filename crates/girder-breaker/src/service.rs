@@ -163,12 +163,17 @@ pub(crate) fn verdict<B>(
             Outcome::response(response)
         }
         Err(error) => {
-            // Refused below before anything was sent: says nothing about
-            // the upstream.
+            // Refused below before anything was sent (or failed on the
+            // client's side: no credentials, no signature): says nothing
+            // about the upstream.
             let kind = ErrorKind::of(&**error);
             if matches!(
                 kind,
-                ErrorKind::CircuitOpen | ErrorKind::RateLimited | ErrorKind::DeadlineExceeded
+                ErrorKind::CircuitOpen
+                    | ErrorKind::RateLimited
+                    | ErrorKind::DeadlineExceeded
+                    | ErrorKind::Auth
+                    | ErrorKind::Signing
             ) {
                 return Verdict::Ignored;
             }

@@ -584,10 +584,21 @@ async fn client_errors_and_garbage_retry_after_are_not_failures() {
 
 #[tokio::test(start_paused = true)]
 async fn refusals_from_below_count_as_nothing() {
-    let inner = tower::service_fn(|_: Request<Body>| async {
-        Err::<Response<Body>, BoxError>(
-            RateLimited::new(girder_core::RateLimitCause::Quota, Some(SEC)).into(),
-        )
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let inner = tower::service_fn(move |_: Request<Body>| {
+        // Alternately refused by a limiter and failed for want of a token.
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            Err::<Response<Body>, BoxError>(if n % 2 == 0 {
+                RateLimited::new(girder_core::RateLimitCause::Quota, Some(SEC)).into()
+            } else {
+                girder_core::AuthError::new(
+                    girder_core::AuthErrorKind::Transport,
+                    "token endpoint down",
+                )
+                .into()
+            })
+        }
     });
     let policy = BreakerPolicy::builder()
         .consecutive_failures(1)
@@ -601,7 +612,7 @@ async fn refusals_from_below_count_as_nothing() {
             .call(get("http://a.test/"))
             .await
             .unwrap_err();
-        assert!(err.is::<RateLimited>());
+        assert!(err.is::<RateLimited>() || err.is::<girder_core::AuthError>());
     }
     let metrics = svc.handle().metrics_for(&get("http://a.test/")).unwrap();
     assert_eq!((metrics.state, metrics.calls), (BreakerState::Closed, 0));
