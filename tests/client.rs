@@ -414,3 +414,67 @@ async fn gzip_bodies_arrive_decompressed() {
         .map(str::to_owned);
     assert!(accept.is_some_and(|a| a.contains("gzip")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_attempt_is_authorised_and_a_dead_token_endpoint_is_an_auth_error() {
+    use girder::auth::{AuthConfig, ClientCredentials};
+    let server = TestServer::start().await;
+    server.route(
+        "/token",
+        Script::from_fn({
+            let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            move |_| {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                Reply::ok().json(format!(
+                    r#"{{"access_token":"tok-{i}","token_type":"Bearer","expires_in":3600}}"#
+                ))
+            }
+        }),
+    );
+    // 503, then a 401 (the token was revoked), then fine.
+    server.route("/api/items", [Reply::status(503), Reply::status(401), Reply::ok().body("[]")]);
+    let source = ClientCredentials::builder(&server.url("/token"), "app", "s3cret".into())
+        .client(girder::auth::token_client().unwrap())
+        .build()
+        .unwrap();
+    let c = client(&server).auth(AuthConfig::new(source)).build().unwrap();
+    let response = c.get("items").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let seen: Vec<_> = server
+        .requests_to("/api/items")
+        .iter()
+        .map(|r| r.header("authorization").unwrap_or("none").to_owned())
+        .collect();
+    assert_eq!(seen, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+
+    let dead = TestServer::start().await;
+    dead.route("/token", Reply::status(500).body("down"));
+    dead.route("/api/items", Reply::ok());
+    let source = ClientCredentials::builder(&dead.url("/token"), "app", "s3cret".into())
+        .client(girder::auth::token_client().unwrap())
+        .build()
+        .unwrap();
+    let c = client(&dead).auth(AuthConfig::new(source)).build().unwrap();
+    let e = c.get("items").send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Auth, "{e}");
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    assert!(dead.requests_to("/api/items").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_from_the_environment() {
+    let server = TestServer::start().await;
+    server.route("/v2/me", Reply::ok().body("me"));
+    let base = server.url("/v2");
+    let env = move |name: &str| match name {
+        "SHOP_BASE_URL" => Some(base.clone()),
+        "SHOP_KEY" => Some("k-123".to_owned()),
+        "SHOP_KEY_HEADER" => Some("X-API-Key".to_owned()),
+        "SHOP_MAX_RETRIES" => Some("0".to_owned()),
+        _ => None,
+    };
+    let config = girder::ClientConfig::from_lookup("SHOP", env).unwrap();
+    let c = config.builder().unwrap().build().unwrap();
+    assert_eq!(c.get("me").send().await.unwrap().text().await.unwrap(), "me");
+    assert_eq!(server.requests_to("/v2/me")[0].header("x-api-key"), Some("k-123"));
+}
