@@ -432,12 +432,22 @@ async fn every_attempt_is_authorised_and_a_dead_token_endpoint_is_an_auth_error(
         }),
     );
     // 503, then a 401 (the token was revoked), then fine.
-    server.route("/api/items", [Reply::status(503), Reply::status(401), Reply::ok().body("[]")]);
+    server.route(
+        "/api/items",
+        [
+            Reply::status(503),
+            Reply::status(401),
+            Reply::ok().body("[]"),
+        ],
+    );
     let source = ClientCredentials::builder(&server.url("/token"), "app", "s3cret".into())
         .client(girder::auth::token_client().unwrap())
         .build()
         .unwrap();
-    let c = client(&server).auth(AuthConfig::new(source)).build().unwrap();
+    let c = client(&server)
+        .auth(AuthConfig::new(source))
+        .build()
+        .unwrap();
     let response = c.get("items").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let seen: Vec<_> = server
@@ -475,6 +485,12 @@ async fn a_client_from_the_environment() {
     };
     let config = girder::ClientConfig::from_lookup("SHOP", env).unwrap();
     let c = config.builder().unwrap().build().unwrap();
-    assert_eq!(c.get("me").send().await.unwrap().text().await.unwrap(), "me");
-    assert_eq!(server.requests_to("/v2/me")[0].header("x-api-key"), Some("k-123"));
+    assert_eq!(
+        c.get("me").send().await.unwrap().text().await.unwrap(),
+        "me"
+    );
+    assert_eq!(
+        server.requests_to("/v2/me")[0].header("x-api-key"),
+        Some("k-123")
+    );
 }

@@ -119,9 +119,26 @@ impl Body {
                 seen: bytes.len(),
             }
             .into()),
-            Kind::Streaming(body) => {
-                let limited = http_body_util::Limited::new(body, limit);
-                Ok(limited.collect().await?.to_bytes())
+            Kind::Streaming(mut body) => {
+                // Frame by frame rather than through http-body-util's
+                // `Limited` and `collect`: their generic error conversions
+                // leave callers' futures unprovably `Send` (a rustc
+                // higher-ranked lifetime limitation), which breaks axum
+                // handlers and spawned tasks.
+                let mut out = bytes::BytesMut::new();
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame?.into_data() {
+                        if out.len() + data.len() > limit {
+                            return Err(TooLarge {
+                                limit,
+                                seen: out.len() + data.len(),
+                            }
+                            .into());
+                        }
+                        out.extend_from_slice(&data);
+                    }
+                }
+                Ok(out.freeze())
             }
         }
     }
@@ -136,9 +153,8 @@ fn full_bytes(mut full: http_body_util::Full<Bytes>) -> Bytes {
     }
 }
 
-/// The error of [`Body::collect_limited`] when a buffered body is over the
-/// limit. (A streamed body over the limit fails with
-/// `http_body_util::LengthLimitError`.)
+/// The error of [`Body::collect_limited`] when a body is over the limit
+/// (`seen` counts the bytes read so far, for a streamed body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLarge {
     limit: usize,
@@ -384,7 +400,11 @@ mod tests {
             .collect_limited(3)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("length limit"), "{err}");
+        assert_eq!(
+            err.downcast_ref::<TooLarge>(),
+            Some(&TooLarge { limit: 3, seen: 4 }),
+            "{err}"
+        );
         assert_eq!(
             stream_of(&["ab", "cd"]).collect_limited(4).await.unwrap(),
             "abcd"
