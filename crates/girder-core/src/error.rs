@@ -5,6 +5,7 @@
 //! [`ErrorKind`], so that users match on one small enum instead of
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
+//! [`SigningError`](crate::SigningError),
 //! transport failures found in the `source()` chain,
 //! and malformed HTTP from hyper.
 //!
@@ -25,6 +26,7 @@ use http::StatusCode;
 use crate::DeadlineExceeded;
 use crate::classify::TransportError;
 use crate::refusal::{CircuitOpen, RateLimited};
+use crate::signing::SigningError;
 
 /// What kind of failure a call ended in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +90,9 @@ impl ErrorKind {
             }
             if err.is::<RateLimited>() {
                 return ErrorKind::RateLimited;
+            }
+            if err.is::<SigningError>() {
+                return ErrorKind::Signing;
             }
             next = err.source();
         }

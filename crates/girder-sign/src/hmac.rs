@@ -1,0 +1,476 @@
+//! Configurable HMAC signing: the scheme most vendor APIs hand-roll.
+//!
+//! A canonical string is built from an ordered list of [`Component`]s
+//! joined by a separator, MACed with HMAC-SHA256 or HMAC-SHA512 and
+//! encoded as hex or base64. The key id, the timestamp, the nonce and the
+//! signature travel in headers (by default `X-API-Key`, `X-Timestamp`,
+//! `X-Nonce`, `X-Signature`).
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use girder_sign::hmac::{Component, HmacSigner};
+//! use girder_sign::{Payload, Signer};
+//!
+//! let signer = HmacSigner::builder("key-1", b"secret".to_vec())
+//!     .components([Component::Timestamp, Component::Method, Component::PathAndQuery, Component::Body])
+//!     .build()
+//!     .unwrap();
+//! let (mut parts, body) = http::Request::post("https://api.test/orders?x=1")
+//!     .body("{}")
+//!     .unwrap()
+//!     .into_parts();
+//! let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+//! signer.sign(&mut parts, Payload::Bytes(body.as_bytes()), at).unwrap();
+//! assert_eq!(parts.headers["x-api-key"], "key-1");
+//! assert_eq!(parts.headers["x-timestamp"], "1700000000");
+//! // hex(HMAC-SHA256("secret", "1700000000\nPOST\n/orders?x=1\n{}"))
+//! assert_eq!(parts.headers["x-signature"].len(), 64);
+//! ```
+
+use std::fmt;
+use std::time::SystemTime;
+
+use ::hmac::{Hmac, Mac};
+use base64::Engine as _;
+use girder_core::{SigningError, SigningErrorKind};
+use http::HeaderName;
+use http::HeaderValue;
+use http::request::Parts;
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::encode::{Civil, hex, since_epoch};
+use crate::error::InvalidSigningConfig;
+use crate::signer::{Payload, Signer, nonce};
+
+const SCHEME: &str = "hmac";
+
+/// One part of the canonical string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Component {
+    /// The method, upper case (`POST`).
+    Method,
+    /// The path (`/orders`).
+    Path,
+    /// The path and query as sent (`/orders?x=1`).
+    PathAndQuery,
+    /// The timestamp, formatted as configured (it is also sent).
+    Timestamp,
+    /// The body's bytes, as they are.
+    Body,
+    /// Hex of the body's hash with the scheme's hash function.
+    BodyHash,
+    /// A header's value (several lines joined with `", "`); fails with
+    /// [`SigningErrorKind::MissingComponent`] when absent.
+    Header(HeaderName),
+    /// A fresh random nonce (it is also sent).
+    Nonce,
+    /// The key id.
+    KeyId,
+    /// Fixed text.
+    Literal(String),
+}
+
+/// The hash of the HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HmacHash {
+    /// HMAC-SHA256.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+/// How the signature (and the body hash) is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Lower-case hex.
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+/// How the timestamp is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampFormat {
+    /// Whole seconds since the Unix epoch.
+    UnixSeconds,
+    /// Milliseconds since the Unix epoch.
+    UnixMillis,
+    /// RFC 3339 in UTC, whole seconds (`2023-11-14T22:13:20Z`).
+    Rfc3339,
+}
+
+/// Signs with a configurable HMAC scheme; see the [module docs](self).
+///
+/// # Clone
+///
+/// Clones share the secret (an `Arc`).
+#[derive(Clone)]
+pub struct HmacSigner {
+    key_id: HeaderValue,
+    secret: std::sync::Arc<SecretSlice<u8>>,
+    components: Vec<Component>,
+    separator: String,
+    hash: HmacHash,
+    encoding: Encoding,
+    timestamp_format: TimestampFormat,
+    key_id_header: Option<HeaderName>,
+    timestamp_header: Option<HeaderName>,
+    nonce_header: Option<HeaderName>,
+    signature_header: HeaderName,
+    signature_prefix: String,
+}
+
+impl fmt::Debug for HmacSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacSigner")
+            .field("key_id", &self.key_id)
+            .field("secret", &"[redacted]")
+            .field("components", &self.components)
+            .field("hash", &self.hash)
+            .field("encoding", &self.encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`HmacSigner`].
+pub struct HmacSignerBuilder {
+    key_id: String,
+    secret: SecretSlice<u8>,
+    components: Vec<Component>,
+    separator: String,
+    hash: HmacHash,
+    encoding: Encoding,
+    timestamp_format: TimestampFormat,
+    key_id_header: Option<String>,
+    timestamp_header: Option<String>,
+    nonce_header: Option<String>,
+    signature_header: String,
+    signature_prefix: String,
+}
+
+impl fmt::Debug for HmacSignerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacSignerBuilder")
+            .field("key_id", &self.key_id)
+            .field("secret", &"[redacted]")
+            .field("components", &self.components)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HmacSigner {
+    /// A builder for a signer with key id `key_id` and the shared secret
+    /// `secret` (raw bytes; decode a base64 or hex secret first).
+    pub fn builder(key_id: impl Into<String>, secret: impl Into<Vec<u8>>) -> HmacSignerBuilder {
+        HmacSignerBuilder {
+            key_id: key_id.into(),
+            secret: SecretSlice::from(secret.into()),
+            components: vec![
+                Component::Timestamp,
+                Component::Method,
+                Component::PathAndQuery,
+                Component::BodyHash,
+            ],
+            separator: "\n".into(),
+            hash: HmacHash::Sha256,
+            encoding: Encoding::Hex,
+            timestamp_format: TimestampFormat::UnixSeconds,
+            key_id_header: Some("x-api-key".into()),
+            timestamp_header: Some("x-timestamp".into()),
+            nonce_header: Some("x-nonce".into()),
+            signature_header: "x-signature".into(),
+            signature_prefix: String::new(),
+        }
+    }
+
+    /// The canonical string this signer MACs for a request, with the given
+    /// timestamp and nonce text. Exposed so that a server (or a test) can
+    /// check a signature without re-implementing the rules.
+    pub fn canonical_string(
+        &self,
+        parts: &Parts,
+        payload: Payload<'_>,
+        timestamp: &str,
+        nonce: &str,
+    ) -> Result<Vec<u8>, SigningError> {
+        let mut out = Vec::with_capacity(128);
+        for (i, component) in self.components.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(self.separator.as_bytes());
+            }
+            match component {
+                Component::Method => out.extend_from_slice(parts.method.as_str().as_bytes()),
+                Component::Path => out.extend_from_slice(path(parts).as_bytes()),
+                Component::PathAndQuery => {
+                    let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                    out.extend_from_slice(if pq.is_empty() { b"/" } else { pq.as_bytes() });
+                }
+                Component::Timestamp => out.extend_from_slice(timestamp.as_bytes()),
+                Component::Nonce => out.extend_from_slice(nonce.as_bytes()),
+                Component::KeyId => out.extend_from_slice(self.key_id.as_bytes()),
+                Component::Literal(text) => out.extend_from_slice(text.as_bytes()),
+                Component::Body => out.extend_from_slice(body(payload)?),
+                Component::BodyHash => {
+                    let bytes = body(payload)?;
+                    let digest = match self.hash {
+                        HmacHash::Sha256 => hex(&Sha256::digest(bytes)),
+                        HmacHash::Sha512 => hex(&Sha512::digest(bytes)),
+                    };
+                    out.extend_from_slice(digest.as_bytes());
+                }
+                Component::Header(name) => {
+                    let mut values = parts.headers.get_all(name).iter().peekable();
+                    if values.peek().is_none() {
+                        return Err(
+                            SigningError::new(SigningErrorKind::MissingComponent, SCHEME)
+                                .with_detail(format!("header {name}")),
+                        );
+                    }
+                    for (j, value) in values.enumerate() {
+                        if j > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        out.extend_from_slice(value.as_bytes());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn mac(&self, message: &[u8]) -> Vec<u8> {
+        let key = self.secret.expose_secret();
+        match self.hash {
+            HmacHash::Sha256 => {
+                let mut mac =
+                    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+                mac.update(message);
+                mac.finalize().into_bytes().to_vec()
+            }
+            HmacHash::Sha512 => {
+                let mut mac =
+                    Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes any key length");
+                mac.update(message);
+                mac.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
+    fn timestamp(&self, now: SystemTime) -> String {
+        match self.timestamp_format {
+            TimestampFormat::UnixSeconds => since_epoch(now).as_secs().to_string(),
+            TimestampFormat::UnixMillis => since_epoch(now).as_millis().to_string(),
+            TimestampFormat::Rfc3339 => Civil::of(now).rfc3339(),
+        }
+    }
+}
+
+fn path(parts: &Parts) -> &str {
+    match parts.uri.path() {
+        "" => "/",
+        path => path,
+    }
+}
+
+fn body(payload: Payload<'_>) -> Result<&[u8], SigningError> {
+    payload
+        .bytes()
+        .ok_or_else(|| SigningError::new(SigningErrorKind::StreamingBody, SCHEME))
+}
+
+impl Signer for HmacSigner {
+    fn scheme(&self) -> &'static str {
+        SCHEME
+    }
+
+    fn sign(
+        &self,
+        parts: &mut Parts,
+        payload: Payload<'_>,
+        now: SystemTime,
+    ) -> Result<(), SigningError> {
+        let timestamp = self.timestamp(now);
+        let nonce = if self.nonce_header.is_some() || self.components.contains(&Component::Nonce) {
+            nonce(SCHEME)?
+        } else {
+            String::new()
+        };
+        let canonical = self.canonical_string(parts, payload, &timestamp, &nonce)?;
+        let mac = self.mac(&canonical);
+        let mut signature = self.signature_prefix.clone();
+        match self.encoding {
+            Encoding::Hex => signature.push_str(&hex(&mac)),
+            Encoding::Base64 => {
+                base64::engine::general_purpose::STANDARD.encode_string(&mac, &mut signature)
+            }
+        }
+        let headers = &mut parts.headers;
+        if let Some(name) = &self.key_id_header {
+            headers.insert(name.clone(), self.key_id.clone());
+        }
+        if let Some(name) = &self.timestamp_header {
+            headers.insert(name.clone(), value(timestamp)?);
+        }
+        if let Some(name) = &self.nonce_header {
+            headers.insert(name.clone(), value(nonce)?);
+        }
+        headers.insert(self.signature_header.clone(), value(signature)?);
+        Ok(())
+    }
+}
+
+fn value(text: String) -> Result<HeaderValue, SigningError> {
+    HeaderValue::try_from(text)
+        .map_err(|_| SigningError::new(SigningErrorKind::InvalidValue, SCHEME))
+}
+
+fn header_name(field: &'static str, name: &str) -> Result<HeaderName, InvalidSigningConfig> {
+    HeaderName::try_from(name)
+        .map_err(|_| InvalidSigningConfig::new(field, "not a valid header name"))
+}
+
+impl HmacSignerBuilder {
+    /// The components of the canonical string, in order.
+    ///
+    /// Default: `[Timestamp, Method, PathAndQuery, BodyHash]`.
+    pub fn components(mut self, components: impl IntoIterator<Item = Component>) -> Self {
+        self.components = components.into_iter().collect();
+        self
+    }
+
+    /// The text between components.
+    ///
+    /// Default: `"\n"`.
+    pub fn separator(mut self, separator: impl Into<String>) -> Self {
+        self.separator = separator.into();
+        self
+    }
+
+    /// The hash function.
+    ///
+    /// Default: [`HmacHash::Sha256`].
+    pub fn hash(mut self, hash: HmacHash) -> Self {
+        self.hash = hash;
+        self
+    }
+
+    /// The signature's encoding.
+    ///
+    /// Default: [`Encoding::Hex`].
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// The timestamp's format.
+    ///
+    /// Default: [`TimestampFormat::UnixSeconds`].
+    pub fn timestamp_format(mut self, format: TimestampFormat) -> Self {
+        self.timestamp_format = format;
+        self
+    }
+
+    /// The header carrying the key id, or `None` to send none.
+    ///
+    /// Default: `X-API-Key`.
+    pub fn key_id_header(mut self, name: Option<&str>) -> Self {
+        self.key_id_header = name.map(str::to_owned);
+        self
+    }
+
+    /// The header carrying the timestamp, or `None` to send none (then the
+    /// canonical string may not contain [`Component::Timestamp`]).
+    ///
+    /// Default: `X-Timestamp`.
+    pub fn timestamp_header(mut self, name: Option<&str>) -> Self {
+        self.timestamp_header = name.map(str::to_owned);
+        self
+    }
+
+    /// The header carrying the nonce, or `None` to send none (then the
+    /// canonical string may not contain [`Component::Nonce`]).
+    ///
+    /// Default: `X-Nonce`.
+    pub fn nonce_header(mut self, name: Option<&str>) -> Self {
+        self.nonce_header = name.map(str::to_owned);
+        self
+    }
+
+    /// The header carrying the signature.
+    ///
+    /// Default: `X-Signature`.
+    pub fn signature_header(mut self, name: &str) -> Self {
+        self.signature_header = name.to_owned();
+        self
+    }
+
+    /// Text put before the encoded signature (`"sha256="` for GitHub-style
+    /// webhooks, say).
+    ///
+    /// Default: none.
+    pub fn signature_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.signature_prefix = prefix.into();
+        self
+    }
+
+    /// The signer, or why the configuration makes no sense.
+    pub fn build(self) -> Result<HmacSigner, InvalidSigningConfig> {
+        if self.secret.expose_secret().is_empty() {
+            return Err(InvalidSigningConfig::new("secret", "is empty"));
+        }
+        if self.components.is_empty() {
+            return Err(InvalidSigningConfig::new(
+                "components",
+                "is empty: nothing would be signed",
+            ));
+        }
+        if self.timestamp_header.is_none() && self.components.contains(&Component::Timestamp) {
+            return Err(InvalidSigningConfig::new(
+                "timestamp_header",
+                "is off, but the timestamp is signed: the server could not check it",
+            ));
+        }
+        if self.nonce_header.is_none() && self.components.contains(&Component::Nonce) {
+            return Err(InvalidSigningConfig::new(
+                "nonce_header",
+                "is off, but the nonce is signed: the server could not check it",
+            ));
+        }
+        let key_id = HeaderValue::try_from(self.key_id.as_str())
+            .map_err(|_| InvalidSigningConfig::new("key_id", "cannot go in a header"))?;
+        let signature_prefix = self.signature_prefix;
+        HeaderValue::try_from(signature_prefix.as_str())
+            .map_err(|_| InvalidSigningConfig::new("signature_prefix", "cannot go in a header"))?;
+        let opt = |field, name: Option<String>| name.map(|n| header_name(field, &n)).transpose();
+        let key_id_header = opt("key_id_header", self.key_id_header)?;
+        let timestamp_header = opt("timestamp_header", self.timestamp_header)?;
+        let nonce_header = opt("nonce_header", self.nonce_header)?;
+        let signature_header = header_name("signature_header", &self.signature_header)?;
+        let headers = [&key_id_header, &timestamp_header, &nonce_header];
+        if headers
+            .iter()
+            .any(|h| h.as_ref() == Some(&signature_header))
+        {
+            return Err(InvalidSigningConfig::new(
+                "signature_header",
+                "is also used for another value",
+            ));
+        }
+        Ok(HmacSigner {
+            key_id,
+            secret: std::sync::Arc::new(self.secret),
+            components: self.components,
+            separator: self.separator,
+            hash: self.hash,
+            encoding: self.encoding,
+            timestamp_format: self.timestamp_format,
+            key_id_header,
+            timestamp_header,
+            nonce_header,
+            signature_header,
+            signature_prefix,
+        })
+    }
+}
