@@ -3,21 +3,42 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use girder_core::BoxError;
+use girder_core::{BoxError, CallRecord, Event};
+use http::request::Parts;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::service::Shared;
+use crate::signer::{SignableBody, Signer};
+
+/// What a re-sign after a clock-skew rejection needs: a clone of the
+/// service, the request as given, and the signer and clock.
+pub(crate) struct Resign<S, G, B> {
+    pub(crate) service: S,
+    pub(crate) parts: Parts,
+    pub(crate) body: B,
+    pub(crate) shared: Shared<G>,
+}
 
 pin_project! {
     /// The future of [`Signing`](crate::Signing): the inner service's
-    /// future, or the signing error when the request could not be signed
-    /// (then nothing was sent).
+    /// future; after a clock-skew rejection (when a
+    /// [`SkewPolicy`](crate::SkewPolicy) is set) the future of the one
+    /// re-signed attempt; or the signing error when the request could not
+    /// be signed (then nothing was sent).
     ///
-    /// Signing happens in `call`, before this future exists, so dropping
-    /// it drops only the inner future; it holds nothing of its own.
-    pub struct ResponseFuture<F> {
+    /// Dropping it at any point is safe: it drops the inner future, or
+    /// the copy kept for a re-sign. A learned offset stays learned.
+    pub struct ResponseFuture<S, G, B>
+    where
+        S: Service<Request<B>>,
+    {
         #[pin]
-        state: State<F>,
+        state: State<S::Future>,
+        resign: Option<Box<Resign<S, G, B>>>,
     }
 }
 
@@ -25,49 +46,114 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Called { #[pin] future: F },
+        // A skew was learned; the clone of the service must be ready.
+        Readying,
         Failed { error: Option<BoxError> },
     }
 }
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn called(future: F) -> Self {
+impl<S: Service<Request<B>>, G, B> ResponseFuture<S, G, B> {
+    pub(crate) fn called(future: S::Future, resign: Option<Box<Resign<S, G, B>>>) -> Self {
         ResponseFuture {
             state: State::Called { future },
+            resign,
         }
     }
 
     pub(crate) fn failed(error: BoxError) -> Self {
         ResponseFuture {
             state: State::Failed { error: Some(error) },
+            resign: None,
         }
     }
 }
 
-impl<F, T, E> Future for ResponseFuture<F>
+impl<S, G, B, ResB> Future for ResponseFuture<S, G, B>
 where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
+    S: Service<Request<B>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+    G: Signer,
+    B: SignableBody,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<Response<ResB>, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Called { future } => future.poll(cx).map_err(Into::into),
-            StateProj::Failed { error } => Poll::Ready(Err(error
-                .take()
-                .expect("ResponseFuture polled after completion"))),
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            match this.state.as_mut().project() {
+                StateProj::Called { future } => {
+                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    let Some(resign) = this.resign.as_ref() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    let skew = resign
+                        .shared
+                        .skew
+                        .as_ref()
+                        .expect("kept only with a policy");
+                    let now = resign.shared.clock.now();
+                    let Some(delta) = skew.offset(response.status(), response.headers(), now)
+                    else {
+                        *this.resign = None;
+                        return Poll::Ready(Ok(response));
+                    };
+                    let offset = resign.shared.clock.learn(delta);
+                    tracing::info!(
+                        target: "girder::sign",
+                        status = response.status().as_u16(),
+                        delta_ms = delta,
+                        offset_ms = offset,
+                        "rejected for clock skew; re-signing once at the server's time"
+                    );
+                    CallRecord::note(&resign.parts.extensions, "sign", || {
+                        Event::Note(
+                            format!("clock skew of {delta} ms learned from Date; re-signed").into(),
+                        )
+                    });
+                    // The rejection's body is dropped unread: a rejected
+                    // request was not acted on.
+                    drop(response);
+                    this.state.set(State::Readying);
+                }
+                StateProj::Readying => {
+                    let resign = this.resign.as_mut().expect("kept for the re-sign");
+                    ready!(resign.service.poll_ready(cx)).map_err(Into::into)?;
+                    let Resign {
+                        mut service,
+                        mut parts,
+                        body,
+                        shared,
+                    } = *this.resign.take().expect("kept for the re-sign");
+                    match shared.sign(&mut parts, &body) {
+                        Ok(()) => {
+                            let future = service.call(Request::from_parts(parts, body));
+                            this.state.set(State::Called { future });
+                        }
+                        Err(error) => this.state.set(State::Failed {
+                            error: Some(error.into()),
+                        }),
+                    }
+                }
+                StateProj::Failed { error } => {
+                    return Poll::Ready(Err(error
+                        .take()
+                        .expect("ResponseFuture polled after completion")));
+                }
+            }
         }
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+impl<S: Service<Request<B>>, G, B> fmt::Debug for ResponseFuture<S, G, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Called { .. } => "called",
+            State::Readying => "readying",
             State::Failed { .. } => "failed",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
+            .field("can_resign", &self.resign.is_some())
             .finish()
     }
 }

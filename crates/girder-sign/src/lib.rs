@@ -67,6 +67,7 @@
 //! | SigV4 payload | signed (SHA-256) | required by most services; `UNSIGNED-PAYLOAD` is opt-in |
 //! | SigV4 paths | normalised, encoded twice | every service but S3; [`s3_paths`](sigv4::SigV4SignerBuilder::s3_paths) for S3 |
 //! | clock | [`WallClock::system`](girder_core::WallClock::system) | tokio-pausable time of day |
+//! | clock-skew recovery | off; [`SkewPolicy::default`]: 401/403 (or AWS `RequestTimeTooSkewed`) whose `Date` is over 60 s off, offsets up to 24 h | opt-in: it keeps a copy of each request; 60 s is well past `Date`'s one-second grain and network delay |
 //!
 //! # Keys
 //!
@@ -81,9 +82,10 @@
 //!   here it is a `tower` layer that re-signs each attempt.
 //! - `aws-sigv4` is the SDK's signer; girder's own SigV4 avoids the
 //!   smithy runtime (see [`sigv4`]) and is checked against both AWS suites.
-//! - Clock-skew recovery (re-signing after a server rejects the
-//!   timestamp) is not built in: a retry policy above this layer resends,
-//!   and each resend is signed at the then-current time.
+//! - Clock skew: with a [`SkewPolicy`] the layer learns the server's
+//!   offset from the `Date` of a rejection and re-signs once (httpsig and
+//!   the AWS SDK leave that to the caller; the SDK corrects its clock in
+//!   its retry loop).
 
 mod encode;
 pub mod error;
@@ -94,8 +96,10 @@ pub mod rfc9421;
 mod service;
 mod signer;
 pub mod sigv4;
+mod skew;
 
 pub use error::{InvalidSigningConfig, SigningError, SigningErrorKind};
 pub use layer::SigningLayer;
 pub use service::Signing;
 pub use signer::{Payload, SignableBody, Signer};
+pub use skew::{SkewPolicy, SkewPolicyBuilder};

@@ -669,10 +669,10 @@ impl HttpSignatureSignerBuilder {
         if signer.tag.as_deref().is_some_and(|t| !sf_string(t)) {
             return Err(InvalidSigningConfig::new("tag", "is not printable ASCII"));
         }
-        if let SignatureKey::HmacSha256(secret) = &signer.key {
-            if secret.expose_secret().is_empty() {
-                return Err(InvalidSigningConfig::new("key", "is an empty secret"));
-            }
+        if let SignatureKey::HmacSha256(secret) = &signer.key
+            && secret.expose_secret().is_empty()
+        {
+            return Err(InvalidSigningConfig::new("key", "is an empty secret"));
         }
         if signer.expires_in.is_some() && !signer.created {
             return Err(InvalidSigningConfig::new("expires_in", "needs created"));
@@ -684,13 +684,13 @@ impl HttpSignatureSignerBuilder {
                     "lists a component twice",
                 ));
             }
-            if let Component::QueryParam(name) = c {
-                if !sf_string(name) || name.contains('"') || name.contains('\\') {
-                    return Err(InvalidSigningConfig::new(
-                        "components",
-                        "has a query-param name that cannot be written",
-                    ));
-                }
+            if let Component::QueryParam(name) = c
+                && (!sf_string(name) || name.contains('"') || name.contains('\\'))
+            {
+                return Err(InvalidSigningConfig::new(
+                    "components",
+                    "has a query-param name that cannot be written",
+                ));
             }
         }
         Ok(signer)

@@ -2,39 +2,84 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use girder_core::{BoxError, CallRecord, Event, WallClock};
+use girder_core::{BoxError, CallRecord, Event, SigningError};
 use http::Request;
+use http::request::Parts;
 use tower_service::Service;
 
-use crate::future::ResponseFuture;
+use crate::future::{Resign, ResponseFuture};
 use crate::layer::SigningLayer;
 use crate::signer::{SignableBody, Signer};
+use crate::skew::{Clock, SkewPolicy};
 
 pub(crate) struct Shared<G> {
-    pub(crate) signer: G,
-    pub(crate) clock: WallClock,
+    pub(crate) signer: Arc<G>,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) skew: Option<SkewPolicy>,
+}
+
+impl<G> Clone for Shared<G> {
+    fn clone(&self) -> Self {
+        Shared {
+            signer: self.signer.clone(),
+            clock: self.clock.clone(),
+            skew: self.skew.clone(),
+        }
+    }
 }
 
 impl<G> fmt::Debug for Shared<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The signer holds keys; its own Debug redacts them, but a user's
-        // signer may not, so it is left out here.
+        // The signer holds keys. The built-in signers redact them in
+        // Debug, but a user's signer may not, so it is left out here.
         f.debug_struct("Shared")
             .field("clock", &self.clock)
+            .field("skew", &self.skew)
             .finish_non_exhaustive()
+    }
+}
+
+impl<G: Signer> Shared<G> {
+    /// Signs `parts` now, notes it in the call record and the trace.
+    pub(crate) fn sign<B: SignableBody>(
+        &self,
+        parts: &mut Parts,
+        body: &B,
+    ) -> Result<(), SigningError> {
+        let scheme = self.signer.scheme();
+        match self.signer.sign(parts, body.payload(), self.clock.now()) {
+            Ok(()) => {
+                tracing::debug!(
+                    target: "girder::sign",
+                    scheme,
+                    method = %parts.method,
+                    path = parts.uri.path(),
+                    "request signed"
+                );
+                CallRecord::note(&parts.extensions, "sign", || Event::Signed { scheme });
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(target: "girder::sign", scheme, %error, "request not signed; not sent");
+                Err(error)
+            }
+        }
     }
 }
 
 /// Signs each request, then calls the inner service; see the
 /// [crate docs](crate).
 ///
+/// The inner service must be `Clone`: after a clock-skew rejection the
+/// re-signed request goes to a clone made at the first call (the
+/// readiness of the original was spent on the first request).
+///
 /// # Clone
 ///
-/// Clones share the signer and the clock (an `Arc`); cloning costs one
-/// reference count and a clone of the inner service.
+/// Clones share the signer, the clock and the learned offset (`Arc`s).
 pub struct Signing<S, G> {
     inner: S,
-    shared: Arc<Shared<G>>,
+    shared: Shared<G>,
 }
 
 impl<S: Clone, G> Clone for Signing<S, G> {
@@ -58,13 +103,7 @@ impl<S: fmt::Debug, G> fmt::Debug for Signing<S, G> {
 impl<S, G: Signer> Signing<S, G> {
     /// Wraps `inner`, signing with `signer` at the system time.
     pub fn new(inner: S, signer: G) -> Self {
-        Signing::from_shared(
-            inner,
-            Arc::new(Shared {
-                signer,
-                clock: WallClock::system(),
-            }),
-        )
+        tower_layer::Layer::layer(&SigningLayer::new(signer), inner)
     }
 
     /// A [`SigningLayer`] with `signer`.
@@ -74,7 +113,7 @@ impl<S, G: Signer> Signing<S, G> {
 }
 
 impl<S, G> Signing<S, G> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<G>>) -> Self {
+    pub(crate) fn from_shared(inner: S, shared: Shared<G>) -> Self {
         Signing { inner, shared }
     }
 
@@ -94,16 +133,27 @@ impl<S, G> Signing<S, G> {
     }
 }
 
+/// A copy of the request head as given (before signing).
+fn copy_parts(parts: &Parts) -> Parts {
+    let mut copy = Request::new(()).into_parts().0;
+    copy.method = parts.method.clone();
+    copy.uri = parts.uri.clone();
+    copy.version = parts.version;
+    copy.headers = parts.headers.clone();
+    copy.extensions = parts.extensions.clone();
+    copy
+}
+
 impl<S, G, B, ResB> Service<Request<B>> for Signing<S, G>
 where
-    S: Service<Request<B>, Response = http::Response<ResB>>,
+    S: Service<Request<B>, Response = http::Response<ResB>> + Clone,
     S::Error: Into<BoxError>,
     G: Signer,
     B: SignableBody,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S, G, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -111,19 +161,24 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
-        let signer = &self.shared.signer;
-        let scheme = signer.scheme();
-        let now = self.shared.clock.now();
-        match signer.sign(&mut parts, body.payload(), now) {
+        // Keep what a re-sign needs, only when skew recovery is on and the
+        // body can be sent again.
+        let resign = match &self.shared.skew {
+            Some(_) => body.try_replay().map(|copy| {
+                Box::new(Resign {
+                    service: self.inner.clone(),
+                    parts: copy_parts(&parts),
+                    body: copy,
+                    shared: self.shared.clone(),
+                })
+            }),
+            None => None,
+        };
+        match self.shared.sign(&mut parts, &body) {
             Ok(()) => {
-                tracing::debug!(target: "girder::sign", scheme, method = %parts.method, path = parts.uri.path(), "request signed");
-                CallRecord::note(&parts.extensions, "sign", || Event::Signed { scheme });
-                ResponseFuture::called(self.inner.call(Request::from_parts(parts, body)))
+                ResponseFuture::called(self.inner.call(Request::from_parts(parts, body)), resign)
             }
-            Err(error) => {
-                tracing::warn!(target: "girder::sign", scheme, %error, "request not signed; not sent");
-                ResponseFuture::failed(error.into())
-            }
+            Err(error) => ResponseFuture::failed(error.into()),
         }
     }
 }

@@ -120,9 +120,13 @@ impl<'a> Payload<'a> {
 /// `String`, `Vec<u8>`, `&'static str`, `&'static [u8]` and `()`.
 /// `http_body_util::Full` hides its bytes; wrap it in a `Body` (which
 /// unwraps a `Full` into a buffered body).
-pub trait SignableBody {
+pub trait SignableBody: Sized {
     /// The body as the signer sees it.
     fn payload(&self) -> Payload<'_>;
+
+    /// A copy to send again after a clock-skew rejection, or `None` for a
+    /// stream (see [`SkewPolicy`](crate::SkewPolicy)).
+    fn try_replay(&self) -> Option<Self>;
 }
 
 impl SignableBody for Body {
@@ -132,11 +136,17 @@ impl SignableBody for Body {
             None => Payload::Streaming,
         }
     }
+    fn try_replay(&self) -> Option<Self> {
+        girder_core::ReplayBody::try_replay(self)
+    }
 }
 
 impl SignableBody for Bytes {
     fn payload(&self) -> Payload<'_> {
         Payload::Bytes(self)
+    }
+    fn try_replay(&self) -> Option<Self> {
+        Some(self.clone())
     }
 }
 
@@ -144,11 +154,17 @@ impl SignableBody for String {
     fn payload(&self) -> Payload<'_> {
         Payload::Bytes(self.as_bytes())
     }
+    fn try_replay(&self) -> Option<Self> {
+        Some(self.clone())
+    }
 }
 
 impl SignableBody for Vec<u8> {
     fn payload(&self) -> Payload<'_> {
         Payload::Bytes(self)
+    }
+    fn try_replay(&self) -> Option<Self> {
+        Some(self.clone())
     }
 }
 
@@ -156,17 +172,26 @@ impl SignableBody for &'static str {
     fn payload(&self) -> Payload<'_> {
         Payload::Bytes(self.as_bytes())
     }
+    fn try_replay(&self) -> Option<Self> {
+        Some(*self)
+    }
 }
 
 impl SignableBody for &'static [u8] {
     fn payload(&self) -> Payload<'_> {
         Payload::Bytes(self)
     }
+    fn try_replay(&self) -> Option<Self> {
+        Some(*self)
+    }
 }
 
 impl SignableBody for () {
     fn payload(&self) -> Payload<'_> {
         Payload::Bytes(&[])
+    }
+    fn try_replay(&self) -> Option<Self> {
+        Some(())
     }
 }
 

@@ -505,15 +505,14 @@ impl SigV4SignerBuilder {
                 "is empty or not a service name",
             ));
         }
-        if let Some(token) = &s.session_token {
-            if HeaderValue::from_str(token.expose_secret()).is_err()
-                || token.expose_secret().is_empty()
-            {
-                return Err(InvalidSigningConfig::new(
-                    "session_token",
-                    "is empty or cannot go in a header",
-                ));
-            }
+        if let Some(token) = &s.session_token
+            && (token.expose_secret().is_empty()
+                || HeaderValue::from_str(token.expose_secret()).is_err())
+        {
+            return Err(InvalidSigningConfig::new(
+                "session_token",
+                "is empty or cannot go in a header",
+            ));
         }
         Ok(s)
     }
