@@ -5,7 +5,7 @@
 //! [`ErrorKind`], so that users match on one small enum instead of
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
-//! [`SigningError`](crate::SigningError),
+//! [`SigningError`],
 //! transport failures found in the `source()` chain,
 //! and malformed HTTP from hyper.
 //!

@@ -120,13 +120,6 @@ fn bench(c: &mut Criterion) {
     c.bench_function("crypto_ed25519_sign_300b", |b| {
         b.iter(|| black_box(key.sign(black_box(&[b'b'; 300]))))
     });
-    c.bench_function("crypto_getrandom_16b", |b| {
-        b.iter(|| {
-            let mut nonce = [0u8; 16];
-            getrandom::getrandom(&mut nonce).unwrap();
-            black_box(nonce)
-        })
-    });
 }
 
 criterion_group!(benches, bench);

@@ -195,16 +195,34 @@ impl SignableBody for () {
     }
 }
 
-/// A fresh random nonce: 16 bytes from the operating system, as 32 hex
-/// characters. `getrandom` fails only where there is no entropy source;
-/// signing then fails rather than send a guessable nonce.
+/// A fresh unpredictable nonce, 32 hex characters: the first 16 bytes of
+/// SHA-256(process key || counter). The 32-byte process key comes from the
+/// operating system once; the counter makes every nonce of the process
+/// distinct. One hash (about a quarter of a microsecond) instead of a
+/// system call per request. Without an entropy source signing fails
+/// rather than send a guessable nonce.
 pub(crate) fn nonce(scheme: &'static str) -> Result<String, SigningError> {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|_| {
-        SigningError::new(girder_core::SigningErrorKind::Key, scheme)
-            .with_detail("no entropy source for a nonce")
-    })?;
-    Ok(crate::encode::hex(&bytes))
+    use sha2::{Digest, Sha256};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static KEY: OnceLock<Option<[u8; 32]>> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).ok().map(|()| key)
+    });
+    let Some(key) = key else {
+        return Err(
+            SigningError::new(girder_core::SigningErrorKind::Key, scheme)
+                .with_detail("no entropy source for a nonce"),
+        );
+    };
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut hash = Sha256::new();
+    hash.update(key);
+    hash.update(count.to_le_bytes());
+    Ok(crate::encode::hex(&hash.finalize()[..16]))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@
 //! ```
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use ::hmac::{Hmac, Mac};
@@ -132,6 +132,9 @@ pub struct SigV4Signer {
     content_sha256_header: bool,
     normalize_path: bool,
     double_encode: bool,
+    // The day's signing key: four HMACs, the same for every request of a
+    // UTC day, so computed once a day.
+    day_key: Arc<Mutex<Option<([u8; 8], [u8; 32])>>>,
 }
 
 impl fmt::Debug for SigV4Signer {
@@ -177,6 +180,7 @@ impl SigV4Signer {
                 content_sha256_header: false,
                 normalize_path: true,
                 double_encode: true,
+                day_key: Arc::new(Mutex::new(None)),
             },
         }
     }
@@ -276,6 +280,19 @@ impl SigV4Signer {
     }
 
     fn signing_key(&self, date: &str) -> [u8; 32] {
+        let day: [u8; 8] = date.as_bytes().try_into().expect("yyyymmdd");
+        let mut cached = self.day_key.lock().unwrap_or_else(|e| e.into_inner());
+        match *cached {
+            Some((d, key)) if d == day => key,
+            _ => {
+                let key = self.derive_key(date);
+                *cached = Some((day, key));
+                key
+            }
+        }
+    }
+
+    fn derive_key(&self, date: &str) -> [u8; 32] {
         let mut secret = String::with_capacity(44);
         secret.push_str("AWS4");
         secret.push_str(self.secret.expose_secret());

@@ -750,3 +750,28 @@ async fn skew_recovery_is_off_by_default() {
     assert_eq!(svc.oneshot(post("")).await.unwrap().status(), 401);
     assert_eq!(mock.request_count(), 1);
 }
+
+#[test]
+fn sigv4_day_key_follows_the_date() {
+    let signer = || {
+        SigV4Signer::builder("AKID", "secret", "us-east-1", "svc")
+            .build()
+            .unwrap()
+    };
+    let shared = signer();
+    let day = 86_400;
+    for at in [T0, T0 + day, T0, T0 + 2 * day] {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
+        let sign = |s: &SigV4Signer| {
+            let (mut parts, ()) = Request::get("https://h.test/")
+                .body(())
+                .unwrap()
+                .into_parts();
+            s.sign(&mut parts, girder_sign::Payload::Bytes(b""), at)
+                .unwrap();
+            parts.headers["authorization"].clone()
+        };
+        // A signer that has signed on other days agrees with a fresh one.
+        assert_eq!(sign(&shared), sign(&signer()));
+    }
+}
