@@ -113,6 +113,9 @@ pub struct SigV4Output {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// A UTC day (`yyyymmdd`) and its signing key.
+type DayKey = ([u8; 8], [u8; 32]);
+
 /// Signs with AWS SigV4; see the [module docs](self).
 ///
 /// `Debug` redacts the secret key and the session token.
@@ -134,7 +137,7 @@ pub struct SigV4Signer {
     double_encode: bool,
     // The day's signing key: four HMACs, the same for every request of a
     // UTC day, so computed once a day.
-    day_key: Arc<Mutex<Option<([u8; 8], [u8; 32])>>>,
+    day_key: Arc<Mutex<Option<DayKey>>>,
 }
 
 impl fmt::Debug for SigV4Signer {
