@@ -71,7 +71,8 @@ pub enum Component {
     Method,
     /// `@target-uri`: the absolute URI.
     TargetUri,
-    /// `@authority`: host and port if not the default, lower case.
+    /// `@authority`: host, and port if not the scheme's default, lower case
+    /// (from the URI, else the `Host` header).
     Authority,
     /// `@scheme`: `http` or `https`.
     Scheme,
@@ -353,6 +354,15 @@ fn missing(what: impl Into<std::borrow::Cow<'static, str>>) -> SigningError {
 
 fn authority(parts: &Parts) -> Result<String, SigningError> {
     if let Some(authority) = parts.uri.authority() {
+        // RFC 9110 §4.2.3 normalisation: the default port is left out.
+        let default = match parts.uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
+            Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
+            _ => None,
+        };
+        if authority.port_u16().is_some() && authority.port_u16() == default {
+            return Ok(authority.host().to_ascii_lowercase());
+        }
         return Ok(authority.as_str().to_ascii_lowercase());
     }
     match parts.headers.get(http::header::HOST).map(|h| h.to_str()) {

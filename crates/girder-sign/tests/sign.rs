@@ -775,3 +775,19 @@ fn sigv4_day_key_follows_the_date() {
         assert_eq!(sign(&shared), sign(&signer()));
     }
 }
+
+#[test]
+fn authority_leaves_out_the_default_port_and_falls_back_to_host() {
+    let base = |uri: &str, host: Option<&str>| {
+        let mut req = Request::get(uri);
+        if let Some(host) = host {
+            req = req.header("host", host);
+        }
+        let (parts, ()) = req.body(()).unwrap().into_parts();
+        rfc9421::signature_base(&parts, &[rfc9421::Component::Authority], "()").unwrap()
+    };
+    assert!(base("https://Example.COM:443/x", None).starts_with("\"@authority\": example.com\n"));
+    assert!(base("http://example.com:80/x", None).starts_with("\"@authority\": example.com\n"));
+    assert!(base("https://example.com:80/x", None).starts_with("\"@authority\": example.com:80\n"));
+    assert!(base("/x", Some("Origin.test:8080")).starts_with("\"@authority\": origin.test:8080\n"));
+}
