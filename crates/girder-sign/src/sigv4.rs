@@ -6,6 +6,9 @@
 //! SignedHeaders=…, Signature=…`. The payload is hashed, or declared
 //! `UNSIGNED-PAYLOAD` (needed for a streamed body).
 //!
+//! [`SigV4Signer::presign`] makes a presigned URL instead: the `X-Amz-*`
+//! parameters and the signature go in the query, valid for 1 s to 7 days.
+//!
 //! # Why not `aws-sigv4`
 //!
 //! The `aws-sigv4` crate (1.x) brings `aws-smithy-runtime-api`,
@@ -37,7 +40,7 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ::hmac::{Hmac, Mac};
 use girder_core::{SigningError, SigningErrorKind};
@@ -109,8 +112,11 @@ pub struct SigV4Output {
     /// The `Authorization` header value.
     pub authorization: String,
     /// The headers the signer adds (`x-amz-date`, the token, the content
-    /// hash, `authorization`), in that order.
+    /// hash, `authorization`), in that order; none for a presigned URL.
     pub headers: Vec<(&'static str, String)>,
+    /// For a presigned URL, the query parameters to append (values not
+    /// yet percent-encoded), ending with `X-Amz-Signature`; else empty.
+    pub query: Vec<(&'static str, String)>,
 }
 
 /// A UTC day (`yyyymmdd`) and its signing key.
@@ -194,6 +200,65 @@ impl SigV4Signer {
         req: &RawRequest<'_>,
         now: SystemTime,
     ) -> Result<SigV4Output, SigningError> {
+        self.sign_mode(req, now, None)
+    }
+
+    /// Presigns a [`RawRequest`] at `now`, valid for `expires` (1 s to
+    /// 7 days): the signature goes in the query
+    /// ([`SigV4Output::query`]) instead of headers, so the URL can be
+    /// handed to someone without the credentials.
+    pub fn presign_raw(
+        &self,
+        req: &RawRequest<'_>,
+        now: SystemTime,
+        expires: Duration,
+    ) -> Result<SigV4Output, SigningError> {
+        if expires < Duration::from_secs(1) || expires > Duration::from_secs(7 * 86_400) {
+            return Err(SigningError::new(SigningErrorKind::InvalidValue, SCHEME)
+                .with_detail("X-Amz-Expires must be 1 s to 7 days"));
+        }
+        self.sign_mode(req, now, Some(expires))
+    }
+
+    /// Presigns the request `parts` at `now` for `expires`: appends the
+    /// `X-Amz-*` parameters and the signature to its URI's query (and sets
+    /// `Host` from the URI if missing). The URI is then the presigned URL.
+    pub fn presign(
+        &self,
+        parts: &mut Parts,
+        payload: Payload<'_>,
+        now: SystemTime,
+        expires: Duration,
+    ) -> Result<(), SigningError> {
+        self.ensure_host(parts)?;
+        let path = self.signed_path(parts)?;
+        let output = self.presign_raw(&self.raw(parts, &path, payload)?, now, expires)?;
+        let mut query = parts.uri.query().unwrap_or("").to_owned();
+        for (name, value) in &output.query {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(name);
+            query.push('=');
+            percent_encode(&mut query, value.as_bytes(), false);
+        }
+        let mut uri = parts.uri.clone().into_parts();
+        let path_and_query = format!("{}?{query}", parts.uri.path());
+        uri.path_and_query = Some(path_and_query.parse().map_err(|_| {
+            SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("uri")
+        })?);
+        parts.uri = http::Uri::from_parts(uri).map_err(|_| {
+            SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("uri")
+        })?;
+        Ok(())
+    }
+
+    fn sign_mode(
+        &self,
+        req: &RawRequest<'_>,
+        now: SystemTime,
+        presign: Option<Duration>,
+    ) -> Result<SigV4Output, SigningError> {
         let amz_date = Civil::of(now).amz_date();
         let date = &amz_date[..8];
         let payload_hash = match (self.payload, req.payload) {
@@ -204,16 +269,19 @@ impl SigV4Signer {
             }
         };
 
-        let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", amz_date.clone())];
         let token = self
             .session_token
             .as_ref()
             .map(|t| t.expose_secret().to_owned());
-        if let (Some(token), true) = (&token, self.sign_session_token) {
-            added.push(("x-amz-security-token", token.clone()));
-        }
-        if self.content_sha256_header {
-            added.push(("x-amz-content-sha256", payload_hash.clone()));
+        let mut added: Vec<(&'static str, String)> = Vec::new();
+        if presign.is_none() {
+            added.push(("x-amz-date", amz_date.clone()));
+            if let (Some(token), true) = (&token, self.sign_session_token) {
+                added.push(("x-amz-security-token", token.clone()));
+            }
+            if self.content_sha256_header {
+                added.push(("x-amz-content-sha256", payload_hash.clone()));
+            }
         }
 
         // (lower-case name, canonical values joined by ',') sorted by name.
@@ -243,12 +311,35 @@ impl SigV4Signer {
             .collect::<Vec<_>>()
             .join(";");
 
+        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
+        let mut query_params: Vec<(&'static str, String)> = Vec::new();
+        if let Some(expires) = presign {
+            query_params.push(("X-Amz-Algorithm", ALGORITHM.to_owned()));
+            query_params.push((
+                "X-Amz-Credential",
+                format!("{}/{scope}", self.access_key_id),
+            ));
+            query_params.push(("X-Amz-Date", amz_date.clone()));
+            query_params.push(("X-Amz-SignedHeaders", signed_headers.clone()));
+            query_params.push(("X-Amz-Expires", expires.as_secs().to_string()));
+            if let (Some(token), true) = (&token, self.sign_session_token) {
+                query_params.push(("X-Amz-Security-Token", token.clone()));
+            }
+        }
+        let mut query = req.query.to_owned();
+        for (name, value) in &query_params {
+            query.push('&');
+            query.push_str(name);
+            query.push('=');
+            percent_encode(&mut query, value.as_bytes(), false);
+        }
+
         let mut creq = String::with_capacity(256);
         creq.push_str(req.method);
         creq.push('\n');
         self.canonical_uri(&mut creq, req.path);
         creq.push('\n');
-        canonical_query(&mut creq, req.query);
+        canonical_query(&mut creq, &query);
         creq.push('\n');
         for (name, value) in &headers {
             let _ = writeln!(creq, "{name}:{value}");
@@ -258,7 +349,6 @@ impl SigV4Signer {
         creq.push('\n');
         creq.push_str(&payload_hash);
 
-        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
         let string_to_sign = format!(
             "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
             hex(&Sha256::digest(creq.as_bytes()))
@@ -269,16 +359,24 @@ impl SigV4Signer {
             "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
             self.access_key_id
         );
-        if let (Some(token), false) = (token, self.sign_session_token) {
-            added.push(("x-amz-security-token", token));
+        if presign.is_some() {
+            if let (Some(token), false) = (token, self.sign_session_token) {
+                query_params.push(("X-Amz-Security-Token", token));
+            }
+            query_params.push(("X-Amz-Signature", signature.clone()));
+        } else {
+            if let (Some(token), false) = (token, self.sign_session_token) {
+                added.push(("x-amz-security-token", token));
+            }
+            added.push(("authorization", authorization.clone()));
         }
-        added.push(("authorization", authorization.clone()));
         Ok(SigV4Output {
             canonical_request: creq,
             string_to_sign,
             signature,
             authorization,
             headers: added,
+            query: query_params,
         })
     }
 
@@ -336,6 +434,34 @@ impl SigV4Signer {
         if trailing && !segments.is_empty() {
             out.push('/');
         }
+    }
+
+    /// Sets `Host` from the URI when missing: it is signed, so it must be
+    /// the one sent.
+    fn ensure_host(&self, parts: &mut Parts) -> Result<(), SigningError> {
+        if parts.headers.contains_key(http::header::HOST) {
+            return Ok(());
+        }
+        let authority = parts.uri.authority().ok_or_else(|| {
+            SigningError::new(SigningErrorKind::MissingComponent, SCHEME).with_detail("host")
+        })?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| {
+            SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("host")
+        })?;
+        parts.headers.insert(http::header::HOST, host);
+        Ok(())
+    }
+
+    /// The path to sign: as on the wire when double-encoding (so `%20` is
+    /// signed as `%2520`, as AWS services other than S3 expect), decoded
+    /// first otherwise.
+    fn signed_path(&self, parts: &Parts) -> Result<String, SigningError> {
+        if self.double_encode {
+            return Ok(parts.uri.path().to_owned());
+        }
+        String::from_utf8(percent_decode(parts.uri.path())).map_err(|_| {
+            SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("path")
+        })
     }
 
     /// The request head as a [`RawRequest`]: the path is taken as it is
@@ -418,26 +544,9 @@ impl Signer for SigV4Signer {
         payload: Payload<'_>,
         now: SystemTime,
     ) -> Result<(), SigningError> {
-        if !parts.headers.contains_key(http::header::HOST) {
-            // The Host header is signed, so it must be the one sent.
-            let authority = parts.uri.authority().ok_or_else(|| {
-                SigningError::new(SigningErrorKind::MissingComponent, SCHEME).with_detail("host")
-            })?;
-            let host = HeaderValue::from_str(authority.as_str()).map_err(|_| {
-                SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("host")
-            })?;
-            parts.headers.insert(http::header::HOST, host);
-        }
-        let decoded;
-        let path = if self.double_encode {
-            parts.uri.path()
-        } else {
-            decoded = String::from_utf8(percent_decode(parts.uri.path())).map_err(|_| {
-                SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("path")
-            })?;
-            &decoded
-        };
-        let output = self.sign_raw(&self.raw(parts, path, payload)?, now)?;
+        self.ensure_host(parts)?;
+        let path = self.signed_path(parts)?;
+        let output = self.sign_raw(&self.raw(parts, &path, payload)?, now)?;
         for (name, value) in output.headers {
             let value = HeaderValue::try_from(value).map_err(|_| {
                 SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail(name)

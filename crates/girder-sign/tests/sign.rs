@@ -791,3 +791,38 @@ fn authority_leaves_out_the_default_port_and_falls_back_to_host() {
     assert!(base("https://example.com:80/x", None).starts_with("\"@authority\": example.com:80\n"));
     assert!(base("/x", Some("Origin.test:8080")).starts_with("\"@authority\": origin.test:8080\n"));
 }
+
+#[test]
+fn presigned_urls_carry_the_signature_in_the_query() {
+    let signer = SigV4Signer::builder("AKID", "secret", "us-east-1", "s3")
+        .session_token("tok/en+")
+        .payload(PayloadMode::Unsigned)
+        .build()
+        .unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(T0);
+    let (mut parts, ()) = Request::get("https://bucket.s3.test/a/key.txt?versionId=3")
+        .body(())
+        .unwrap()
+        .into_parts();
+    signer
+        .presign(
+            &mut parts,
+            girder_sign::Payload::Streaming,
+            at,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let query = parts.uri.query().unwrap();
+    assert!(query.starts_with("versionId=3&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20231114%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20231114T221320Z&X-Amz-SignedHeaders=host&X-Amz-Expires=600&X-Amz-Security-Token=tok%2Fen%2B&X-Amz-Signature="), "{query}");
+    assert!(parts.headers.get("authorization").is_none());
+    for bad in [Duration::ZERO, Duration::from_secs(7 * 86_400 + 1)] {
+        let (mut parts, ()) = Request::get("https://h.test/")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let err = signer
+            .presign(&mut parts, girder_sign::Payload::Bytes(b""), at, bad)
+            .unwrap_err();
+        assert_eq!(err.kind(), SigningErrorKind::InvalidValue);
+    }
+}
