@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use girder::retry::{RetryLayer, RetryPolicy};
 use girder::sign::SigningLayer;
 use girder::sign::SkewPolicy;
-use girder::sign::hmac::HmacSigner;
+use girder::sign::hmac::{Component as HmacComponent, HmacSigner};
 use girder::sign::rfc9421::{Component, HttpSignatureSigner, SignatureKey};
 use girder::{Body, CallRecord, CallRecordLayer, ErrorKind, Transport};
 use girder_test::{RecordedRequest, Reply, TestServer};
@@ -31,13 +31,16 @@ fn mac(message: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// The server's check of the default HMAC scheme.
+/// The server's check of the HMAC scheme of [`hmac_signer`].
 fn hmac_verifies(req: &RecordedRequest) -> bool {
     let (Some(ts), Some(sig)) = (req.header("x-timestamp"), req.header("x-signature")) else {
         return false;
     };
+    let Some(nonce) = req.header("x-nonce") else {
+        return false;
+    };
     let canonical = format!(
-        "{ts}\n{}\n{}\n{}",
+        "{ts}\n{nonce}\n{}\n{}\n{}",
         req.method,
         req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         hex(&Sha256::digest(&req.body))
@@ -86,6 +89,20 @@ fn created(req: &RecordedRequest) -> u64 {
     input[at..].split(';').next().unwrap().parse().unwrap()
 }
 
+/// Timestamp, nonce, method, path and query, body hash.
+fn hmac_signer() -> HmacSigner {
+    HmacSigner::builder("client-7", SECRET.to_vec())
+        .components([
+            HmacComponent::Timestamp,
+            HmacComponent::Nonce,
+            HmacComponent::Method,
+            HmacComponent::PathAndQuery,
+            HmacComponent::BodyHash,
+        ])
+        .build()
+        .unwrap()
+}
+
 fn retry() -> RetryLayer {
     RetryLayer::new(RetryPolicy::builder().seed(7).build().unwrap())
 }
@@ -101,9 +118,7 @@ async fn every_retry_is_signed_anew_and_verifies_hmac() {
             Reply::ok().body("created"),
         ],
     );
-    let signer = HmacSigner::builder("client-7", SECRET.to_vec())
-        .build()
-        .unwrap();
+    let signer = hmac_signer();
     let client = ServiceBuilder::new()
         .layer(CallRecordLayer::new())
         .layer(retry())
@@ -255,12 +270,7 @@ async fn a_skewed_server_is_answered_with_one_re_signed_request() {
             Reply::ok(),
         ],
     );
-    let layer = SigningLayer::new(
-        HmacSigner::builder("client-7", SECRET.to_vec())
-            .build()
-            .unwrap(),
-    )
-    .skew(SkewPolicy::default());
+    let layer = SigningLayer::new(hmac_signer()).skew(SkewPolicy::default());
     let client = ServiceBuilder::new()
         .layer(layer.clone())
         .service(Transport::new().unwrap());

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::Signer as _;
 use girder_core::{Body, BoxError, WallClock};
-use girder_sign::hmac::HmacSigner;
+use girder_sign::hmac::{Component, HmacSigner};
 use girder_sign::rfc9421::{HttpSignatureSigner, SignatureKey};
 use girder_sign::sigv4::SigV4Signer;
 use girder_sign::{Signer, SigningLayer};
@@ -69,11 +69,18 @@ fn bench(c: &mut Criterion) {
             .build()
             .unwrap(),
     );
+    let with_nonce = [
+        Component::Timestamp,
+        Component::Nonce,
+        Component::Method,
+        Component::PathAndQuery,
+        Component::BodyHash,
+    ];
     bench_layer(
         c,
-        "sign_hmac_1k_no_nonce",
+        "sign_hmac_1k_with_nonce",
         HmacSigner::builder("key-1", secret.clone())
-            .nonce_header(None)
+            .components(with_nonce)
             .build()
             .unwrap(),
     );

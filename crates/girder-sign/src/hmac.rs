@@ -2,9 +2,9 @@
 //!
 //! A canonical string is built from an ordered list of [`Component`]s
 //! joined by a separator, MACed with HMAC-SHA256 or HMAC-SHA512 and
-//! encoded as hex or base64. The key id, the timestamp, the nonce and the
-//! signature travel in headers (by default `X-API-Key`, `X-Timestamp`,
-//! `X-Nonce`, `X-Signature`).
+//! encoded as hex or base64. The key id, the timestamp, the nonce (when
+//! [`Component::Nonce`] is signed) and the signature travel in headers (by
+//! default `X-API-Key`, `X-Timestamp`, `X-Nonce`, `X-Signature`).
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -64,7 +64,8 @@ pub enum Component {
     /// A header's value (several lines joined with `", "`); fails with
     /// [`SigningErrorKind::MissingComponent`] when absent.
     Header(HeaderName),
-    /// A fresh random nonce (it is also sent).
+    /// A fresh unpredictable nonce (sent in the nonce header; a nonce is
+    /// made and sent only when this component is listed).
     Nonce,
     /// The key id.
     KeyId,
@@ -292,7 +293,10 @@ impl Signer for HmacSigner {
         now: SystemTime,
     ) -> Result<(), SigningError> {
         let timestamp = self.timestamp(now);
-        let nonce = if self.nonce_header.is_some() || self.components.contains(&Component::Nonce) {
+        // A nonce only when it is signed: an unsigned one could be changed
+        // by anyone and would protect nothing.
+        let signs_nonce = self.components.contains(&Component::Nonce);
+        let nonce = if signs_nonce {
             nonce(SCHEME)?
         } else {
             String::new()
@@ -313,7 +317,7 @@ impl Signer for HmacSigner {
         if let Some(name) = &self.timestamp_header {
             headers.insert(name.clone(), value(timestamp)?);
         }
-        if let Some(name) = &self.nonce_header {
+        if let (Some(name), true) = (&self.nonce_header, signs_nonce) {
             headers.insert(name.clone(), value(nonce)?);
         }
         headers.insert(self.signature_header.clone(), value(signature)?);
@@ -389,8 +393,8 @@ impl HmacSignerBuilder {
         self
     }
 
-    /// The header carrying the nonce, or `None` to send none (then the
-    /// canonical string may not contain [`Component::Nonce`]).
+    /// The header carrying the nonce, when [`Component::Nonce`] is signed;
+    /// `None` is refused then (the server could not check it).
     ///
     /// Default: `X-Nonce`.
     pub fn nonce_header(mut self, name: Option<&str>) -> Self {

@@ -58,8 +58,8 @@
 //!
 //! | setting | default | why |
 //! | --- | --- | --- |
-//! | HMAC components | timestamp, method, path and query, body hash | covers what an attacker would change; the timestamp bounds replay |
-//! | HMAC headers | `X-API-Key`, `X-Timestamp`, `X-Nonce`, `X-Signature` | the most common vendor convention |
+//! | HMAC components | timestamp, method, path and query, body hash | covers what an attacker would change; the timestamp bounds replay (add [`Nonce`](hmac::Component::Nonce) for replay protection within the window) |
+//! | HMAC headers | `X-API-Key`, `X-Timestamp`, `X-Signature` (`X-Nonce` when the nonce is signed) | the most common vendor convention |
 //! | HMAC hash / encoding / timestamp | SHA-256, hex, Unix seconds | the most common choice |
 //! | RFC 9421 components | `@method`, `@target-uri` (+ `content-digest` with a body) | what the request does, where, and with which bytes |
 //! | RFC 9421 parameters | `created`, `keyid`, fresh `nonce`; no `alg`, no `expires` | the RFC's examples leave `alg` out; the verifier sets the validity window |

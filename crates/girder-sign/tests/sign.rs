@@ -20,8 +20,16 @@ fn clock() -> WallClock {
     WallClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(T0))
 }
 
+/// The default components plus a nonce.
 fn hmac_signer() -> HmacSigner {
     HmacSigner::builder("key-1", SECRET.to_vec())
+        .components([
+            Component::Timestamp,
+            Component::Nonce,
+            Component::Method,
+            Component::PathAndQuery,
+            Component::BodyHash,
+        ])
         .build()
         .unwrap()
 }
@@ -51,11 +59,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The default HMAC scheme, recomputed from what the service received.
+/// [`hmac_signer`]'s scheme, recomputed from what the service received.
 fn hmac_valid(req: &girder_test::RecordedRequest) -> bool {
     let canonical = format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}",
         req.header("x-timestamp").unwrap(),
+        req.header("x-nonce").unwrap(),
         req.method,
         req.uri.path_and_query().unwrap(),
         hex(&Sha256::digest(&req.body)),
@@ -136,6 +145,28 @@ async fn hmac_options_change_the_canonical_string_and_headers() {
     assert_eq!(
         seen.header("authorization").unwrap(),
         format!("HMAC {expected}")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_scheme_sends_no_unsigned_nonce() {
+    let signer = HmacSigner::builder("key-1", SECRET.to_vec())
+        .build()
+        .unwrap();
+    let mock = MockService::new(Reply::ok());
+    let svc = SigningLayer::with_clock(signer, clock()).layer(mock.clone());
+    svc.oneshot(post("{}")).await.unwrap();
+    let seen = &mock.requests()[0];
+    assert!(seen.header("x-nonce").is_none());
+    let canonical = format!(
+        "1700000000\nPOST\n/orders?id=7\n{}",
+        hex(&Sha256::digest(b"{}"))
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+    mac.update(canonical.as_bytes());
+    assert_eq!(
+        seen.header("x-signature").unwrap(),
+        hex(&mac.finalize().into_bytes())
     );
 }
 
