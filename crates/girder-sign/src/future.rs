@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
 
 use girder_core::{BoxError, CallRecord, Event};
 use http::request::Parts;
@@ -20,6 +21,9 @@ pub(crate) struct Resign<S, G, B> {
     pub(crate) service: S,
     pub(crate) parts: Parts,
     pub(crate) body: B,
+    /// When the first attempt was signed: the `Date` of a rejection is
+    /// compared with this, not with the time the answer came.
+    pub(crate) signed_at: SystemTime,
     pub(crate) shared: Shared<G>,
 }
 
@@ -91,23 +95,23 @@ where
                         .skew
                         .as_ref()
                         .expect("kept only with a policy");
-                    let now = resign.shared.clock.now();
-                    let Some(delta) = skew.offset(response.status(), response.headers(), now)
-                    else {
+                    let server =
+                        skew.server_time(response.status(), response.headers(), resign.signed_at);
+                    let Some(server) = server else {
                         *this.resign = None;
                         return Poll::Ready(Ok(response));
                     };
-                    let offset = resign.shared.clock.learn(delta);
+                    let offset = resign.shared.clock.adopt(server);
                     tracing::info!(
                         target: "girder::sign",
                         status = response.status().as_u16(),
-                        delta_ms = delta,
                         offset_ms = offset,
                         "rejected for clock skew; re-signing once at the server's time"
                     );
                     CallRecord::note(&resign.parts.extensions, "sign", || {
                         Event::Note(
-                            format!("clock skew of {delta} ms learned from Date; re-signed").into(),
+                            format!("clock offset of {offset} ms learned from Date; re-signed")
+                                .into(),
                         )
                     });
                     // The rejection's body is dropped unread: a rejected
@@ -123,9 +127,10 @@ where
                         mut parts,
                         body,
                         shared,
+                        ..
                     } = *this.resign.take().expect("kept for the re-sign");
                     match shared.sign(&mut parts, &body) {
-                        Ok(()) => {
+                        Ok(_) => {
                             let future = service.call(Request::from_parts(parts, body));
                             this.state.set(State::Called { future });
                         }

@@ -1,6 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use girder_core::{BoxError, CallRecord, Event, SigningError};
 use http::Request;
@@ -40,14 +41,16 @@ impl<G> fmt::Debug for Shared<G> {
 }
 
 impl<G: Signer> Shared<G> {
-    /// Signs `parts` now, notes it in the call record and the trace.
+    /// Signs `parts` now, notes it in the call record and the trace;
+    /// returns the time it signed at.
     pub(crate) fn sign<B: SignableBody>(
         &self,
         parts: &mut Parts,
         body: &B,
-    ) -> Result<(), SigningError> {
+    ) -> Result<SystemTime, SigningError> {
         let scheme = self.signer.scheme();
-        match self.signer.sign(parts, body.payload(), self.clock.now()) {
+        let now = self.clock.now();
+        match self.signer.sign(parts, body.payload(), now) {
             Ok(()) => {
                 tracing::debug!(
                     target: "girder::sign",
@@ -57,7 +60,7 @@ impl<G: Signer> Shared<G> {
                     "request signed"
                 );
                 CallRecord::note(&parts.extensions, "sign", || Event::Signed { scheme });
-                Ok(())
+                Ok(now)
             }
             Err(error) => {
                 tracing::warn!(target: "girder::sign", scheme, %error, "request not signed; not sent");
@@ -163,19 +166,21 @@ where
         let (mut parts, body) = req.into_parts();
         // Keep what a re-sign needs, only when skew recovery is on and the
         // body can be sent again.
-        let resign = match &self.shared.skew {
-            Some(_) => body.try_replay().map(|copy| {
-                Box::new(Resign {
-                    service: self.inner.clone(),
-                    parts: copy_parts(&parts),
-                    body: copy,
-                    shared: self.shared.clone(),
-                })
-            }),
+        let copy = match &self.shared.skew {
+            Some(_) => body.try_replay().map(|body| (copy_parts(&parts), body)),
             None => None,
         };
         match self.shared.sign(&mut parts, &body) {
-            Ok(()) => {
+            Ok(signed_at) => {
+                let resign = copy.map(|(parts, body)| {
+                    Box::new(Resign {
+                        service: self.inner.clone(),
+                        parts,
+                        body,
+                        signed_at,
+                        shared: self.shared.clone(),
+                    })
+                });
                 ResponseFuture::called(self.inner.call(Request::from_parts(parts, body)), resign)
             }
             Err(error) => ResponseFuture::failed(error.into()),

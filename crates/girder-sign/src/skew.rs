@@ -97,29 +97,25 @@ impl SkewPolicy {
         self.threshold
     }
 
-    /// The offset (server time minus ours) to learn from a response, if it
-    /// is a time rejection with a usable `Date` beyond the threshold.
-    pub(crate) fn offset(
+    /// The server's time from a response, if the response is a time
+    /// rejection whose `Date` is more than the threshold (and at most the
+    /// maximum) away from `signed_at`, the time the request was signed at.
+    pub(crate) fn server_time(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
-        now: SystemTime,
-    ) -> Option<i64> {
+        signed_at: SystemTime,
+    ) -> Option<SystemTime> {
         if !(self.rejected)(status, headers) {
             return None;
         }
         let date = headers.get(http::header::DATE)?.to_str().ok()?;
         let server = httpdate::parse_http_date(date).ok()?;
-        let (ahead, by) = match server.duration_since(now) {
-            Ok(by) => (true, by),
-            Err(e) => (false, e.duration()),
+        let by = match server.duration_since(signed_at) {
+            Ok(by) => by,
+            Err(e) => e.duration(),
         };
-        // Date has whole seconds: compare against the threshold rounded.
-        if by <= self.threshold || by > self.max_offset {
-            return None;
-        }
-        let ms = i64::try_from(by.as_millis()).ok()?;
-        Some(if ahead { ms } else { -ms })
+        (by > self.threshold && by <= self.max_offset).then_some(server)
     }
 }
 
@@ -197,9 +193,17 @@ impl Clock {
         }
     }
 
-    /// Adds `delta` (server minus our corrected time) to the offset.
-    pub(crate) fn learn(&self, delta_ms: i64) -> i64 {
-        self.offset_ms.fetch_add(delta_ms, Ordering::Relaxed) + delta_ms
+    /// Takes the offset that makes our clock show `server` now. Setting
+    /// (not adding) it means that calls rejected at the same time, each
+    /// learning the same skew, agree instead of adding it up.
+    pub(crate) fn adopt(&self, server: SystemTime) -> i64 {
+        let wall = self.wall.now();
+        let offset = match server.duration_since(wall) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
+            Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        self.offset_ms.store(offset, Ordering::Relaxed);
+        offset
     }
 
     pub(crate) fn offset_ms(&self) -> i64 {

@@ -940,3 +940,31 @@ fn trace_events_carry_no_key_material() {
         );
     }
 }
+
+// Pins a bug of the first version, which added each learned delta to the
+// offset and compared Date with the time of the answer: the second call
+// saw no skew (the first had corrected the clock) and returned its 401.
+#[tokio::test(start_paused = true)]
+async fn concurrent_rejections_agree_on_one_offset_and_each_call_re_signs() {
+    let rejected = Reply::status(401)
+        .header("date", &http_date(T0 + 600))
+        .delay(Duration::from_secs(1));
+    let mock = MockService::new([rejected.clone(), rejected, Reply::ok()]);
+    let layer = skewed_layer();
+    let svc = layer.layer(mock.clone());
+    let (a, b) = tokio::join!(
+        svc.clone().oneshot(post("a")),
+        svc.clone().oneshot(post("b"))
+    );
+    assert_eq!(a.unwrap().status(), 200);
+    assert_eq!(b.unwrap().status(), 200);
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 4);
+    // Both first attempts at our time; both re-signs at the server's
+    // (the Date is from 1 s before the answers came).
+    assert_eq!(seen[0].header("x-timestamp"), Some("1700000000"));
+    assert_eq!(seen[1].header("x-timestamp"), Some("1700000000"));
+    assert_eq!(seen[2].header("x-timestamp"), Some("1700000600"));
+    assert_eq!(seen[3].header("x-timestamp"), Some("1700000600"));
+    assert_eq!(layer.learned_offset_ms(), 599_000);
+}
