@@ -42,7 +42,6 @@ use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ::hmac::{Hmac, Mac};
 use girder_core::{SigningError, SigningErrorKind};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
@@ -50,8 +49,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::encode::{Civil, hex, percent_decode, percent_encode};
-use crate::error::InvalidSigningConfig;
 use crate::signer::{Payload, Signer};
+
+mod builder;
+mod canonical;
+
+pub use builder::SigV4SignerBuilder;
+use canonical::{canonical_query, canonical_uri, canonical_value, hmac};
 
 const SCHEME: &str = "sigv4";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -160,12 +164,6 @@ impl fmt::Debug for SigV4Signer {
             .field("payload", &self.payload)
             .finish_non_exhaustive()
     }
-}
-
-/// Builds a [`SigV4Signer`].
-#[derive(Debug)]
-pub struct SigV4SignerBuilder {
-    inner: SigV4Signer,
 }
 
 impl SigV4Signer {
@@ -337,7 +335,7 @@ impl SigV4Signer {
         let mut creq = String::with_capacity(256);
         creq.push_str(req.method);
         creq.push('\n');
-        self.canonical_uri(&mut creq, req.path);
+        canonical_uri(&mut creq, req.path, self.normalize_path);
         creq.push('\n');
         canonical_query(&mut creq, &query);
         creq.push('\n');
@@ -403,39 +401,6 @@ impl SigV4Signer {
         hmac(&k, b"aws4_request")
     }
 
-    fn canonical_uri(&self, out: &mut String, path: &str) {
-        if path.is_empty() {
-            out.push('/');
-            return;
-        }
-        if !self.normalize_path {
-            percent_encode(out, path.as_bytes(), true);
-            return;
-        }
-        let mut segments: Vec<&str> = Vec::new();
-        for segment in path.split('/') {
-            match segment {
-                "" | "." => {}
-                ".." => {
-                    segments.pop();
-                }
-                s => segments.push(s),
-            }
-        }
-        let last = path.rsplit('/').next().unwrap_or("");
-        let trailing = path.ends_with('/') || last == "." || last == "..";
-        out.push('/');
-        for (i, segment) in segments.iter().enumerate() {
-            if i > 0 {
-                out.push('/');
-            }
-            percent_encode(out, segment.as_bytes(), false);
-        }
-        if trailing && !segments.is_empty() {
-            out.push('/');
-        }
-    }
-
     /// Sets `Host` from the URI when missing: it is signed, so it must be
     /// the one sent.
     fn ensure_host(&self, parts: &mut Parts) -> Result<(), SigningError> {
@@ -491,48 +456,6 @@ impl SigV4Signer {
     }
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// Trims and collapses runs of spaces (and folds) to one space.
-fn canonical_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for word in value.split_ascii_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
-
-fn canonical_query(out: &mut String, query: &str) {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let mut key = String::new();
-            percent_encode(&mut key, &percent_decode(k), false);
-            let mut value = String::new();
-            percent_encode(&mut value, &percent_decode(v), false);
-            (key, value)
-        })
-        .collect();
-    pairs.sort();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-}
-
 impl Signer for SigV4Signer {
     fn scheme(&self) -> &'static str {
         SCHEME
@@ -554,95 +477,5 @@ impl Signer for SigV4Signer {
             parts.headers.insert(HeaderName::from_static(name), value);
         }
         Ok(())
-    }
-}
-
-impl SigV4SignerBuilder {
-    /// A session token (temporary credentials), sent as
-    /// `X-Amz-Security-Token`.
-    ///
-    /// Default: none.
-    pub fn session_token(mut self, token: impl Into<String>) -> Self {
-        self.inner.session_token = Some(Arc::new(SecretString::from(token.into())));
-        self
-    }
-
-    /// Whether the session token is signed (most services) or added after
-    /// signing (a few older ones).
-    ///
-    /// Default: `true`.
-    pub fn sign_session_token(mut self, sign: bool) -> Self {
-        self.inner.sign_session_token = sign;
-        self
-    }
-
-    /// How the payload is signed.
-    ///
-    /// Default: [`PayloadMode::Signed`].
-    pub fn payload(mut self, mode: PayloadMode) -> Self {
-        self.inner.payload = mode;
-        self
-    }
-
-    /// Whether to send (and sign) `X-Amz-Content-Sha256`, which S3
-    /// requires.
-    ///
-    /// Default: `false`.
-    pub fn content_sha256_header(mut self, send: bool) -> Self {
-        self.inner.content_sha256_header = send;
-        self
-    }
-
-    /// S3's path rules: no dot-segment or slash normalisation, and the
-    /// path encoded once (off, the AWS default for other services:
-    /// normalised and encoded twice).
-    ///
-    /// Default: `false`.
-    pub fn s3_paths(mut self, s3: bool) -> Self {
-        self.inner.normalize_path = !s3;
-        self.inner.double_encode = !s3;
-        self
-    }
-
-    /// The signer, or why the configuration makes no sense.
-    pub fn build(self) -> Result<SigV4Signer, InvalidSigningConfig> {
-        let s = self.inner;
-        let word = |text: &str| {
-            !text.is_empty()
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if !word(&s.access_key_id) {
-            return Err(InvalidSigningConfig::new(
-                "access_key_id",
-                "is empty or not alphanumeric",
-            ));
-        }
-        if s.secret.expose_secret().is_empty() {
-            return Err(InvalidSigningConfig::new("secret_access_key", "is empty"));
-        }
-        if !word(&s.region) {
-            return Err(InvalidSigningConfig::new(
-                "region",
-                "is empty or not a region name",
-            ));
-        }
-        if !word(&s.service) {
-            return Err(InvalidSigningConfig::new(
-                "service",
-                "is empty or not a service name",
-            ));
-        }
-        if let Some(token) = &s.session_token
-            && (token.expose_secret().is_empty()
-                || HeaderValue::from_str(token.expose_secret()).is_err())
-        {
-            return Err(InvalidSigningConfig::new(
-                "session_token",
-                "is empty or cannot go in a header",
-            ));
-        }
-        Ok(s)
     }
 }
