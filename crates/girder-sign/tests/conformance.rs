@@ -429,7 +429,11 @@ fn raw<'a>(message: &'a Message) -> RawRequest<'a> {
         method: &message.method,
         path,
         query,
-        headers: message.headers.clone(),
+        headers: message
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect(),
         payload: Payload::Bytes(&message.body),
     }
 }

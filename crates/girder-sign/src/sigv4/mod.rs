@@ -38,6 +38,7 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -61,6 +62,16 @@ const SCHEME: &str = "sigv4";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The payload hash of a request whose body is not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// `name` in lower case, copied only if it has upper-case letters (names
+/// from `http` never do).
+fn lower(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
 
 /// Headers never signed: they are changed by proxies and clients on the
 /// way (as the AWS SDKs also leave them out), or carry the signature.
@@ -98,8 +109,8 @@ pub struct RawRequest<'a> {
     pub path: &'a str,
     /// The query string without `?`, as sent.
     pub query: &'a str,
-    /// The header lines, in order; a name may repeat.
-    pub headers: Vec<(String, String)>,
+    /// The header lines (name, value), in order; a name may repeat.
+    pub headers: Vec<(&'a str, &'a str)>,
     /// The body.
     pub payload: Payload<'a>,
 }
@@ -283,15 +294,15 @@ impl SigV4Signer {
         }
 
         // (lower-case name, canonical values joined by ',') sorted by name.
-        let mut headers: Vec<(String, String)> =
+        let mut headers: Vec<(Cow<'_, str>, String)> =
             Vec::with_capacity(req.headers.len() + added.len());
         let ours = |name: &str| added.iter().any(|(n, _)| *n == name);
         let lines = req
             .headers
             .iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v.as_str()))
-            .filter(|(n, _)| !NOT_SIGNED.contains(&n.as_str()) && !ours(n))
-            .chain(added.iter().map(|(n, v)| ((*n).to_owned(), v.as_str())));
+            .map(|(n, v)| (lower(n), *v))
+            .filter(|(n, _)| !NOT_SIGNED.contains(&n.as_ref()) && !ours(n))
+            .chain(added.iter().map(|(n, v)| (Cow::Borrowed(*n), v.as_str())));
         for (name, value) in lines {
             let value = canonical_value(value);
             match headers.iter_mut().find(|(n, _)| *n == name) {
@@ -305,7 +316,7 @@ impl SigV4Signer {
         headers.sort_by(|a, b| a.0.cmp(&b.0));
         let signed_headers = headers
             .iter()
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.as_ref())
             .collect::<Vec<_>>()
             .join(";");
 
@@ -444,7 +455,7 @@ impl SigV4Signer {
                 SigningError::new(SigningErrorKind::InvalidValue, SCHEME)
                     .with_detail(format!("header {name} is not visible ASCII"))
             })?;
-            headers.push((name.as_str().to_owned(), value.to_owned()));
+            headers.push((name.as_str(), value));
         }
         Ok(RawRequest {
             method: parts.method.as_str(),
