@@ -83,9 +83,23 @@
 //! - `aws-sigv4` is the SDK's signer; girder's own SigV4 avoids the
 //!   smithy runtime (see [`sigv4`]) and is checked against both AWS suites.
 //! - Clock skew: with a [`SkewPolicy`] the layer learns the server's
-//!   offset from the `Date` of a rejection and re-signs once (httpsig and
-//!   the AWS SDK leave that to the caller; the SDK corrects its clock in
-//!   its retry loop).
+//!   offset from the `Date` of a rejection and re-signs once. httpsig
+//!   leaves that to the caller; the AWS SDKs correct their clock inside
+//!   their own retry loop.
+//!
+//! # Not covered
+//!
+//! RFC 9421's `rsa-pss-sha512`, `rsa-v1_5-sha256` and `ecdsa-*`
+//! algorithms, component parameters (`sf`, `key`, `bs`, `req`, `tr`) and
+//! response signing; SigV4a and SigV4 chunked (streaming) payload
+//! signing. A [`Signer`] of your own covers any other scheme.
+//!
+//! # Stack position and bounds
+//!
+//! Put the layer innermost (below retry, auth and anything else that
+//! changes the request), so that what is signed is what is sent. The
+//! inner service must be `Clone` (a re-sign after a clock-skew rejection
+//! goes to a clone); every girder transport and `tower` buffer is.
 
 mod encode;
 pub mod error;
