@@ -5,9 +5,8 @@
 //! [`ErrorKind`], so that users match on one small enum instead of
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
-//! [`SigningError`],
-//! transport failures found in the `source()` chain,
-//! and malformed HTTP from hyper.
+//! the signing layer's [`SigningError`], transport failures found in the
+//! `source()` chain, and malformed HTTP from hyper.
 //!
 //! ```
 //! use girder_core::{DeadlineExceeded, ErrorKind};
