@@ -968,3 +968,34 @@ async fn concurrent_rejections_agree_on_one_offset_and_each_call_re_signs() {
     assert_eq!(seen[3].header("x-timestamp"), Some("1700000600"));
     assert_eq!(layer.learned_offset_ms(), 599_000);
 }
+
+#[test]
+fn a_stale_content_digest_is_replaced_by_the_real_one() {
+    let signer = HttpSignatureSigner::builder("k", SignatureKey::hmac_sha256(SECRET.to_vec()))
+        .content_digest(Some(rfc9421::DigestAlgorithm::Sha512))
+        .build()
+        .unwrap();
+    let (mut parts, ()) = Request::post("https://api.test/x")
+        .header("content-digest", "sha-256=:AAAA:")
+        .body(())
+        .unwrap()
+        .into_parts();
+    signer
+        .sign(
+            &mut parts,
+            girder_sign::Payload::Bytes(b"real"),
+            SystemTime::UNIX_EPOCH,
+        )
+        .unwrap();
+    assert_eq!(parts.headers.get_all("content-digest").iter().count(), 1);
+    assert_eq!(
+        parts.headers["content-digest"],
+        rfc9421::content_digest(rfc9421::DigestAlgorithm::Sha512, b"real")
+    );
+    assert!(
+        parts.headers["content-digest"]
+            .to_str()
+            .unwrap()
+            .starts_with("sha-512=:")
+    );
+}

@@ -241,7 +241,9 @@ impl HttpSignatureSignerBuilder {
 
     /// The `Content-Digest` hash for buffered, non-empty bodies, or `None`
     /// to send none (then a streamed body can be signed, without covering
-    /// its content).
+    /// its content). The digest is computed from the bytes being sent and
+    /// replaces any `Content-Digest` already on the request, so a stale
+    /// one is never signed.
     ///
     /// Default: `Some(DigestAlgorithm::Sha256)`.
     pub fn content_digest(mut self, algorithm: Option<DigestAlgorithm>) -> Self {
