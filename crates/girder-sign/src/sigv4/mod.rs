@@ -63,6 +63,21 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The payload hash of a request whose body is not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+
+/// The name of a header the signer adds, built at compile time.
+fn header_name(name: &'static str) -> HeaderName {
+    match name {
+        "x-amz-date" => X_AMZ_DATE,
+        "x-amz-security-token" => X_AMZ_SECURITY_TOKEN,
+        "x-amz-content-sha256" => X_AMZ_CONTENT_SHA256,
+        "authorization" => http::header::AUTHORIZATION,
+        other => HeaderName::from_static(other),
+    }
+}
+
 /// `name` in lower case, copied only if it has upper-case letters (names
 /// from `http` never do).
 fn lower(name: &str) -> Cow<'_, str> {
@@ -485,7 +500,7 @@ impl Signer for SigV4Signer {
             let value = HeaderValue::try_from(value).map_err(|_| {
                 SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail(name)
             })?;
-            parts.headers.insert(HeaderName::from_static(name), value);
+            parts.headers.insert(header_name(name), value);
         }
         Ok(())
     }
