@@ -3,7 +3,7 @@
 //! This is the facade crate. Today it holds the [`transport`] that every
 //! girder stack sits on, re-exports the shared vocabulary of
 //! [`girder_core`], and re-exports the layers that have landed ([`cache`],
-//! [`retry`], [`breaker`], [`ratelimit`], [`trace`], [`auth`]).
+//! [`retry`], [`breaker`], [`ratelimit`], [`trace`], [`auth`], [`sign`]).
 //! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
@@ -80,8 +80,15 @@ pub use error::{Error, Kind};
 pub use ext::ServiceBuilderExt;
 pub use girder_core::{
     AuthError, Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
-    DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints,
+    DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints, SigningError,
 };
+
+/// Request signing (HMAC schemes, RFC 9421, AWS SigV4), innermost:
+/// [`girder_sign`], re-exported.
+pub mod sign {
+    pub use girder_sign::*;
+}
+
 pub use transport::{Transport, TransportBuilder};
 
 pub use girder_core as core;

@@ -589,7 +589,7 @@ async fn refusals_from_below_count_as_nothing() {
         // Alternately refused by a limiter and failed for want of a token.
         let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         async move {
-            Err::<Response<Body>, BoxError>(if n % 2 == 0 {
+            Err::<Response<Body>, BoxError>(if n.is_multiple_of(2) {
                 RateLimited::new(girder_core::RateLimitCause::Quota, Some(SEC)).into()
             } else {
                 girder_core::AuthError::new(

@@ -5,9 +5,8 @@
 //! [`ErrorKind`], so that users match on one small enum instead of
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
-//! [`AuthError`],
-//! transport failures found in the `source()` chain,
-//! and malformed HTTP from hyper.
+//! [`AuthError`], the signing layer's [`SigningError`], transport failures found in the
+//! `source()` chain, and malformed HTTP from hyper.
 //!
 //! ```
 //! use girder_core::{DeadlineExceeded, ErrorKind};
@@ -27,6 +26,7 @@ use crate::DeadlineExceeded;
 use crate::auth::AuthError;
 use crate::classify::TransportError;
 use crate::refusal::{CircuitOpen, RateLimited};
+use crate::signing::SigningError;
 
 /// What kind of failure a call ended in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +93,9 @@ impl ErrorKind {
             }
             if err.is::<AuthError>() {
                 return ErrorKind::Auth;
+            }
+            if err.is::<SigningError>() {
+                return ErrorKind::Signing;
             }
             next = err.source();
         }

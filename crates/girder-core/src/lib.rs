@@ -17,6 +17,7 @@
 //! | [`error`] | the [`ErrorKind`] taxonomy |
 //! | [`record`] | the per-call [`CallRecord`] of decisions |
 //! | [`refusal`] | [`CircuitOpen`] and [`RateLimited`], the errors of calls refused before sending |
+//! | [`signing`] | [`SigningError`], the failure of the signing layer |
 //!
 //! ```
 //! use std::time::Duration;
@@ -48,6 +49,7 @@ pub mod idempotency;
 pub mod partition;
 pub mod record;
 pub mod refusal;
+pub mod signing;
 
 pub use auth::{AuthError, AuthErrorKind};
 pub use body::{Body, ReplayBody, replay_request};
@@ -60,6 +62,7 @@ pub use idempotency::{IDEMPOTENCY_KEY, Idempotency};
 pub use partition::{Partition, PartitionKey};
 pub use record::{CallRecord, CallRecordLayer, Event};
 pub use refusal::{CircuitOpen, RateLimitCause, RateLimited};
+pub use signing::{SigningError, SigningErrorKind};
 
 /// The boxed error type of girder services, as in tower.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,159 @@
+//! Small encoders shared by the schemes: hex, percent-encoding, and the
+//! time formats signatures carry. Hand-written: each is a few lines, and a
+//! dependency for each would weigh more than the code.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// RFC 3986 unreserved characters: never percent-encoded by SigV4.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Percent-encodes every byte but the unreserved ones (and `/` when
+/// `keep_slash`), with upper-case hex as SigV4 requires.
+pub(crate) fn percent_encode(out: &mut String, input: &[u8], keep_slash: bool) {
+    for &b in input {
+        if unreserved(b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits is kept as
+/// it is (a lenient reading, as browsers do).
+pub(crate) fn percent_decode(input: &str) -> Vec<u8> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A UTC civil time, enough for the formats below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub(crate) year: i64,
+    pub(crate) month: u32,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
+    pub(crate) millis: u32,
+}
+
+/// Seconds (and milliseconds) since the epoch of `at`, zero before it.
+pub(crate) fn since_epoch(at: SystemTime) -> Duration {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl Civil {
+    pub(crate) fn of(at: SystemTime) -> Civil {
+        let since = since_epoch(at);
+        let secs = since.as_secs();
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Civil {
+            year,
+            month,
+            day,
+            hour: (rem / 3_600) as u32,
+            minute: (rem % 3_600 / 60) as u32,
+            second: (rem % 60) as u32,
+            millis: since.subsec_millis(),
+        }
+    }
+
+    /// `20150830T123600Z`, SigV4's `X-Amz-Date`.
+    pub(crate) fn amz_date(&self) -> String {
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
+    /// `2015-08-30T12:36:00Z`, RFC 3339 in UTC, whole seconds.
+    pub(crate) fn rfc3339(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_time_of_known_instants() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_440_938_160_250);
+        let civil = Civil::of(at);
+        assert_eq!(civil.amz_date(), "20150830T123600Z");
+        assert_eq!(civil.rfc3339(), "2015-08-30T12:36:00Z");
+        assert_eq!(civil.millis, 250);
+        // A leap day and the end of a century year.
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(Civil::of(leap).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            Civil::of(SystemTime::UNIX_EPOCH).amz_date(),
+            "19700101T000000Z"
+        );
+    }
+
+    #[test]
+    fn percent_coding_round_trips_and_tolerates_garbage() {
+        let mut out = String::new();
+        percent_encode(&mut out, "a b/ሴ~".as_bytes(), true);
+        assert_eq!(out, "a%20b/%E1%88%B4~");
+        assert_eq!(percent_decode(&out), "a b/ሴ~".as_bytes());
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%zz%4"), b"%zz%4");
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+    }
+}
