@@ -13,6 +13,7 @@ use girder_core::{
 };
 use girder_ratelimit::{RateLimitLayer, RateLimitPolicy};
 use girder_retry::{RetryLayer, RetryPolicy};
+use girder_sign::{Signer, SigningLayer};
 use girder_trace::{LoggingConfig, LoggingLayer};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, StatusCode};
@@ -199,8 +200,8 @@ fn default_headers() -> HeaderMap {
 
 /// Builds a [`Client`]: DESIGN.md's canonical stack over the
 /// [`Transport`], outermost first: logging (or a bare call record), cache,
-/// retry, circuit breaker, rate limit, auth, redirects, per-attempt
-/// timeout, decompression.
+/// retry, circuit breaker, rate limit, auth, signing, redirects,
+/// per-attempt timeout, decompression.
 ///
 /// | setting | default |
 /// | --- | --- |
@@ -210,7 +211,7 @@ fn default_headers() -> HeaderMap {
 /// | total timeout (the call's [`Deadline`]) | 30 s |
 /// | retry | on, [`RetryPolicy::default`] |
 /// | logging | on, [`LoggingConfig::default`] |
-/// | circuit breaker, rate limit, cache, auth | off |
+/// | circuit breaker, rate limit, cache, auth, signing | off |
 /// | `User-Agent` | `girder/<version>` |
 /// | `Accept` | `application/json` |
 /// | decompression | gzip (feature `gzip`, default), br and zstd (features `br`, `zstd`) |
@@ -228,6 +229,7 @@ pub struct ClientBuilder {
     rate_limit: Option<RateLimitPolicy>,
     cache: Option<CacheConfig>,
     auth: Option<AuthConfig>,
+    signing: Option<SigningLayer<Arc<dyn Signer>>>,
     logging: Option<LoggingConfig>,
     max_response_bytes: usize,
     redirects: usize,
@@ -248,6 +250,7 @@ impl Default for ClientBuilder {
             rate_limit: None,
             cache: None,
             auth: None,
+            signing: None,
             logging: Some(LoggingConfig::default()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             redirects: 10,
@@ -382,6 +385,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Signs every attempt, innermost, after every other header is final
+    /// (default none): see [`crate::sign`].
+    pub fn signing(mut self, signer: impl Signer) -> Self {
+        self.signing = Some(SigningLayer::new(Arc::new(signer) as Arc<dyn Signer>));
+        self
+    }
+
+    /// A configured [`SigningLayer`] (a clock of your own, clock-skew
+    /// recovery), for when [`signing`](ClientBuilder::signing)'s defaults
+    /// do not serve.
+    pub fn signing_layer(mut self, layer: SigningLayer<Arc<dyn Signer>>) -> Self {
+        self.signing = Some(layer);
+        self
+    }
+
     /// Request logging and spans (default on, [`LoggingConfig::default`];
     /// `None`: off, the call record is still kept).
     pub fn logging(mut self, config: impl Into<Option<LoggingConfig>>) -> Self {
@@ -446,6 +464,9 @@ impl ClientBuilder {
         }
         if self.redirects > 0 {
             let layer = FollowRedirectLayer::with_policy(Redirects::new(self.redirects));
+            service = BoxCloneSyncService::new(layer.layer(service));
+        }
+        if let Some(layer) = self.signing {
             service = BoxCloneSyncService::new(layer.layer(service));
         }
         if let Some(config) = self.auth {

@@ -70,6 +70,13 @@ impl Kind {
     }
 
     fn of(error: &(dyn std::error::Error + 'static)) -> Kind {
+        let mut next = Some(error);
+        while let Some(err) = next {
+            if err.is::<crate::transport::InvalidRequest>() {
+                return Kind::Builder;
+            }
+            next = err.source();
+        }
         match ErrorKind::of(error) {
             ErrorKind::Connect => Kind::Connect,
             ErrorKind::Timeout => Kind::Timeout,

@@ -3,10 +3,13 @@
 use tower::ServiceBuilder;
 use tower::layer::util::Stack;
 
+use crate::auth::{AuthConfig, AuthLayer};
 use crate::breaker::{BreakerPolicy, CircuitBreakerLayer};
 use crate::cache::{CacheConfig, CacheLayer};
 use crate::ratelimit::{RateLimitLayer, RateLimitPolicy};
 use crate::retry::{RetryLayer, RetryPolicy};
+use crate::sign::{Signer, SigningLayer};
+use crate::trace::{LoggingConfig, LoggingLayer};
 use girder_core::CallRecordLayer;
 
 mod sealed {
@@ -27,7 +30,7 @@ mod sealed {
 ///
 /// # fn main() -> Result<(), girder::BoxError> {
 /// let service = ServiceBuilder::new()
-///     .call_record()
+///     .logging(girder::trace::LoggingConfig::default())
 ///     .cache(CacheConfig::default())
 ///     .retry(RetryPolicy::default())
 ///     .service(girder::Transport::new()?);
@@ -50,6 +53,12 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
     /// Adds a [`RateLimitLayer`].
     fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
+    /// Adds an [`AuthLayer`].
+    fn auth(self, config: AuthConfig) -> ServiceBuilder<Stack<AuthLayer, L>>;
+    /// Adds a [`SigningLayer`] (put it innermost).
+    fn signing<G: Signer>(self, signer: G) -> ServiceBuilder<Stack<SigningLayer<G>, L>>;
+    /// Adds a [`LoggingLayer`] (put it outermost; it makes the call record).
+    fn logging(self, config: LoggingConfig) -> ServiceBuilder<Stack<LoggingLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -74,5 +83,17 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
 
     fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
         self.layer(RateLimitLayer::new(policy))
+    }
+
+    fn auth(self, config: AuthConfig) -> ServiceBuilder<Stack<AuthLayer, L>> {
+        self.layer(AuthLayer::new(config))
+    }
+
+    fn signing<G: Signer>(self, signer: G) -> ServiceBuilder<Stack<SigningLayer<G>, L>> {
+        self.layer(SigningLayer::new(signer))
+    }
+
+    fn logging(self, config: LoggingConfig) -> ServiceBuilder<Stack<LoggingLayer, L>> {
+        self.layer(LoggingLayer::new(config))
     }
 }

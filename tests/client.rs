@@ -494,3 +494,100 @@ async fn a_client_from_the_environment() {
         Some("k-123")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn user_info_in_a_url_is_refused_not_sent_or_logged() {
+    let server = TestServer::start().await;
+    let url = server.url("/x").replace("http://", "http://ann:pa55word@");
+    let c = Client::builder().allow_absolute_urls(true).build().unwrap();
+    let e = c.get(&url).send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::Builder, "{e}");
+    assert!(!e.to_string().contains("pa55word"), "{e}");
+    assert_eq!(server.request_count(), 0);
+}
+
+/// The server's check of the HMAC scheme in the stack-order test: the
+/// signature covers the timestamp, the method, the path and query and the
+/// `Authorization` header that auth set, so signing must come after auth.
+fn signed_over_authorization(req: &girder_test::RecordedRequest) -> bool {
+    use hmac::{Hmac, Mac};
+    let (Some(ts), Some(sig), Some(auth)) = (
+        req.header("x-timestamp"),
+        req.header("x-signature"),
+        req.header("authorization"),
+    ) else {
+        return false;
+    };
+    let canonical = format!(
+        "{ts}\n{}\n{}\n{auth}",
+        req.method,
+        req.uri.path_and_query().map_or("/", |pq| pq.as_str())
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"stack-secret").unwrap();
+    mac.update(canonical.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex == sig
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_signature_covers_the_final_headers_and_each_attempt_is_re_signed() {
+    use girder::auth::{AuthConfig, ClientCredentials};
+    use girder::sign::hmac::{Component, HmacSigner};
+    let server = TestServer::start().await;
+    server.route(
+        "/token",
+        Reply::ok().json(r#"{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}"#),
+    );
+    server.route(
+        "/api/orders",
+        Script::from_fn({
+            let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            move |req| {
+                if !signed_over_authorization(req) {
+                    return Reply::status(401).body("bad signature");
+                }
+                match n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => Reply::status(503).header("retry-after", "2"),
+                    _ => Reply::status(201).body("ok"),
+                }
+            }
+        }),
+    );
+    let source = ClientCredentials::builder(&server.url("/token"), "app", "s3cret".into())
+        .client(girder::auth::token_client().unwrap())
+        .build()
+        .unwrap();
+    let signer = HmacSigner::builder("app", b"stack-secret".to_vec())
+        .components([
+            Component::Timestamp,
+            Component::Method,
+            Component::PathAndQuery,
+            Component::Header(http::header::AUTHORIZATION),
+        ])
+        .build()
+        .unwrap();
+    let c = client(&server)
+        .auth(AuthConfig::new(source))
+        .signing(signer)
+        .build()
+        .unwrap();
+    let response = c.put("orders?id=9").json(&[1, 2]).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let seen = server.requests_to("/api/orders");
+    assert_eq!(seen.len(), 2);
+    for attempt in &seen {
+        assert!(signed_over_authorization(attempt));
+        assert_eq!(attempt.header("authorization"), Some("Bearer tok-1"));
+    }
+    let ts: Vec<u64> = seen
+        .iter()
+        .map(|r| r.header("x-timestamp").unwrap().parse().unwrap())
+        .collect();
+    assert!(ts[1] >= ts[0] + 2, "the retry was signed anew: {ts:?}");
+    assert_ne!(seen[0].header("x-signature"), seen[1].header("x-signature"));
+}

@@ -96,6 +96,13 @@ impl Service<Request<Body>> for Transport {
         if uri.scheme().is_none() || uri.host().is_none() {
             return ResponseFuture::refused(InvalidRequest("the URI needs a scheme and a host"));
         }
+        // hyper-util's pool logs the authority, user info included, and
+        // would not send it as credentials anyway: refuse rather than leak.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return ResponseFuture::refused(InvalidRequest(
+                "credentials in the URL are neither sent nor logged; use girder::auth (BasicAuth)",
+            ));
+        }
         if self.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return ResponseFuture::refused(InvalidRequest(
                 "https_only is set and the URI is not https",
