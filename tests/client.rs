@@ -591,3 +591,39 @@ async fn the_signature_covers_the_final_headers_and_each_attempt_is_re_signed() 
     assert!(ts[1] >= ts[0] + 2, "the retry was signed anew: {ts:?}");
     assert_ne!(seen[0].header("x-signature"), seen[1].header("x-signature"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_body_that_must_be_signed_is_a_signing_error() {
+    use girder::sign::hmac::{Component, HmacSigner};
+    let server = TestServer::start().await;
+    server.route("/api/upload", Reply::ok());
+    let signer = HmacSigner::builder("app", b"k".to_vec())
+        .components([Component::Timestamp, Component::BodyHash])
+        .build()
+        .unwrap();
+    let c = client(&server).signing(signer).build().unwrap();
+    let stream =
+        http_body_util::StreamBody::new(OneChunk(Some(bytes::Bytes::from_static(b"data"))));
+    let e = c
+        .post("upload")
+        .body(girder::Body::new(stream))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), Kind::Signing, "{e}");
+    assert!(!e.is_retryable());
+    assert_eq!(server.request_count(), 0);
+}
+
+/// A body streamed in one chunk.
+struct OneChunk(Option<bytes::Bytes>);
+
+impl futures_core::Stream for OneChunk {
+    type Item = Result<http_body::Frame<bytes::Bytes>, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(self.0.take().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
