@@ -102,9 +102,9 @@ async fn no_secret_reaches_the_log_at_trace_level() {
         .map_request(sign)
         .service(Transport::new().unwrap());
 
-    // NOTE: no user info in the URL: hyper-util's pool logs the authority,
-    // user info included, at DEBUG and TRACE (girder-trace's own url.full
-    // redacts it; see its unit tests). The transport should strip it.
+    // No user info in the URL: hyper-util's pool would log the authority,
+    // user info included, so girder's transport refuses such URLs (see
+    // tests/client.rs); girder-trace's own url.full redacts it too.
     let url = server.url(&format!(
         "/oauth/token?grant=refresh&api_key={API_KEY_QUERY}"
     ));
@@ -179,5 +179,112 @@ async fn no_secret_reaches_the_log_at_trace_level() {
         seen[0].header("x-request-id").unwrap(),
     ] {
         assert!(log.contains(shown), "{shown:?} missing from:\n{log}");
+    }
+}
+
+/// The same promise through `girder::Client` with the real auth and
+/// signing layers: an OAuth2 client secret and the access token it buys,
+/// an HMAC signing key and the signatures it makes, a password in a JSON
+/// body, at TRACE for every target with headers and bodies on.
+#[tokio::test(start_paused = true)]
+async fn the_client_with_real_auth_and_signing_logs_no_secret() {
+    use girder::auth::{AuthConfig, ClientCredentials};
+    use girder::sign::hmac::HmacSigner;
+
+    const CLIENT_SECRET: &str = "client-5ecret-MMM";
+    const SIGNING_KEY: &str = "signing-5ecret-NNN";
+    const TOKEN: &str = "token-5ecret-OOO";
+
+    let output = Output::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer({
+            let output = output.clone();
+            move || output.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = TestServer::start().await;
+    server.route(
+        "/token",
+        Reply::ok().json(format!(
+            r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":3600}}"#
+        )),
+    );
+    server.route(
+        "/v1/login",
+        [Reply::status(503), Reply::ok().json(r#"{"ok":true}"#)],
+    );
+    let source = ClientCredentials::builder(
+        &server.url("/token"),
+        "app",
+        CLIENT_SECRET.to_owned().into(),
+    )
+    .client(girder::auth::token_client().unwrap())
+    .build()
+    .unwrap();
+    let logging = LoggingConfig::builder()
+        .headers(true)
+        .request_bodies(true)
+        .response_bodies(true)
+        .build()
+        .unwrap();
+    let client = girder::Client::builder()
+        .base_url(server.url("/v1"))
+        .logging(logging)
+        .auth(AuthConfig::new(source))
+        .signing(
+            HmacSigner::builder("app", SIGNING_KEY.as_bytes().to_vec())
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let response = client
+        .post("login")
+        .idempotency_key("k-1")
+        .json(&serde_json::json!({"user": "ann", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let attempts = server.requests_to("/v1/login");
+    assert_eq!(attempts.len(), 2);
+    let signatures: Vec<String> = attempts
+        .iter()
+        .map(|r| r.header("x-signature").expect("signed").to_owned())
+        .collect();
+    assert!(
+        attempts
+            .iter()
+            .all(|r| r.header("authorization") == Some(&*format!("Bearer {TOKEN}")))
+    );
+    let basic = server.requests_to("/token")[0]
+        .header("authorization")
+        .map(str::to_owned);
+
+    let log = output.text();
+    let mut secrets = vec![CLIENT_SECRET, SIGNING_KEY, TOKEN, PASSWORD];
+    secrets.extend(signatures.iter().map(String::as_str));
+    if let Some(basic) = &basic {
+        secrets.push(basic.trim_start_matches("Basic "));
+    }
+    for secret in secrets {
+        assert!(!log.contains(secret), "a secret reached the log: {secret}");
+    }
+    // The log is not empty of the call: it can fail.
+    for visible in [
+        "/v1/login",
+        "POST",
+        "\"user\"",
+        "ann",
+        "idempotency-key",
+        "retry",
+    ] {
+        assert!(log.contains(visible), "{visible} missing from the log");
     }
 }
