@@ -1,4 +1,13 @@
 //! [`Client`], [`ClientBuilder`], [`RequestBuilder`] and [`Response`].
+//!
+//! tower-http serves here where it fits a client: redirects
+//! (`FollowRedirect`, with girder's own credential-keeping policy) and
+//! decompression. Two of its layers do not: its `TimeoutLayer` answers 408
+//! as a server would, so the per-attempt timeout is tower's (an `Elapsed`
+//! error, which retry and the breaker read as a timeout); and default
+//! headers are applied by the `Client` itself rather than by
+//! `SetRequestHeader`, so a client made with [`Client::from_service`]
+//! keeps them whatever stack it wraps.
 
 use std::fmt;
 use std::sync::Arc;
