@@ -627,3 +627,13 @@ impl futures_core::Stream for OneChunk {
         std::task::Poll::Ready(self.0.take().map(|b| Ok(http_body::Frame::data(b))))
     }
 }
+
+#[test]
+fn clients_are_send_sync_and_cheap_to_clone() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_clone<T: Clone>() {}
+    assert_send_sync::<Client>();
+    assert_clone::<Client>();
+    assert_send_sync::<girder::Error>();
+    assert_eq!(std::mem::size_of::<Client>(), std::mem::size_of::<usize>());
+}
