@@ -162,6 +162,22 @@ impl Client {
         self.request(Method::HEAD, path)
     }
 
+    /// A paginated GET of `path`: see [`crate::paginate`].
+    pub fn paginate(&self, path: &str) -> crate::paginate::Paginate {
+        self.get(path).paginate()
+    }
+
+    /// A GraphQL endpoint (`path` joined onto the base URL): see
+    /// [`crate::graphql`].
+    pub fn graphql(&self, path: &str) -> crate::graphql::GraphQl {
+        crate::graphql::GraphQl::new(self.clone(), path)
+    }
+
+    /// A typed REST collection at `path`: see [`crate::resource`].
+    pub fn resource<T>(&self, path: &str) -> crate::resource::Resource<T> {
+        crate::resource::Resource::new(self.clone(), path)
+    }
+
     /// Sends a request built elsewhere through the client's stack (default
     /// headers and the total timeout apply; the URL is used as it is).
     pub async fn execute(&self, mut request: Request<Body>) -> Result<Response, Error> {
@@ -701,6 +717,14 @@ impl RequestBuilder {
             }
             request
         })
+    }
+
+    /// Pages through a list this request fetches the first page of: see
+    /// [`crate::paginate`]. Each page is sent through the whole stack with
+    /// this request's headers, extensions and (buffered) body, and with
+    /// its own [`timeout`](RequestBuilder::timeout) when one is set.
+    pub fn paginate(self) -> crate::paginate::Paginate {
+        crate::paginate::Paginate::new(self.client, self.request, self.timeout)
     }
 
     /// Sends the request. Error statuses are responses here; see

@@ -47,6 +47,12 @@ pub enum Kind {
     Decode,
     /// The request could not be built (a bad URL, header or body).
     Builder,
+    /// A page of a paginated list was malformed (no items where they were
+    /// expected, a garbage `Link` header, a cursor of the wrong type) or
+    /// pointed back at an earlier page; see [`crate::paginate`].
+    Pagination,
+    /// A GraphQL response carried `errors`; see [`Error::graphql`].
+    GraphQl,
     /// The connection failed after it was made, or the body failed.
     Transport,
     /// Anything else.
@@ -112,6 +118,8 @@ impl fmt::Display for Kind {
             Kind::Signing => "signing error",
             Kind::Decode => "decode error",
             Kind::Builder => "invalid request",
+            Kind::Pagination => "malformed page",
+            Kind::GraphQl => "GraphQL error",
             Kind::Transport => "transport error",
             Kind::Other => "error",
         })
@@ -238,6 +246,20 @@ impl Error {
     /// The URL of the request, without its query.
     pub fn url(&self) -> Option<&str> {
         self.inner.url.as_deref()
+    }
+
+    /// The GraphQL `errors` and any partial `data`, for a
+    /// [`Kind::GraphQl`] error.
+    pub fn graphql(&self) -> Option<&crate::graphql::GraphQlErrors> {
+        self.inner
+            .source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<crate::graphql::GraphQlErrors>())
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.inner.status = Some(status);
+        self
     }
 
     /// Whether trying the same call again later may succeed: rate limits,

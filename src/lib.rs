@@ -25,9 +25,15 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod ext;
+pub mod graphql;
+pub mod paginate;
 mod redirect;
+pub mod resource;
 pub mod transport;
 mod url;
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
 
 /// Safe retries: [`girder_retry`], re-exported.
 pub mod retry {
