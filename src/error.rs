@@ -118,7 +118,7 @@ impl fmt::Display for Kind {
             Kind::Signing => "signing error",
             Kind::Decode => "decode error",
             Kind::Builder => "invalid request",
-            Kind::Pagination => "malformed page",
+            Kind::Pagination => "pagination error",
             Kind::GraphQl => "GraphQL error",
             Kind::Transport => "transport error",
             Kind::Other => "error",

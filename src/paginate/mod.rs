@@ -244,9 +244,7 @@ pub(crate) trait Source: Send + Sync + 'static {
 }
 
 pub(crate) fn malformed(index: usize, why: impl fmt::Display, f: &Fetched) -> Error {
-    Error::with_message(Kind::Pagination, format!("page {index}: {why}"), None)
-        .with_url(&f.url)
-        .with_status(f.status)
+    Error::with_message(Kind::Pagination, format!("page {index}: {why}"), None).with_url(&f.url)
 }
 
 /// Reads a body as JSON, or the error status as an [`Error`].
@@ -534,7 +532,6 @@ impl Stream for Pages {
                     this.fetched += 1;
                     let index = this.fetched;
                     let url = fetched.url.clone();
-                    let status = fetched.status;
                     let (mut page, next) = match source.read_step(index, fetched) {
                         Ok(read) => read,
                         Err(error) => return Poll::Ready(Some(Err(error))),
@@ -557,13 +554,12 @@ impl Stream for Pages {
                                     Error::with_message(
                                         Kind::Pagination,
                                         format!(
-                                            "page {index}'s next page (cursor or link) repeats \
-                                             page {earlier}; stopping instead of looping"
+                                            "page {index}'s next page (cursor or link) is \
+                                             page {earlier} again; stopping instead of looping"
                                         ),
                                         None,
                                     )
-                                    .with_url(&url)
-                                    .with_status(status),
+                                    .with_url(&url),
                                 ),
                                 None => {
                                     this.seen.insert(key, index + 1);
