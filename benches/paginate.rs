@@ -3,6 +3,8 @@
 //! the stream does per page, the fetch aside), then the same with the
 //! items decoded into a struct.
 
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use bytes::Bytes;
@@ -50,7 +52,9 @@ fn bench(c: &mut Criterion) {
         .paginate("https://api.test/users")
         .strategy(Cursor::new("/next_cursor", "cursor"))
         .items_at("/data");
-    let url: Uri = "https://api.test/users?cursor=eyJpZCI6MH0&sort=id".parse().unwrap();
+    let url: Uri = "https://api.test/users?cursor=eyJpZCI6MH0&sort=id"
+        .parse()
+        .unwrap();
     let headers = HeaderMap::new();
     let body = page_body();
 

@@ -70,7 +70,8 @@ async fn main() -> Result<(), BoxError> {
     );
     server.route(
         "/v1/stuck",
-        Reply::ok().json(r#"{"data":[{"id":1,"title":"Groundhog Day"}],"meta":{"next_cursor":"same"}}"#),
+        Reply::ok()
+            .json(r#"{"data":[{"id":1,"title":"Groundhog Day"}],"meta":{"next_cursor":"same"}}"#),
     );
 
     let client = Client::builder()
@@ -113,6 +114,9 @@ async fn main() -> Result<(), BoxError> {
             Err(e) => println!("  error ({:?}): {e}", e.kind()),
         }
     }
-    println!("  {} requests to /v1/stuck, not an endless loop", server.requests_to("/v1/stuck").len());
+    println!(
+        "  {} requests to /v1/stuck, not an endless loop",
+        server.requests_to("/v1/stuck").len()
+    );
     Ok(())
 }

@@ -681,10 +681,12 @@ fn operations(document: &str) -> Vec<(OperationKind, Option<String>)> {
                 }
             }
         }
-        if c == b'(' && braces == 0 && parens == 1 {
-            if let Some(kind) = expect_name.take() {
-                ops.push((kind, None));
-            }
+        if c == b'('
+            && braces == 0
+            && parens == 1
+            && let Some(kind) = expect_name.take()
+        {
+            ops.push((kind, None));
         }
         i += 1;
     }

@@ -8,6 +8,11 @@
 //! trace) each live in their own `girder-*` crate and are stacked here in
 //! the canonical order as they land.
 //!
+//! On top of the [`Client`] sit the API patterns: [`paginate`] (lists as
+//! streams), [`graphql`] (typed operations, errors and Relay connections),
+//! [`resource`] (typed REST collections) and, with the `blocking`
+//! feature, `blocking` (the same API for synchronous programs).
+//!
 //! ```
 //! use girder::{Body, CallRecordLayer, Transport};
 //! use tower::ServiceBuilder;

@@ -31,7 +31,10 @@ struct Item {
 fn requests_responses_and_errors() {
     let (_rt, server) = serve();
     server.route("/api/me", Reply::ok().json(r#"{"id":1}"#));
-    server.route("/api/missing", Reply::status(404).json(r#"{"message":"gone"}"#));
+    server.route(
+        "/api/missing",
+        Reply::status(404).json(r#"{"message":"gone"}"#),
+    );
     let client = blocking(&server);
     let me: Item = client
         .get("me")
@@ -44,7 +47,12 @@ fn requests_responses_and_errors() {
         .unwrap();
     assert_eq!(me, Item { id: 1 });
     assert_eq!(server.requests()[0].header("x-trace"), Some("1"));
-    let e = client.get("missing").send().unwrap().error_for_status().unwrap_err();
+    let e = client
+        .get("missing")
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
     assert_eq!((e.kind(), e.message()), (Kind::NotFound, Some("gone")));
     let text = client.clone().get("me").send().unwrap().text().unwrap();
     assert_eq!(text, r#"{"id":1}"#);
@@ -56,8 +64,18 @@ fn pagination_is_an_iterator() {
     server.route(
         "/api/items",
         Script::from_fn(|r| {
-            let page: u64 = r.uri.query().unwrap().trim_start_matches("page=").parse().unwrap();
-            let items: Vec<Value> = if page <= 3 { vec![json!({ "id": page })] } else { vec![] };
+            let page: u64 = r
+                .uri
+                .query()
+                .unwrap()
+                .trim_start_matches("page=")
+                .parse()
+                .unwrap();
+            let items: Vec<Value> = if page <= 3 {
+                vec![json!({ "id": page })]
+            } else {
+                vec![]
+            };
             Reply::ok().json(json!(items).to_string())
         }),
     );
@@ -71,7 +89,11 @@ fn pagination_is_an_iterator() {
     assert_eq!(ids, [1, 2, 3]);
     assert_eq!(server.request_count(), 4);
     // Iterators stop early when dropped; pages iterate too.
-    let first = client.paginate("items").strategy(PageNumber::new()).pages().next();
+    let first = client
+        .paginate("items")
+        .strategy(PageNumber::new())
+        .pages()
+        .next();
     assert_eq!(first.unwrap().unwrap().items().len(), 1);
     assert_eq!(server.request_count(), 5);
 }
@@ -86,7 +108,11 @@ fn graphql_and_resources() {
     server.route("/api/things/4", Reply::ok().json(r#"{"id":4}"#));
     server.route("/api/things", Reply::ok().json(r#"[{"id":1},{"id":2}]"#));
     let client = blocking(&server);
-    let e = client.graphql("graphql").query("{ a }").send::<Value>().unwrap_err();
+    let e = client
+        .graphql("graphql")
+        .query("{ a }")
+        .send::<Value>()
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::GraphQl);
     assert_eq!(e.graphql().unwrap().data(), Some(&json!({ "a": 1 })));
     let things = client.resource::<Item>("things");

@@ -30,7 +30,10 @@ struct User {
 #[tokio::test(start_paused = true)]
 async fn a_query_returns_typed_data_and_sends_the_standard_body() {
     let server = TestServer::start().await;
-    server.route("/graphql", Reply::ok().json(r#"{"data":{"user":{"name":"Ada"}}}"#));
+    server.route(
+        "/graphql",
+        Reply::ok().json(r#"{"data":{"user":{"name":"Ada"}}}"#),
+    );
     let data: Data = client(&server, false)
         .graphql("graphql")
         .query("query User($id: ID!) { user(id: $id) { name } }")
@@ -43,7 +46,12 @@ async fn a_query_returns_typed_data_and_sends_the_standard_body() {
     let request = &server.requests()[0];
     assert_eq!(request.method, http::Method::POST);
     assert_eq!(request.header("content-type"), Some("application/json"));
-    assert!(request.header("accept").unwrap().starts_with("application/graphql-response+json"));
+    assert!(
+        request
+            .header("accept")
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
     let body: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(
         body,
@@ -98,7 +106,12 @@ async fn errors_are_typed_with_partial_data_reachable() {
             .header("content-type", "application/graphql-response+json")
             .body(r#"{"errors":[{"message":"Cannot query field \"nope\""}]}"#),
     );
-    let e = client(&server, false).graphql("bad").query("{ nope }").send::<Value>().await.unwrap_err();
+    let e = client(&server, false)
+        .graphql("bad")
+        .query("{ nope }")
+        .send::<Value>()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::GraphQl);
     assert_eq!(e.status(), Some(http::StatusCode::BAD_REQUEST));
     assert!(e.graphql().unwrap().data().is_none());
@@ -110,7 +123,10 @@ async fn responses_that_are_not_graphql_are_status_or_decode_errors() {
     server.route("/down", Reply::status(502).body("<html>bad gateway</html>"));
     server.route("/html", Reply::ok().body("<html>login</html>"));
     server.route("/nodata", Reply::ok().json(r#"{"data":null}"#));
-    server.route("/wrong", Reply::ok().json(r#"{"data":{"user":{"name":7}}}"#));
+    server.route(
+        "/wrong",
+        Reply::ok().json(r#"{"data":{"user":{"name":7}}}"#),
+    );
     let c = client(&server, false);
     for (path, kind) in [
         ("down", Kind::Server),
@@ -118,7 +134,12 @@ async fn responses_that_are_not_graphql_are_status_or_decode_errors() {
         ("nodata", Kind::Decode),
         ("wrong", Kind::Decode),
     ] {
-        let e = c.graphql(path).query("{ user { name } }").send::<Data>().await.unwrap_err();
+        let e = c
+            .graphql(path)
+            .query("{ user { name } }")
+            .send::<Data>()
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), kind, "{path}: {e}");
     }
 }
@@ -126,11 +147,19 @@ async fn responses_that_are_not_graphql_are_status_or_decode_errors() {
 #[tokio::test(start_paused = true)]
 async fn queries_are_retried_and_mutations_are_not_unless_marked() {
     let server = TestServer::start().await;
-    let flaky = || Script::sequence([Reply::status(503), Reply::ok().json(r#"{"data":{"ok":true}}"#)]);
+    let flaky = || {
+        Script::sequence([
+            Reply::status(503),
+            Reply::ok().json(r#"{"data":{"ok":true}}"#),
+        ])
+    };
     server.route("/q", flaky());
     server.route("/m", flaky());
     server.route("/mi", flaky());
-    server.route("/closed", Script::sequence([Reply::close(), Reply::ok().json(r#"{"data":{"ok":true}}"#)]));
+    server.route(
+        "/closed",
+        Script::sequence([Reply::close(), Reply::ok().json(r#"{"data":{"ok":true}}"#)]),
+    );
     let c = client(&server, true);
 
     let ok: Value = c.graphql("q").query("query { ok }").send().await.unwrap();
@@ -155,15 +184,27 @@ async fn queries_are_retried_and_mutations_are_not_unless_marked() {
         .await
         .unwrap();
     assert_eq!(ok["ok"], true);
-    assert_eq!(server.requests_to("/mi").len(), 2, "marked idempotent, so retried");
+    assert_eq!(
+        server.requests_to("/mi").len(),
+        2,
+        "marked idempotent, so retried"
+    );
 
     let ok: Value = c.graphql("closed").query("{ ok }").send().await.unwrap();
     assert_eq!(ok["ok"], true);
-    assert_eq!(server.requests_to("/closed").len(), 2, "a transport failure retried");
+    assert_eq!(
+        server.requests_to("/closed").len(),
+        2,
+        "a transport failure retried"
+    );
 
     // Several operations and none chosen: not known to be a query, so once.
     server.route("/amb", flaky());
-    let e = c.graphql("amb").query("query A { a } mutation B { b }").send::<Value>().await;
+    let e = c
+        .graphql("amb")
+        .query("query A { a } mutation B { b }")
+        .send::<Value>()
+        .await;
     assert!(e.is_err());
     assert_eq!(server.requests_to("/amb").len(), 1);
 }
@@ -224,20 +265,31 @@ async fn relay_loops_and_malformed_connections_are_errors() {
         // A server stuck on one cursor.
         Reply::ok().json(relay_page(&["a"], Some("c1"), true)),
     );
-    server.route("/noinfo", Reply::ok().json(r#"{"data":{"viewer":{"repositories":{"nodes":[]}}}}"#));
+    server.route(
+        "/noinfo",
+        Reply::ok().json(r#"{"data":{"viewer":{"repositories":{"nodes":[]}}}}"#),
+    );
     server.route("/noconn", Reply::ok().json(r#"{"data":{"viewer":null}}"#));
     server.route(
         "/errs",
         Reply::ok().json(r#"{"data":null,"errors":[{"message":"rate limited","extensions":{"code":"RATE_LIMITED"}}]}"#),
     );
     let c = client(&server, false);
-    let mut items = c.graphql("loop").query("{ x }").relay("/viewer/repositories").items::<Repo>();
+    let mut items = c
+        .graphql("loop")
+        .query("{ x }")
+        .relay("/viewer/repositories")
+        .items::<Repo>();
     assert!(items.next().await.unwrap().is_ok());
     assert!(items.next().await.unwrap().is_ok());
     let e = items.next().await.unwrap().unwrap_err();
     assert_eq!(e.kind(), Kind::Pagination, "{e}");
     assert_eq!(server.requests_to("/loop").len(), 2);
-    for (path, kind) in [("noinfo", Kind::Pagination), ("noconn", Kind::Pagination), ("errs", Kind::GraphQl)] {
+    for (path, kind) in [
+        ("noinfo", Kind::Pagination),
+        ("noconn", Kind::Pagination),
+        ("errs", Kind::GraphQl),
+    ] {
         let e = c
             .graphql(path)
             .query("{ x }")

@@ -39,7 +39,11 @@ struct Item {
 }
 
 /// Items 1..=total, `size` a page, pages numbered from 1.
-fn numbered(total: u64, size: u64, body: impl Fn(u64, Vec<Value>) -> Value + Send + Sync + 'static) -> Script {
+fn numbered(
+    total: u64,
+    size: u64,
+    body: impl Fn(u64, Vec<Value>) -> Value + Send + Sync + 'static,
+) -> Script {
     Script::from_fn(move |r| {
         let page = num(r, "page").unwrap_or(1);
         let start = (page - 1) * size + 1;
@@ -53,7 +57,10 @@ fn numbered(total: u64, size: u64, body: impl Fn(u64, Vec<Value>) -> Value + Sen
 #[tokio::test(start_paused = true)]
 async fn page_numbers_stop_on_an_empty_page() {
     let server = TestServer::start().await;
-    server.route("/api/items", numbered(5, 2, |_, items| json!({ "items": items })));
+    server.route(
+        "/api/items",
+        numbered(5, 2, |_, items| json!({ "items": items })),
+    );
     let items: Vec<Item> = client(&server)
         .get("items")
         .query(&[("state", "open")])
@@ -63,13 +70,20 @@ async fn page_numbers_stop_on_an_empty_page() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
     let requests = server.requests();
     assert_eq!(requests.len(), 4, "three pages and the empty fourth");
     for (i, r) in requests.iter().enumerate() {
         assert_eq!(num(r, "page"), Some(i as u64 + 1));
         assert_eq!(num(r, "per_page"), Some(2));
-        assert_eq!(param(r, "state").as_deref(), Some("open"), "kept on every page");
+        assert_eq!(
+            param(r, "state").as_deref(),
+            Some("open"),
+            "kept on every page"
+        );
     }
 }
 
@@ -78,7 +92,11 @@ async fn page_numbers_stop_on_has_more_next_page_or_total() {
     let server = TestServer::start().await;
     server.route(
         "/api/a",
-        numbered(5, 2, |page, items| json!({ "data": items, "has_more": page < 3 })),
+        numbered(
+            5,
+            2,
+            |page, items| json!({ "data": items, "has_more": page < 3 }),
+        ),
     );
     server.route(
         "/api/b",
@@ -118,9 +136,22 @@ async fn page_numbers_stop_on_has_more_next_page_or_total() {
         .param("p")
         .first_page(0)
         .total_pages_at("/meta/pages");
-    let items = c.paginate("c").strategy(strategy).items::<Item>().try_collect().await.unwrap();
-    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
-    let pages: Vec<_> = server.requests_to("/api/c").iter().map(|r| num(r, "p")).collect();
+    let items = c
+        .paginate("c")
+        .strategy(strategy)
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
+    let pages: Vec<_> = server
+        .requests_to("/api/c")
+        .iter()
+        .map(|r| num(r, "p"))
+        .collect();
     assert_eq!(pages, [Some(0), Some(1), Some(2)]);
 }
 
@@ -132,7 +163,9 @@ async fn offsets_advance_by_the_items_received_and_stop_at_the_total() {
         Script::from_fn(|r| {
             // The server caps the limit at 3 whatever is asked.
             let (offset, limit) = (num(r, "skip").unwrap(), num(r, "take").unwrap().min(3));
-            let rows: Vec<Value> = (offset..(offset + limit).min(8)).map(|id| json!({ "id": id })).collect();
+            let rows: Vec<Value> = (offset..(offset + limit).min(8))
+                .map(|id| json!({ "id": id }))
+                .collect();
             Reply::ok().json(json!({ "rows": rows, "total": 8 }).to_string())
         }),
     );
@@ -148,9 +181,20 @@ async fn offsets_advance_by_the_items_received_and_stop_at_the_total() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
-    let offsets: Vec<_> = server.requests().iter().map(|r| num(r, "skip").unwrap()).collect();
-    assert_eq!(offsets, [0, 3, 6], "no item skipped though pages were short");
+    assert_eq!(
+        items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<_>>()
+    );
+    let offsets: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| num(r, "skip").unwrap())
+        .collect();
+    assert_eq!(
+        offsets,
+        [0, 3, 6],
+        "no item skipped though pages were short"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -176,7 +220,11 @@ async fn cursors_are_sent_back_until_null() {
         .await
         .unwrap();
     assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_eq!(server.request_count(), 3, "an empty page with a cursor is not the end");
+    assert_eq!(
+        server.request_count(),
+        3,
+        "an empty page with a cursor is not the end"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -204,7 +252,11 @@ async fn a_repeating_cursor_ends_the_stream_with_an_error() {
     assert_eq!(error.kind(), Kind::Pagination, "{error}");
     assert!(error.to_string().contains("is page 2 again"), "{error}");
     assert!(pages.next().await.is_none());
-    assert_eq!(server.request_count(), 3, "the repeated page is never fetched");
+    assert_eq!(
+        server.request_count(),
+        3,
+        "the repeated page is never fetched"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -233,7 +285,10 @@ async fn link_headers_resolve_relative_targets_among_several_links() {
     }
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[0].0, [1]);
-    assert_eq!(seen[0].1.as_deref(), Some(server.url("/api/repos?page=2").as_str()));
+    assert_eq!(
+        seen[0].1.as_deref(),
+        Some(server.url("/api/repos?page=2").as_str())
+    );
     assert_eq!(seen[2].1, None);
     let last = &server.requests()[2];
     assert_eq!(param(last, "x").as_deref(), Some(" y"));
@@ -257,7 +312,10 @@ async fn a_garbage_link_header_is_an_error_not_the_end() {
     let c = client(&server);
     for path in ["g", "far"] {
         let mut items = c.paginate(path).strategy(LinkHeader::new()).items::<Item>();
-        assert_eq!(items.next().await.unwrap().unwrap_err().kind(), Kind::Pagination);
+        assert_eq!(
+            items.next().await.unwrap().unwrap_err().kind(),
+            Kind::Pagination
+        );
         assert!(items.next().await.is_none());
     }
     let e = c.paginate("far").pages().next().await.unwrap().unwrap_err();
@@ -272,22 +330,42 @@ async fn a_closure_finds_the_next_page() {
         "/api/f",
         Script::from_fn(|r| {
             let p = num(r, "p").unwrap_or(0);
-            Reply::ok().json(json!({ "items": [{ "id": p }], "meta": { "more": p < 2 } }).to_string())
+            Reply::ok()
+                .json(json!({ "items": [{ "id": p }], "meta": { "more": p < 2 } }).to_string())
         }),
     );
     let strategy = Pagination::from_fn(|page| {
-        let more = page.body().pointer("/meta/more").and_then(Value::as_bool).ok_or("no meta.more")?;
+        let more = page
+            .body()
+            .pointer("/meta/more")
+            .and_then(Value::as_bool)
+            .ok_or("no meta.more")?;
         Ok(more.then(|| Next::query([("p", (page.index()).to_string())])))
     });
-    let items = client(&server).paginate("f").strategy(strategy).items::<Item>().try_collect().await.unwrap();
+    let items = client(&server)
+        .paginate("f")
+        .strategy(strategy)
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), [0, 1, 2]);
 
     server.route("/api/f2", Reply::ok().json(r#"{"items":[{"id":1}]}"#));
     let failing = Pagination::from_fn(|page| {
-        page.body().pointer("/meta/more").ok_or("no meta.more in the page")?;
+        page.body()
+            .pointer("/meta/more")
+            .ok_or("no meta.more in the page")?;
         Ok(None)
     });
-    let e = client(&server).paginate("f2").strategy(failing).pages().next().await.unwrap().unwrap_err();
+    let e = client(&server)
+        .paginate("f2")
+        .strategy(failing)
+        .pages()
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.kind(), Kind::Pagination);
     assert!(e.to_string().contains("no meta.more"), "{e}");
 }
@@ -342,7 +420,11 @@ async fn error_statuses_come_out_and_pages_are_retried_by_the_stack() {
             if page == 2 && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                 return Reply::status(503);
             }
-            let items = if page <= 2 { json!([{ "id": page }]) } else { json!([]) };
+            let items = if page <= 2 {
+                json!([{ "id": page }])
+            } else {
+                json!([])
+            };
             Reply::ok().json(items.to_string())
         }),
     );
@@ -366,9 +448,16 @@ async fn error_statuses_come_out_and_pages_are_retried_by_the_stack() {
         .await
         .unwrap();
     assert_eq!(items.len(), 2);
-    assert_eq!(server.requests_to("/api/flaky").len(), 4, "page 2 twice, then the empty page");
+    assert_eq!(
+        server.requests_to("/api/flaky").len(),
+        4,
+        "page 2 twice, then the empty page"
+    );
 
-    let mut items = client(&server).paginate("gone").strategy(PageNumber::new()).items::<Item>();
+    let mut items = client(&server)
+        .paginate("gone")
+        .strategy(PageNumber::new())
+        .items::<Item>();
     assert!(items.next().await.unwrap().is_ok());
     let e = items.next().await.unwrap().unwrap_err();
     assert_eq!(e.kind(), Kind::NotFound);
@@ -392,13 +481,20 @@ async fn max_pages_and_max_items_end_the_stream_quietly() {
     assert_eq!(items.len(), 25);
     assert_eq!(items.last().unwrap().id, 25);
     assert_eq!(server.request_count(), 3);
-    let mut pages = c.paginate("n").strategy(PageNumber::new()).max_pages(2).pages();
+    let mut pages = c
+        .paginate("n")
+        .strategy(PageNumber::new())
+        .max_pages(2)
+        .pages();
     let mut n = 0;
     while let Some(page) = pages.next().await {
         assert_eq!(page.unwrap().items().len(), 10);
         n += 1;
     }
-    assert_eq!((n, pages.pages_fetched(), server.request_count()), (2, 2, 5));
+    assert_eq!(
+        (n, pages.pages_fetched(), server.request_count()),
+        (2, 2, 5)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -425,16 +521,27 @@ async fn dropping_a_stream_mid_fetch_leaves_the_client_usable() {
         Script::from_fn(|r| {
             let page = num(r, "page").unwrap();
             let reply = Reply::ok().json(json!([{ "id": page }]).to_string());
-            if page == 2 { reply.delay(Duration::from_secs(5)) } else { reply }
+            if page == 2 {
+                reply.delay(Duration::from_secs(5))
+            } else {
+                reply
+            }
         }),
     );
     let c = client(&server);
-    let mut items = c.paginate("slow").strategy(PageNumber::new()).items::<Item>();
+    let mut items = c
+        .paginate("slow")
+        .strategy(PageNumber::new())
+        .items::<Item>();
     assert_eq!(items.next().await.unwrap().unwrap().id, 1);
     let mid = tokio::time::timeout(Duration::from_secs(1), items.next()).await;
     assert!(mid.is_err(), "page 2 still in flight");
     drop(items);
-    let again = c.paginate("slow").strategy(PageNumber::new()).max_items(1).items::<Item>();
+    let again = c
+        .paginate("slow")
+        .strategy(PageNumber::new())
+        .max_items(1)
+        .items::<Item>();
     assert_eq!(again.try_collect().await.unwrap(), [Item { id: 1 }]);
 }
 
@@ -444,7 +551,11 @@ async fn pagination_works_over_any_service() {
     mock.route(
         "/list",
         Script::from_fn(|r| {
-            let next = if param(r, "c").is_none() { json!("x") } else { Value::Null };
+            let next = if param(r, "c").is_none() {
+                json!("x")
+            } else {
+                Value::Null
+            };
             Reply::ok().json(json!({ "items": [{ "id": 1 }], "next": next }).to_string())
         }),
     );
@@ -463,7 +574,9 @@ async fn pagination_works_over_any_service() {
 #[tokio::test(start_paused = true)]
 async fn read_page_is_what_the_stream_does() {
     let server = TestServer::start().await;
-    let paginate = client(&server).paginate("x").strategy(Cursor::new("/next", "cursor"));
+    let paginate = client(&server)
+        .paginate("x")
+        .strategy(Cursor::new("/next", "cursor"));
     let url: http::Uri = "https://api.test/x?cursor=a&q=1".parse().unwrap();
     let page = paginate
         .read_page(
@@ -475,5 +588,8 @@ async fn read_page_is_what_the_stream_does() {
         .unwrap();
     assert_eq!(ids(page.items()), [1, 2]);
     assert_eq!(page.body()["data"], Value::Null, "the items were taken out");
-    assert_eq!(page.next_url().unwrap(), "https://api.test/x?q=1&cursor=b+c");
+    assert_eq!(
+        page.next_url().unwrap(),
+        "https://api.test/x?q=1&cursor=b+c"
+    );
 }

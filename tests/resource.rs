@@ -67,7 +67,10 @@ async fn list_maps_filters_sorts_and_limit_to_configured_names() {
         .send()
         .await
         .unwrap();
-    assert_eq!(got.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        got.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
     let requests = server.requests();
     assert_eq!(requests.len(), 2, "the limit stops the stream");
     let first = pairs(&requests[0]);
@@ -97,17 +100,34 @@ async fn crud_calls_use_their_methods_and_paths() {
     server.route_method(Method::DELETE, "/v1/users/7", Reply::status(204));
     server.route_method(Method::GET, "/v1/users/a%2Fb", Reply::ok().json(ada));
     let users = client(&server).resource::<User>("users");
-    let want = User { id: 7, name: "Ada".into() };
+    let want = User {
+        id: 7,
+        name: "Ada".into(),
+    };
     assert_eq!(users.get(7).await.unwrap(), want);
     assert_eq!(users.create(&json!({ "name": "Ada" })).await.unwrap(), want);
     assert_eq!(users.update(7, &want).await.unwrap(), want);
-    assert_eq!(users.patch(7, &json!({ "name": "Ada" })).await.unwrap(), want);
+    assert_eq!(
+        users.patch(7, &json!({ "name": "Ada" })).await.unwrap(),
+        want
+    );
     users.delete(7).await.unwrap();
-    assert_eq!(users.get("a/b").await.unwrap(), want, "an id stays one segment");
+    assert_eq!(
+        users.get("a/b").await.unwrap(),
+        want,
+        "an id stays one segment"
+    );
     let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(
         methods,
-        [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::GET]
+        [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::GET
+        ]
     );
     let post = &server.requests()[1];
     assert_eq!(post.header("content-type"), Some("application/json"));
@@ -117,7 +137,12 @@ async fn crud_calls_use_their_methods_and_paths() {
 #[tokio::test(start_paused = true)]
 async fn creates_and_patches_are_sent_once_gets_and_puts_retried() {
     let server = TestServer::start().await;
-    let flaky = || Script::sequence([Reply::status(503), Reply::ok().json(r#"{"id":1,"name":"x"}"#)]);
+    let flaky = || {
+        Script::sequence([
+            Reply::status(503),
+            Reply::ok().json(r#"{"id":1,"name":"x"}"#),
+        ])
+    };
     server.route_method(Method::POST, "/v1/users", flaky());
     server.route_method(Method::PATCH, "/v1/users/1", flaky());
     server.route_method(Method::PUT, "/v1/users/1", flaky());
@@ -127,27 +152,43 @@ async fn creates_and_patches_are_sent_once_gets_and_puts_retried() {
     let users = c.resource::<User>("users");
     let body = json!({ "name": "x" });
     assert_eq!(users.create(&body).await.unwrap_err().kind(), Kind::Server);
-    assert_eq!(users.patch(1, &body).await.unwrap_err().kind(), Kind::Server);
+    assert_eq!(
+        users.patch(1, &body).await.unwrap_err().kind(),
+        Kind::Server
+    );
     assert!(users.update(1, &body).await.is_ok());
     assert!(users.get(1).await.is_ok());
     let keyed = c.resource::<User>("keyed");
     assert!(keyed.create_with_key(&body, "k-1").await.is_ok());
     let count = |m: Method, p: &str| {
-        server.requests().iter().filter(|r| r.method == m && r.path() == p).count()
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == m && r.path() == p)
+            .count()
     };
     assert_eq!(count(Method::POST, "/v1/users"), 1);
     assert_eq!(count(Method::PATCH, "/v1/users/1"), 1);
     assert_eq!(count(Method::PUT, "/v1/users/1"), 2);
     assert_eq!(count(Method::GET, "/v1/users/1"), 2);
     assert_eq!(count(Method::POST, "/v1/keyed"), 2);
-    assert_eq!(server.requests().last().unwrap().header("idempotency-key"), Some("k-1"));
+    assert_eq!(
+        server.requests().last().unwrap().header("idempotency-key"),
+        Some("k-1")
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn envelopes_errors_and_cursor_lists() {
     let server = TestServer::start().await;
-    server.route("/v1/things/1", Reply::ok().json(r#"{"data":{"id":1,"name":"one"}}"#));
-    server.route("/v1/things/2", Reply::status(404).json(r#"{"message":"no thing 2"}"#));
+    server.route(
+        "/v1/things/1",
+        Reply::ok().json(r#"{"data":{"id":1,"name":"one"}}"#),
+    );
+    server.route(
+        "/v1/things/2",
+        Reply::status(404).json(r#"{"message":"no thing 2"}"#),
+    );
     server.route("/v1/things/3", Reply::ok().json(r#"{"meta":{}}"#));
     server.route(
         "/v1/things",
@@ -157,7 +198,8 @@ async fn envelopes_errors_and_cursor_lists() {
             } else {
                 json!("n1")
             };
-            Reply::ok().json(json!({ "results": [{ "id": 1, "name": "a" }], "next": next }).to_string())
+            Reply::ok()
+                .json(json!({ "results": [{ "id": 1, "name": "a" }], "next": next }).to_string())
         }),
     );
     let things = client(&server)
@@ -166,7 +208,10 @@ async fn envelopes_errors_and_cursor_lists() {
         .pagination(Cursor::new("/next", "after"));
     assert_eq!(things.get(1).await.unwrap().name, "one");
     let e = things.get(2).await.unwrap_err();
-    assert_eq!((e.kind(), e.message()), (Kind::NotFound, Some("no thing 2")));
+    assert_eq!(
+        (e.kind(), e.message()),
+        (Kind::NotFound, Some("no thing 2"))
+    );
     assert_eq!(things.get(3).await.unwrap_err().kind(), Kind::Decode);
     let mut items = things.list().items();
     let mut n = 0;
