@@ -8,8 +8,9 @@
 //! stale copy while the server is down), then an OAuth2 token expiring and
 //! being refreshed once for many callers, then signed requests checked by
 //! the server, a retry re-signed and a tampered request refused, and last
-//! the facade's `girder::Client` with the whole stack. The `→` / `←` lines and the decisions
-//! under them are girder-trace's `LoggingLayer` in its compact format,
+//! the facade's `girder::Client` with the whole stack, and its API
+//! patterns (a paginated stream, a GraphQL error with partial data). The
+//! `→` / `←` lines and the decisions under them are girder-trace's `LoggingLayer` in its compact format,
 //! outermost in every stack, printed by a tracing-subscriber fmt
 //! subscriber; the rest is the tour's own commentary.
 
@@ -132,7 +133,9 @@ async fn main() -> Result<(), BoxError> {
     println!();
     signing().await?;
     println!();
-    facade().await
+    facade().await?;
+    println!();
+    patterns().await
 }
 
 /// The circuit breaker: three failures open it, calls fail fast without
@@ -516,6 +519,52 @@ async fn facade() -> Result<(), BoxError> {
             .iter()
             .all(|r| r.header("authorization") == Some("Bearer tour-token")),
     );
+    Ok(())
+}
+
+/// API patterns on the Client: a cursor-paginated list as a stream, each
+/// page a logged call through the whole stack, then a GraphQL query whose
+/// `errors` come back typed with the partial data.
+async fn patterns() -> Result<(), BoxError> {
+    use girder::paginate::Cursor;
+
+    println!("API patterns: pagination and GraphQL through the Client");
+    let api = TestServer::start().await;
+    api.route(
+        "/v1/tickets",
+        Script::from_fn(|r| match r.uri.query() {
+            None => Reply::ok().json(r#"{"data":[{"id":1},{"id":2}],"next":"t2"}"#),
+            Some(_) => Reply::ok().json(r#"{"data":[{"id":3}],"next":null}"#),
+        }),
+    );
+    api.route(
+        "/v1/graphql",
+        Reply::ok().json(
+            r#"{"data":{"me":{"login":"ada"},"plan":null},"errors":[{"message":"billing unavailable","path":["plan"]}]}"#,
+        ),
+    );
+    let client = girder::Client::builder()
+        .base_url(api.url("/v1"))
+        .logging(LoggingConfig::default().format(Format::Compact))
+        .build()?;
+    let mut tickets = client
+        .paginate("tickets")
+        .strategy(Cursor::new("/next", "cursor"))
+        .items::<serde_json::Value>();
+    while let Some(ticket) = tickets.next().await {
+        println!("  ticket     {}", ticket?["id"]);
+    }
+    println!("  pages      {}", tickets.pages_fetched());
+    let result = client
+        .graphql("graphql")
+        .query("{ me { login } plan { name } }")
+        .send::<serde_json::Value>()
+        .await;
+    if let Err(error) = result {
+        let graphql = error.graphql().expect("a GraphQL error");
+        println!("  error      kind {:?}: {error}", error.kind());
+        println!("  partial    {}", graphql.data().expect("partial data"));
+    }
     Ok(())
 }
 

@@ -266,15 +266,20 @@ async fn link_headers_resolve_relative_targets_among_several_links() {
         "/api/repos",
         Script::from_fn(|r| {
             let page = num(r, "page").unwrap_or(1);
-            let link = match page {
-                1 => r#"<?page=2>; rel="next last", <https://elsewhere.test/x>; rel=help"#.to_string(),
-                2 => r#"</api/repos?page=1>; rel="prev first"; title="a, b", <repos?page=3&x=%20y>; REL=Next"#
-                    .to_string(),
-                _ => r#"</api/repos?page=2>; rel=prev"#.to_string(),
+            let links: &[&str] = match page {
+                1 => &[r#"<?page=2>; rel="next last", <https://elsewhere.test/x>; rel=help"#],
+                // Two Link fields: the next link is in the second.
+                2 => &[
+                    r#"</api/repos?page=1>; rel="prev first"; title="a, b""#,
+                    r#"<repos?page=3&x=%20y>; REL=Next"#,
+                ],
+                _ => &[r#"</api/repos?page=2>; rel=prev"#],
             };
-            Reply::ok()
-                .header("link", &link)
-                .json(json!([{ "id": page }]).to_string())
+            let mut reply = Reply::ok();
+            for link in links {
+                reply = reply.header("link", link);
+            }
+            reply.json(json!([{ "id": page }]).to_string())
         }),
     );
     let mut pages = client(&server).paginate("repos").pages();
@@ -401,6 +406,20 @@ async fn malformed_pages_are_errors_after_the_good_items() {
         assert!(e.to_string().contains(says), "{path}: {e}");
         assert!(e.url().unwrap().ends_with(&format!("/api/{path}")));
     }
+    // A bad item is an error in its place; the good ones after it still come.
+    server.route(
+        "/api/mixed",
+        Reply::ok().json(r#"[{"id":1},{"id":"x"},{"id":3}]"#),
+    );
+    let got: Vec<_> = {
+        let mut items = c.paginate("mixed").items::<Item>();
+        let mut got = Vec::new();
+        while let Some(item) = items.next().await {
+            got.push(item.map(|i| i.id).map_err(|e| e.kind()));
+        }
+        got
+    };
+    assert_eq!(got, [Ok(1), Err(Kind::Decode), Ok(3)]);
     // Default location: neither an array nor items/data/results.
     server.route("/api/odd", Reply::ok().json(r#"{"users":[]}"#));
     let e = c.paginate("odd").pages().next().await.unwrap().unwrap_err();

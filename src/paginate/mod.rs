@@ -39,7 +39,9 @@
 //! end the stream with an [`Error`] as its last item; the stream never
 //! stops silently on an error. The malformed-page cases are
 //! [`Kind::Pagination`]. Reaching [`max_pages`](Paginate::max_pages) or
-//! [`max_items`](Paginate::max_items) ends it without one.
+//! [`max_items`](Paginate::max_items) ends it without one. An item that
+//! does not decode as `T` is an error in its place, and the items after
+//! it still come.
 //!
 //! # Cancellation
 //!
