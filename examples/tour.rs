@@ -545,7 +545,7 @@ async fn patterns() -> Result<(), BoxError> {
     );
     let client = girder::Client::builder()
         .base_url(api.url("/v1"))
-        .logging(LoggingConfig::default().format(Format::Compact))
+        .logging(LoggingConfig::builder().format(Format::Compact).build()?)
         .build()?;
     let mut tickets = client
         .paginate("tickets")
