@@ -516,9 +516,7 @@ impl<T> fmt::Debug for Resource<T> {
 }
 
 impl<T: DeserializeOwned> Resource<T> {
-    /// Configures the async resource inside (query names, pagination,
-    /// where items are).
-    pub fn configure(
+    fn map(
         self,
         f: impl FnOnce(crate::resource::Resource<T>) -> crate::resource::Resource<T>,
     ) -> Self {
@@ -528,13 +526,30 @@ impl<T: DeserializeOwned> Resource<T> {
         }
     }
 
-    /// Every item of a list query built by `query` (up to its limit).
-    pub fn list(
-        &self,
-        query: impl FnOnce(crate::resource::ListQuery<T>) -> crate::resource::ListQuery<T>,
-    ) -> Items<T> {
-        Items {
-            inner: query(self.inner.list()).items(),
+    /// The list query's parameter names.
+    pub fn query_names(self, names: crate::resource::QueryNames) -> Self {
+        self.map(|r| r.query_names(names))
+    }
+
+    /// How lists are paginated.
+    pub fn pagination(self, strategy: impl Into<Pagination>) -> Self {
+        self.map(|r| r.pagination(strategy))
+    }
+
+    /// Where a list page's items are.
+    pub fn items_at(self, pointer: impl Into<String>) -> Self {
+        self.map(|r| r.items_at(pointer))
+    }
+
+    /// Where one item is in a single-item response.
+    pub fn item_at(self, pointer: impl Into<String>) -> Self {
+        self.map(|r| r.item_at(pointer))
+    }
+
+    /// A list query: see [`crate::resource::ListQuery`].
+    pub fn list(&self) -> ListQuery<T> {
+        ListQuery {
+            inner: self.inner.list(),
             rt: self.rt.clone(),
         }
     }
@@ -570,5 +585,68 @@ impl<T: DeserializeOwned> Resource<T> {
     /// `DELETE path/{id}`.
     pub fn delete(&self, id: impl fmt::Display) -> Result<(), Error> {
         self.rt.block_on(self.inner.delete(id))
+    }
+}
+
+/// A blocking list query; see [`crate::resource::ListQuery`].
+#[must_use = "a list query does nothing until it is iterated or sent"]
+pub struct ListQuery<T> {
+    inner: crate::resource::ListQuery<T>,
+    rt: Arc<Rt>,
+}
+
+impl<T> fmt::Debug for ListQuery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<T: DeserializeOwned> ListQuery<T> {
+    fn map(
+        self,
+        f: impl FnOnce(crate::resource::ListQuery<T>) -> crate::resource::ListQuery<T>,
+    ) -> Self {
+        ListQuery {
+            inner: f(self.inner),
+            rt: self.rt,
+        }
+    }
+
+    /// Only items whose `field` is `value`.
+    pub fn filter(self, field: &str, value: impl fmt::Display) -> Self {
+        self.map(|q| q.filter(field, value))
+    }
+
+    /// Sorted by `field`, ascending.
+    pub fn sort(self, field: &str) -> Self {
+        self.map(|q| q.sort(field))
+    }
+
+    /// Sorted by `field`, descending.
+    pub fn sort_desc(self, field: &str) -> Self {
+        self.map(|q| q.sort_desc(field))
+    }
+
+    /// At most `n` items.
+    pub fn limit(self, n: usize) -> Self {
+        self.map(|q| q.limit(n))
+    }
+
+    /// Any other query parameter.
+    pub fn param(self, name: &str, value: impl fmt::Display) -> Self {
+        self.map(|q| q.param(name, value))
+    }
+
+    /// The items, as an iterator.
+    pub fn items(self) -> Items<T> {
+        Items {
+            inner: self.inner.items(),
+            rt: self.rt,
+        }
+    }
+
+    /// Every item (up to the limit), or the first error.
+    pub fn send(self) -> Result<Vec<T>, Error> {
+        self.rt.block_on(self.inner.send())
     }
 }

@@ -117,8 +117,11 @@ fn graphql_and_resources() {
     assert_eq!(e.graphql().unwrap().data(), Some(&json!({ "a": 1 })));
     let things = client.resource::<Item>("things");
     assert_eq!(things.get(4).unwrap(), Item { id: 4 });
-    let listed: Vec<Item> = things.list(|q| q.limit(1)).map(Result::unwrap).collect();
+    let listed: Vec<Item> = things.list().limit(1).items().map(Result::unwrap).collect();
     assert_eq!(listed, [Item { id: 1 }]);
+    assert_eq!(things.list().sort("id").send().unwrap().len(), 2);
+    let last = server.requests().pop().unwrap();
+    assert_eq!(last.uri.query(), Some("sort=id"));
 }
 
 #[tokio::test]

@@ -612,3 +612,10 @@ async fn read_page_is_what_the_stream_does() {
         "https://api.test/x?q=1&cursor=b+c"
     );
 }
+
+#[test]
+fn streams_are_send_and_unpin() {
+    fn check<T: futures_core::Stream + Send + Unpin + 'static>() {}
+    check::<girder::paginate::Pages>();
+    check::<girder::paginate::Items<Item>>();
+}
