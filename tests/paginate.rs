@@ -619,3 +619,37 @@ fn streams_are_send_and_unpin() {
     check::<girder::paginate::Pages>();
     check::<girder::paginate::Items<Item>>();
 }
+
+#[tokio::test(start_paused = true)]
+async fn relative_links_resolve_against_the_url_after_redirects() {
+    let server = TestServer::start().await;
+    server.route(
+        "/api/old/list",
+        Reply::status(301).header("location", "/api/new/list"),
+    );
+    server.route(
+        "/api/new/list",
+        Script::from_fn(|r| match num(r, "page") {
+            None => Reply::ok()
+                .header("link", "<?page=2>; rel=next")
+                .json(r#"[{"id":1}]"#),
+            _ => Reply::ok().json(r#"[{"id":2}]"#),
+        }),
+    );
+    let items = client(&server)
+        .paginate("old/list")
+        .items::<Item>()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(items, [Item { id: 1 }, Item { id: 2 }]);
+    let paths: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.uri.to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/api/old/list", "/api/new/list", "/api/new/list?page=2"]
+    );
+}

@@ -414,7 +414,14 @@ type Fetch = Pin<Box<dyn Future<Output = Result<Fetched, Error>> + Send>>;
 
 async fn fetch(client: Client, request: Request<Body>) -> Result<Fetched, Error> {
     let response = client.execute(request).await?;
-    let url = response.url().clone();
+    // The URL the page came from after redirects: RFC 8288 §3.2 resolves a
+    // relative link against it, and the next page's query is set on it.
+    let url = response
+        .extensions()
+        .get::<tower_http::follow_redirect::RequestUri>()
+        .map(|uri| uri.0.clone())
+        .filter(|uri| uri.scheme().is_some())
+        .unwrap_or_else(|| response.url().clone());
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.bytes().await?;
