@@ -830,6 +830,21 @@ where
     }
 
     let directives = Directives::of(&parts.headers);
+    if directives.no_store && !directives.must_understand {
+        // Nothing to keep or share: no policy to build, and the body
+        // streams through unbuffered.
+        shared.mark_pass(&key, now);
+        note_status(CacheStatus::Bypass);
+        if let Some(leader) = leader {
+            leader.land(Landing::Pass);
+        }
+        if stale.is_some() {
+            // What we had must not be served again.
+            shared.invalidate_exact(&key).await;
+        }
+        parts.extensions.insert(CacheStatus::Bypass);
+        return Ok(Response::from_parts(parts, Body::new(body)));
+    }
     let buffered = match buffer(Body::new(body), shared.config.max_entry_bytes).await {
         Ok(buffered) => buffered,
         Err(error) => {

@@ -774,3 +774,21 @@ async fn a_storable_answer_ends_the_pass() {
     burst(&svc, "/s").await;
     assert_eq!(origin.request_count(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_no_store_body_streams_through_unbuffered() {
+    // A no-store body that fails halfway: the cache hands it over as it
+    // comes (Bypass) instead of reading it first, so the caller gets the
+    // head and then the body's own error.
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "no-store")
+            .body("partial")
+            .cut_body_after(3),
+    );
+    let mut svc = layer().layer(origin.clone());
+    let res = send(&mut svc, get("/ns")).await;
+    assert_eq!(status(&res), CacheStatus::Bypass);
+    assert!(res.into_body().collect().await.is_err());
+    assert_eq!(origin.request_count(), 1);
+}
