@@ -712,10 +712,7 @@ fn config_is_checked_and_debug_hides_the_secret() {
 /// Ten concurrent calls to `path`; how long they took together.
 async fn burst<S>(svc: &S, path: &str) -> Duration
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send,
 {
     let start = tokio::time::Instant::now();
@@ -767,7 +764,10 @@ async fn a_storable_answer_ends_the_pass() {
             .body("v")
     }));
     let mut svc = layer().layer(origin.clone());
-    assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Bypass);
+    assert_eq!(
+        status(&send(&mut svc, get("/s")).await),
+        CacheStatus::Bypass
+    );
     assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Miss);
     advance(2).await;
     // Stale, and no longer a pass: ten concurrent misses make one request.
