@@ -186,9 +186,15 @@ fn bare() -> HyperClient<HttpConnector, Empty<Bytes>> {
 /// Without `logging`, the logging layer is left out (the call record is
 /// still kept).
 pub fn girder_full(addr: SocketAddr, logging: bool) -> Result<girder::Client, BoxError> {
+    Ok(girder_builder(&format!("http://{addr}"), logging)?.build()?)
+}
+
+/// The builder behind [`girder_full`], for `base_url`: the criterion bench
+/// builds it over an in-memory transport.
+pub fn girder_builder(base_url: &str, logging: bool) -> Result<girder::ClientBuilder, BoxError> {
     let quota = Quota::per_second(1_000_000_000).burst(1_000_000_000);
     Ok(girder::Client::builder()
-        .base_url(format!("http://{addr}"))
+        .base_url(base_url)
         .retry(RetryPolicy::default())
         .circuit_breaker(BreakerPolicy::default())
         .rate_limit(RateLimitPolicy::builder().quota(quota).build()?)
@@ -197,8 +203,7 @@ pub fn girder_full(addr: SocketAddr, logging: bool) -> Result<girder::Client, Bo
         )?))
         .signing(HmacSigner::builder("bench", b"bench-secret-0123456789".to_vec()).build()?)
         .logging(logging.then(LoggingConfig::default))
-        .cache(CacheConfig::default())
-        .build()?)
+        .cache(CacheConfig::default()))
 }
 
 /// reqwest (rustls, otherwise default features off) under
