@@ -20,8 +20,11 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// How a metric reads from a run.
+type Metric = fn(&Run) -> f64;
+
 /// The metrics of a table, with how each reads from a run.
-const METRICS: [(&str, fn(&Run) -> f64); 4] = [
+const METRICS: [(&str, Metric); 4] = [
     ("req/s", Run::throughput),
     ("p50 µs", |r| r.latency_us(0.50)),
     ("p99 µs", |r| r.latency_us(0.99)),
