@@ -29,7 +29,7 @@ use http::{Method, Request, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
-use tower::util::BoxCloneSyncService;
+use tower::util::{BoxCloneSyncService, option_layer};
 use tower::{Layer, Service, ServiceExt};
 
 use tower_http::follow_redirect::FollowRedirectLayer;
@@ -473,43 +473,27 @@ impl ClientBuilder {
             ),
             None => None,
         };
-        let mut service: ClientService = BoxCloneSyncService::new(transport.map_err(Into::into));
+        // One concrete type for the whole stack, boxed once at the top: a
+        // box per layer made every call clone every box below it (each
+        // layer clones its inner service per call), about 27 allocations
+        // per call for the full stack.
+        let service = transport.map_err(Into::<BoxError>::into);
         #[cfg(any(feature = "gzip", feature = "br", feature = "zstd"))]
-        {
-            let decompress = tower_http::decompression::DecompressionLayer::new();
-            service = BoxCloneSyncService::new(
-                decompress
-                    .layer(service)
-                    .map_response(|response: http::Response<_>| response.map(Body::new)),
-            );
-        }
-        if let Some(timeout) = self.attempt_timeout {
-            service =
-                BoxCloneSyncService::new(tower::timeout::TimeoutLayer::new(timeout).layer(service));
-        }
-        if self.redirects > 0 {
-            let layer = FollowRedirectLayer::with_policy(Redirects::new(self.redirects));
-            service = BoxCloneSyncService::new(layer.layer(service));
-        }
-        if let Some(layer) = self.signing {
-            service = BoxCloneSyncService::new(layer.layer(service));
-        }
-        if let Some(config) = self.auth {
-            service = BoxCloneSyncService::new(AuthLayer::new(config).layer(service));
-        }
-        if let Some(policy) = self.rate_limit {
-            service = BoxCloneSyncService::new(RateLimitLayer::new(policy).layer(service));
-        }
-        if let Some(policy) = self.breaker {
-            service = BoxCloneSyncService::new(CircuitBreakerLayer::new(policy).layer(service));
-        }
-        if let Some(policy) = self.retry {
-            service = BoxCloneSyncService::new(RetryLayer::new(policy).layer(service));
-        }
-        if let Some(config) = self.cache {
-            service = BoxCloneSyncService::new(CacheLayer::new(config).layer(service));
-        }
-        service = match self.logging {
+        let service = tower_http::decompression::DecompressionLayer::new()
+            .layer(service)
+            .map_response(|response: http::Response<_>| response.map(Body::new));
+        let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
+            .layer(service);
+        let redirects = (self.redirects > 0)
+            .then(|| FollowRedirectLayer::with_policy(Redirects::new(self.redirects)));
+        let service = option_layer(redirects).layer(service);
+        let service = option_layer(self.signing).layer(service);
+        let service = option_layer(self.auth.map(AuthLayer::new)).layer(service);
+        let service = option_layer(self.rate_limit.map(RateLimitLayer::new)).layer(service);
+        let service = option_layer(self.breaker.map(CircuitBreakerLayer::new)).layer(service);
+        let service = option_layer(self.retry.map(RetryLayer::new)).layer(service);
+        let service = option_layer(self.cache.map(CacheLayer::new)).layer(service);
+        let service: ClientService = match self.logging {
             Some(config) => BoxCloneSyncService::new(LoggingLayer::new(config).layer(service)),
             None => BoxCloneSyncService::new(CallRecordLayer::new().layer(service)),
         };

@@ -22,6 +22,12 @@ mod sealed {
 /// [`Client::from_service`](crate::Client::from_service) to keep this
 /// crate's request API). Sealed: implemented for `ServiceBuilder` only.
 ///
+/// When tower's own `retry` or `limit` features are on in your build
+/// (tower's `full`, or a dependency such as reqwest 0.12.23 and later that
+/// turns them on), `ServiceBuilder`'s inherent `retry` and `rate_limit`
+/// methods take precedence over these; call them as
+/// `ServiceBuilderExt::retry(builder, policy)` then.
+///
 /// ```
 /// use girder::ServiceBuilderExt;
 /// use girder::retry::RetryPolicy;

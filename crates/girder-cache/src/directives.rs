@@ -16,6 +16,9 @@ pub(crate) struct Directives {
     pub(crate) forbids_stale: bool,
     /// `no-store`.
     pub(crate) no_store: bool,
+    /// `must-understand`: with it, a cache that knows the status code may
+    /// store in spite of `no-store` (RFC 9111 §5.2.2.3).
+    pub(crate) must_understand: bool,
     /// Any freshness-related request directive (`max-age`, `min-fresh`,
     /// `max-stale`, `no-cache`) or `Pragma`: the slow, exact path.
     pub(crate) any: bool,
@@ -50,6 +53,8 @@ impl Directives {
                     d.forbids_stale = true;
                 } else if name.eq_ignore_ascii_case("no-store") {
                     d.no_store = true;
+                } else if name.eq_ignore_ascii_case("must-understand") {
+                    d.must_understand = true;
                 }
             }
         }
@@ -95,8 +100,11 @@ mod tests {
                 .unwrap(),
         );
         let d = Directives::of(&h);
-        assert!(d.forbids_stale && d.no_store);
+        assert!(d.forbids_stale && d.no_store && !d.must_understand);
         assert_eq!(d.stale_if_error, None);
+        h.insert(CACHE_CONTROL, "must-understand, no-store".parse().unwrap());
+        let d = Directives::of(&h);
+        assert!(d.no_store && d.must_understand);
 
         let mut h = HeaderMap::new();
         h.insert(PRAGMA, "no-cache".parse().unwrap());

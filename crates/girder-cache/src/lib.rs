@@ -62,7 +62,11 @@
 //! - **Coalescing**: concurrent misses (and revalidations) of one key make one
 //!   request; the others get its response, or its error as a
 //!   [`SharedError`]. A dropped leader hands over to a waiter; a waiter's
-//!   [`Deadline`](girder_core::Deadline) bounds its wait.
+//!   [`Deadline`](girder_core::Deadline) bounds its wait. A key whose
+//!   answer could not be shared (`no-store`, or over `max_entry_bytes`)
+//!   skips coalescing for a minute, or until it answers something storable,
+//!   so its concurrent calls go out side by side rather than in waves
+//!   (Varnish's hit-for-pass).
 //! - **Invalidation**: a 2xx or 3xx answer to POST, PUT, PATCH or DELETE
 //!   removes the target URI and same-origin `Location` / `Content-Location`
 //!   (for the writer's identity; other identities' entries run out by their

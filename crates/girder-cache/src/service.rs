@@ -1,6 +1,6 @@
 //! [`Cache`], the service, and the logic of one call.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -69,7 +69,18 @@ pub(crate) struct Shared<St> {
     clock: WallClock,
     flights: Arc<Flights>,
     refreshing: Mutex<HashSet<CacheKey>>,
+    /// Keys whose last answer could not be shared (`no-store`, or too
+    /// large to buffer), until when: their misses go out side by side
+    /// instead of queueing behind a leader only to be told to pass
+    /// (Varnish's "hit-for-pass").
+    passes: Mutex<HashMap<CacheKey, SystemTime>>,
 }
+
+/// How long a key whose answer could not be shared skips coalescing.
+const PASS_TTL: Duration = Duration::from_secs(60);
+/// The most such keys remembered; past it, expired ones are dropped, and
+/// if none has expired, all of them.
+const MAX_PASSES: usize = 4096;
 
 impl<St> fmt::Debug for Shared<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,6 +100,33 @@ impl<St> Shared<St> {
             config,
             flights: Arc::default(),
             refreshing: Mutex::default(),
+            passes: Mutex::default(),
+        }
+    }
+
+    /// Whether `key`'s misses skip coalescing (see [`Shared::passes`]).
+    fn is_pass(&self, key: &CacheKey, now: SystemTime) -> bool {
+        let passes = self.passes.lock().expect("pass map poisoned");
+        passes.get(key).is_some_and(|until| now < *until)
+    }
+
+    /// Remembers that `key`'s answer could not be shared.
+    fn mark_pass(&self, key: &CacheKey, now: SystemTime) {
+        let mut passes = self.passes.lock().expect("pass map poisoned");
+        if passes.len() >= MAX_PASSES && !passes.contains_key(key) {
+            passes.retain(|_, until| now < *until);
+            if passes.len() >= MAX_PASSES {
+                passes.clear();
+            }
+        }
+        passes.insert(key.clone(), now + PASS_TTL);
+    }
+
+    /// Forgets a pass: `key` answered something shareable again.
+    fn clear_pass(&self, key: &CacheKey) {
+        let mut passes = self.passes.lock().expect("pass map poisoned");
+        if !passes.is_empty() {
+            passes.remove(key);
         }
     }
 }
@@ -602,7 +640,7 @@ where
     ResB::Error: Into<BoxError>,
 {
     let index = stale.as_ref().map(|(_, i)| *i);
-    if !coalesce {
+    if !coalesce || shared.is_pass(&key, shared.clock.now()) {
         return fetch(shared, key, inner, request, entry.as_ref(), index, None).await;
     }
     loop {
@@ -792,6 +830,21 @@ where
     }
 
     let directives = Directives::of(&parts.headers);
+    if directives.no_store && !directives.must_understand {
+        // Nothing to keep or share: no policy to build, and the body
+        // streams through unbuffered.
+        shared.mark_pass(&key, now);
+        note_status(CacheStatus::Bypass);
+        if let Some(leader) = leader {
+            leader.land(Landing::Pass);
+        }
+        if stale.is_some() {
+            // What we had must not be served again.
+            shared.invalidate_exact(&key).await;
+        }
+        parts.extensions.insert(CacheStatus::Bypass);
+        return Ok(Response::from_parts(parts, Body::new(body)));
+    }
     let buffered = match buffer(Body::new(body), shared.config.max_entry_bytes).await {
         Ok(buffered) => buffered,
         Err(error) => {
@@ -803,6 +856,7 @@ where
     };
     let bytes = match buffered {
         Buffered::Streamed(body) => {
+            shared.mark_pass(&key, now);
             note_status(CacheStatus::Bypass);
             tracing::debug!(target: "girder::cache", "response over max_entry_bytes: streamed, not stored");
             if let Some(leader) = leader {
@@ -837,6 +891,11 @@ where
         CacheStatus::Bypass
     };
     note_status(status);
+    if directives.no_store {
+        shared.mark_pass(&key, now);
+    } else {
+        shared.clear_pass(&key);
+    }
     if let Some(leader) = leader {
         leader.land(if directives.no_store {
             Landing::Pass

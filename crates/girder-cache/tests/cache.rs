@@ -708,3 +708,87 @@ fn config_is_checked_and_debug_hides_the_secret() {
         "{debug}"
     );
 }
+
+/// Ten concurrent calls to `path`; how long they took together.
+async fn burst<S>(svc: &S, path: &str) -> Duration
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    let start = tokio::time::Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(svc.clone().oneshot(get(path))))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    start.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_store_keys_skip_coalescing_for_a_while() {
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "no-store")
+            .delay(Duration::from_millis(100))
+            .body("fresh every time"),
+    );
+    let svc = layer().layer(origin.clone());
+    // Unknown key: one leader, then the nine waiters learn it was
+    // no-store and go out together.
+    assert_eq!(burst(&svc, "/n").await, Duration::from_millis(200));
+    assert_eq!(origin.request_count(), 10);
+    // Known no-store key: all ten at once, none queued.
+    assert_eq!(burst(&svc, "/n").await, Duration::from_millis(100));
+    assert_eq!(origin.request_count(), 20);
+    // Another key is not affected.
+    assert_eq!(burst(&svc, "/m").await, Duration::from_millis(200));
+    // The pass runs out after a minute: one leader again.
+    advance(61).await;
+    assert_eq!(burst(&svc, "/n").await, Duration::from_millis(200));
+    assert_eq!(origin.request_count(), 40);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storable_answer_ends_the_pass() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let origin = MockService::new(Script::from_fn(move |_| {
+        let cache_control = if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            "no-store"
+        } else {
+            "max-age=1"
+        };
+        Reply::ok()
+            .header("cache-control", cache_control)
+            .delay(Duration::from_millis(100))
+            .body("v")
+    }));
+    let mut svc = layer().layer(origin.clone());
+    assert_eq!(
+        status(&send(&mut svc, get("/s")).await),
+        CacheStatus::Bypass
+    );
+    assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Miss);
+    advance(2).await;
+    // Stale, and no longer a pass: ten concurrent misses make one request.
+    burst(&svc, "/s").await;
+    assert_eq!(origin.request_count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_no_store_body_streams_through_unbuffered() {
+    // A no-store body that fails halfway: the cache hands it over as it
+    // comes (Bypass) instead of reading it first, so the caller gets the
+    // head and then the body's own error.
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "no-store")
+            .body("partial")
+            .cut_body_after(3),
+    );
+    let mut svc = layer().layer(origin.clone());
+    let res = send(&mut svc, get("/ns")).await;
+    assert_eq!(status(&res), CacheStatus::Bypass);
+    assert!(res.into_body().collect().await.is_err());
+    assert_eq!(origin.request_count(), 1);
+}
