@@ -53,7 +53,7 @@ pub trait CacheStore: Send + Sync + 'static {
 /// Clones share the same entries.
 #[derive(Clone)]
 pub struct MokaStore {
-    cache: moka::sync::Cache<CacheKey, CacheEntry>,
+    cache: moka::sync::Cache<CacheKey, CacheEntry, foldhash::fast::RandomState>,
 }
 
 impl MokaStore {
@@ -63,7 +63,9 @@ impl MokaStore {
             .max_capacity(max_bytes)
             .weigher(|_key: &CacheKey, entry: &CacheEntry| entry.weight())
             .expire_after(Retain)
-            .build();
+            // foldhash rather than SipHash: a key's URI hashes byte by
+            // byte (the host case-folded), and this is the hit path.
+            .build_with_hasher(foldhash::fast::RandomState::default());
         MokaStore { cache }
     }
 
