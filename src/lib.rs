@@ -1,12 +1,15 @@
 //! girder: tower layers for resilient HTTP API clients.
 //!
-//! This is the facade crate. Today it holds the [`transport`] that every
-//! girder stack sits on, re-exports the shared vocabulary of
-//! [`girder_core`], and re-exports the layers that have landed ([`cache`],
-//! [`retry`], [`breaker`], [`ratelimit`], [`trace`], [`auth`], [`sign`]).
-//! The layers (retry, circuit breaker, rate limit, cache, auth, signing,
-//! trace) each live in their own `girder-*` crate and are stacked here in
-//! the canonical order as they land.
+//! This is the facade crate. [`Client`] and [`ClientBuilder`] stack the
+//! layers in the canonical order (logging, cache, retry, circuit breaker,
+//! rate limit, auth, signing, then redirects, the per-attempt timeout and
+//! decompression) over the [`transport`], each layer optional and
+//! configured with its own type; requests and responses are typed, and
+//! every failure is one [`Error`] with a [`Kind`]. The layers live in their
+//! own `girder-*` crates and are re-exported here ([`cache`], [`retry`],
+//! [`breaker`], [`ratelimit`], [`trace`], [`auth`], [`sign`]) with the
+//! shared vocabulary of [`girder_core`], so they can also be stacked by
+//! hand ([`ServiceBuilderExt`]) and wrapped with [`Client::from_service`].
 //!
 //! On top of the [`Client`] sit the API patterns: [`paginate`] (lists as
 //! streams), [`graphql`] (typed operations, errors and Relay connections),
@@ -14,13 +17,16 @@
 //! feature, `blocking` (the same API for synchronous programs).
 //!
 //! ```
-//! use girder::{Body, CallRecordLayer, Transport};
-//! use tower::ServiceBuilder;
+//! use std::time::Duration;
+//! use girder::Client;
+//! use girder::retry::RetryPolicy;
 //!
 //! # fn main() -> Result<(), girder::BoxError> {
-//! let client = ServiceBuilder::new()
-//!     .layer(CallRecordLayer::new())
-//!     .service(Transport::new()?);
+//! let client = Client::builder()
+//!     .base_url("https://api.example.com/v1")
+//!     .total_timeout(Duration::from_secs(20))
+//!     .retry(RetryPolicy::default())
+//!     .build()?;
 //! # let _ = client;
 //! # Ok(())
 //! # }
