@@ -499,20 +499,7 @@ impl<St: CacheStore> Shared<St> {
     ) -> Response<Body> {
         note(request, status);
         tracing::debug!(target: "girder::cache", %status, method = %request.method(), "served from cache");
-        let body = if request.method() == Method::HEAD {
-            Body::empty()
-        } else {
-            Body::from(stored.body.clone())
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = stored.status;
-        *response.version_mut() = stored.version;
-        *response.headers_mut() = stored.headers.clone();
-        let age = stored.policy.age(now).as_secs();
-        response
-            .headers_mut()
-            .insert(header::AGE, HeaderValue::from(age));
-        with_status(response, status)
+        from_stored(stored, now, status, request.method())
     }
 
     /// How long an entry stays useful.
@@ -688,16 +675,13 @@ where
                     return Ok(shared.serve(stored, now, CacheStatus::Stale, &request));
                 }
                 note(&request, CacheStatus::Coalesced);
-                let body = if request.method() == Method::HEAD {
-                    Body::empty()
-                } else {
-                    Body::from(shared_response.body.clone())
-                };
-                let mut response = Response::new(body);
-                *response.status_mut() = shared_response.status;
-                *response.version_mut() = shared_response.version;
-                *response.headers_mut() = shared_response.headers.clone();
-                return Ok(with_status(response, CacheStatus::Coalesced));
+                let r = &*shared_response;
+                return Ok(response_of(
+                    (r.status, r.version, &r.headers, &r.body),
+                    request.method(),
+                    None,
+                    CacheStatus::Coalesced,
+                ));
             }
             Landing::Failed(error) => {
                 if let Some(stored) = stored
@@ -763,14 +747,8 @@ where
                 if let Some(leader) = leader {
                     leader.land(Landing::Failed(Arc::new(error)));
                 }
-                return Ok(serve_head(
-                    shared,
-                    stale,
-                    now,
-                    CacheStatus::Stale,
-                    &head,
-                    &note_status,
-                ));
+                note_status(CacheStatus::Stale);
+                return Ok(from_stored(stale, now, CacheStatus::Stale, &head.method));
             }
             return Err(match leader {
                 Some(leader) if leader.has_waiters() => {
@@ -797,14 +775,8 @@ where
                 now,
                 shared.options,
             );
-            let response = serve_head(
-                shared,
-                &updated,
-                now,
-                CacheStatus::Revalidated,
-                &head,
-                &note_status,
-            );
+            note_status(CacheStatus::Revalidated);
+            let response = from_stored(&updated, now, CacheStatus::Revalidated, &head.method);
             if let Some(leader) = leader {
                 leader.land(Landing::Response(Arc::new(share(&updated, &head))));
             }
@@ -821,7 +793,8 @@ where
             && shared.may_serve_if_error(stale, &head.headers, now)
         {
             tracing::info!(target: "girder::cache", status = %parts.status, "server failed: serving stale (stale-if-error)");
-            let response = serve_head(shared, stale, now, CacheStatus::Stale, &head, &note_status);
+            note_status(CacheStatus::Stale);
+            let response = from_stored(stale, now, CacheStatus::Stale, &head.method);
             if let Some(leader) = leader {
                 leader.land(Landing::Pass);
             }
@@ -946,29 +919,44 @@ impl<St> Shared<St> {
     }
 }
 
-fn serve_head<St>(
-    shared: &Shared<St>,
+/// A stored response served to a request (`method`), with its `Age`.
+fn from_stored(
     stored: &StoredResponse,
     now: SystemTime,
     status: CacheStatus,
-    head: &http::request::Parts,
-    note_status: &impl Fn(CacheStatus),
+    method: &Method,
 ) -> Response<Body> {
-    note_status(status);
-    let _ = shared;
-    let body = if head.method == Method::HEAD {
+    let age = stored.policy.age(now).as_secs();
+    response_of(
+        (stored.status, stored.version, &stored.headers, &stored.body),
+        method,
+        Some(age),
+        status,
+    )
+}
+
+/// A response from a stored head and body: no body for HEAD, `Age` when
+/// given, the cache status in the extensions.
+fn response_of(
+    (code, version, headers, body): (StatusCode, http::Version, &HeaderMap, &Bytes),
+    method: &Method,
+    age: Option<u64>,
+    status: CacheStatus,
+) -> Response<Body> {
+    let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from(stored.body.clone())
+        Body::from(body.clone())
     };
     let mut response = Response::new(body);
-    *response.status_mut() = stored.status;
-    *response.version_mut() = stored.version;
-    *response.headers_mut() = stored.headers.clone();
-    let age = stored.policy.age(now).as_secs();
-    response
-        .headers_mut()
-        .insert(header::AGE, HeaderValue::from(age));
+    *response.status_mut() = code;
+    *response.version_mut() = version;
+    *response.headers_mut() = headers.clone();
+    if let Some(age) = age {
+        response
+            .headers_mut()
+            .insert(header::AGE, HeaderValue::from(age));
+    }
     with_status(response, status)
 }
 
