@@ -39,6 +39,7 @@ mod future;
 pub use future::ResponseFuture;
 
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -54,9 +55,16 @@ use tower_service::Service;
 ///
 /// # Clone
 ///
-/// Clones share one connection pool. Cloning is a reference count.
+/// Clones share one connection pool. Cloning is one reference count: every
+/// layer that replays a request (retry, auth, signing, redirects, the cache)
+/// keeps a clone of the service below it for each call, and hyper-util's
+/// client is a few hundred bytes and half a dozen reference counts.
 #[derive(Clone)]
 pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     https_only: bool,
 }
@@ -103,12 +111,12 @@ impl Service<Request<Body>> for Transport {
                 "credentials in the URL are neither sent nor logged; use girder::auth (BasicAuth)",
             ));
         }
-        if self.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
+        if self.inner.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return ResponseFuture::refused(InvalidRequest(
                 "https_only is set and the URI is not https",
             ));
         }
-        ResponseFuture::sending(self.client.request(request))
+        ResponseFuture::sending(self.inner.client.request(request))
     }
 }
 
@@ -218,8 +226,10 @@ impl TransportBuilder {
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .build(connector);
         Ok(Transport {
-            client,
-            https_only: self.https_only,
+            inner: Arc::new(Inner {
+                client,
+                https_only: self.https_only,
+            }),
         })
     }
 }
