@@ -36,6 +36,7 @@ use tower_http::follow_redirect::FollowRedirectLayer;
 
 use crate::error::{Error, Kind};
 use crate::redirect::Redirects;
+use crate::slots::Slots;
 use crate::transport::Transport;
 use crate::url::{BaseUrl, join};
 
@@ -66,7 +67,7 @@ pub struct Client {
 }
 
 struct Inner {
-    service: ClientService,
+    service: Slots,
     base: Option<BaseUrl>,
     allow_absolute: bool,
     default_headers: HeaderMap,
@@ -102,7 +103,7 @@ impl Client {
         let service = BoxCloneSyncService::new(service.map_err(Into::into));
         Client {
             inner: Arc::new(Inner {
-                service,
+                service: Slots::new(service),
                 base: None,
                 allow_absolute: true,
                 default_headers: default_headers(),
@@ -114,7 +115,7 @@ impl Client {
 
     /// The service this client sends through, for use in other tower code.
     pub fn into_service(self) -> ClientService {
-        self.inner.service.clone()
+        self.inner.service.prototype().clone()
     }
 
     /// A request with `method` for `path` (joined onto the base URL).
@@ -194,7 +195,7 @@ impl Client {
         let deadline = Deadline::of(&request);
         let url = request.uri().clone();
         let record = CallRecord::ensure(&mut request);
-        let call = self.inner.service.clone().oneshot(request);
+        let call = self.inner.service.call(request);
         let result = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline.instant(), call).await {
                 Ok(result) => result,
@@ -499,7 +500,7 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                service,
+                service: Slots::new(service),
                 base,
                 allow_absolute: self.allow_absolute,
                 default_headers: self.default_headers,

@@ -40,6 +40,7 @@ pub mod graphql;
 pub mod paginate;
 mod redirect;
 pub mod resource;
+mod slots;
 pub mod transport;
 mod url;
 

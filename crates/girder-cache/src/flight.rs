@@ -41,7 +41,7 @@ type Slot = watch::Sender<Option<Landing>>;
 /// The flights in the air, by key.
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
-    map: Mutex<HashMap<CacheKey, Arc<Slot>>>,
+    map: Mutex<HashMap<CacheKey, Arc<Slot>, foldhash::fast::RandomState>>,
 }
 
 /// A caller's part in a flight.

@@ -66,7 +66,10 @@
 //!   answer could not be shared (`no-store`, or over `max_entry_bytes`)
 //!   skips coalescing for a minute, or until it answers something storable,
 //!   so its concurrent calls go out side by side rather than in waves
-//!   (Varnish's hit-for-pass).
+//!   (Varnish's hit-for-pass). While it passes and nothing is stored for
+//!   it, a call goes straight to the service: no request copy, no boxed
+//!   future, the body streamed. The storable answer that ends a pass is
+//!   handed over unstored (`Bypass`); the next miss stores.
 //! - **Invalidation**: a 2xx or 3xx answer to POST, PUT, PATCH or DELETE
 //!   removes the target URI and same-origin `Location` / `Content-Location`
 //!   (for the writer's identity; other identities' entries run out by their

@@ -68,12 +68,56 @@ pub(crate) struct Shared<St> {
     keys: KeyMaker,
     clock: WallClock,
     flights: Arc<Flights>,
-    refreshing: Mutex<HashSet<CacheKey>>,
-    /// Keys whose last answer could not be shared (`no-store`, or too
-    /// large to buffer), until when: their misses go out side by side
-    /// instead of queueing behind a leader only to be told to pass
-    /// (Varnish's "hit-for-pass").
-    passes: Mutex<HashMap<CacheKey, SystemTime>>,
+    refreshing: Mutex<HashSet<CacheKey, foldhash::fast::RandomState>>,
+    /// Keys whose last answer could not be shared: see [`Passes`].
+    passes: Arc<Passes>,
+}
+
+/// Keys whose last answer could not be shared (`no-store`, or too large to
+/// buffer), until when: their misses go out side by side instead of
+/// queueing behind a leader only to be told to pass (Varnish's
+/// "hit-for-pass"), and a passing key with nothing stored goes straight to
+/// the service, without the boxed miss path (see [`Kind::Pass`]).
+pub(crate) struct Passes {
+    // foldhash: SipHash over a URI, twice a call, cost more than the rest
+    // of the pass path.
+    map: Mutex<HashMap<CacheKey, SystemTime, foldhash::fast::RandomState>>,
+    clock: WallClock,
+    /// A declared length over it keeps the pass (the full path would
+    /// stream it through unstored anyway).
+    max_entry_bytes: u64,
+}
+
+impl Passes {
+    /// Until when `key`'s misses skip coalescing, if they do.
+    fn until(&self, key: &CacheKey, now: SystemTime) -> Option<SystemTime> {
+        let passes = self.map.lock().expect("pass map poisoned");
+        passes.get(key).copied().filter(|until| now < *until)
+    }
+
+    /// Remembers that `key`'s answer could not be shared.
+    fn mark(&self, key: &CacheKey, now: SystemTime) {
+        let mut passes = self.map.lock().expect("pass map poisoned");
+        if let Some(until) = passes.get_mut(key) {
+            *until = now + PASS_TTL;
+            return;
+        }
+        if passes.len() >= MAX_PASSES {
+            passes.retain(|_, until| now < *until);
+            if passes.len() >= MAX_PASSES {
+                passes.clear();
+            }
+        }
+        passes.insert(key.clone(), now + PASS_TTL);
+    }
+
+    /// Forgets a pass: `key` answered something shareable again.
+    fn clear(&self, key: &CacheKey) {
+        let mut passes = self.map.lock().expect("pass map poisoned");
+        if !passes.is_empty() {
+            passes.remove(key);
+        }
+    }
 }
 
 /// How long a key whose answer could not be shared skips coalescing.
@@ -92,73 +136,115 @@ impl<St> fmt::Debug for Shared<St> {
 
 impl<St> Shared<St> {
     pub(crate) fn new(config: CacheConfig, store: St) -> Self {
+        let clock = config.clock.unwrap_or_else(WallClock::system);
+        let max_entry_bytes = config.max_entry_bytes as u64;
         Shared {
             options: config.options(),
             keys: config.key_maker(),
-            clock: config.clock.unwrap_or_else(WallClock::system),
+            clock,
             store,
             config,
             flights: Arc::default(),
             refreshing: Mutex::default(),
-            passes: Mutex::default(),
+            passes: Arc::new(Passes {
+                map: Mutex::default(),
+                clock,
+                max_entry_bytes,
+            }),
         }
     }
 
-    /// Whether `key`'s misses skip coalescing (see [`Shared::passes`]).
+    /// Whether `key`'s misses skip coalescing (see [`Passes`]).
     fn is_pass(&self, key: &CacheKey, now: SystemTime) -> bool {
-        let passes = self.passes.lock().expect("pass map poisoned");
-        passes.get(key).is_some_and(|until| now < *until)
+        self.passes.until(key, now).is_some()
     }
 
     /// Remembers that `key`'s answer could not be shared.
     fn mark_pass(&self, key: &CacheKey, now: SystemTime) {
-        let mut passes = self.passes.lock().expect("pass map poisoned");
-        if passes.len() >= MAX_PASSES && !passes.contains_key(key) {
-            passes.retain(|_, until| now < *until);
-            if passes.len() >= MAX_PASSES {
-                passes.clear();
-            }
-        }
-        passes.insert(key.clone(), now + PASS_TTL);
+        self.passes.mark(key, now);
     }
 
     /// Forgets a pass: `key` answered something shareable again.
     fn clear_pass(&self, key: &CacheKey) {
-        let mut passes = self.passes.lock().expect("pass map poisoned");
-        if !passes.is_empty() {
-            passes.remove(key);
-        }
+        self.passes.clear(key);
     }
 }
 
-/// The future of [`Cache`]: ready at once for a fresh hit from a store
-/// that answers synchronously; otherwise boxed, because the call awaits
-/// the store (a trait with async methods), possibly a coalesced fill, and
-/// the body.
-pub struct ResponseFuture {
-    inner: Kind,
+pin_project_lite::pin_project! {
+    /// The future of [`Cache`]: ready at once for a fresh hit from a store
+    /// that answers synchronously; the service's own future for a key that
+    /// is passing (its last answer was `no-store`) with nothing stored;
+    /// otherwise boxed, because the call awaits the store (a trait with
+    /// async methods), possibly a coalesced fill, and the body.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Kind<F>,
+    }
 }
 
-enum Kind {
-    Ready(Option<Response<Body>>),
-    Boxed(Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>),
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Ready { response: Option<Response<Body>> },
+        // A miss on a passing key: nothing to look up, coalesce or store
+        // unless the answer turns out shareable, so no boxed state machine
+        // (which holds a copy of the request head for the policy).
+        Pass { #[pin] future: F, passes: Arc<Passes>, key: Option<CacheKey>, until: SystemTime },
+        Boxed { future: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>> },
+    }
 }
 
-impl fmt::Debug for ResponseFuture {
+impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl Future for ResponseFuture {
+impl<F, ResB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+    E: Into<BoxError>,
+{
     type Output = Result<Response<Body>, BoxError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.inner {
-            Kind::Ready(response) => {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.project() {
+            KindProj::Ready { response } => {
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
-            Kind::Boxed(future) => future.as_mut().poll(cx),
+            KindProj::Pass {
+                future,
+                passes,
+                key,
+                until,
+            } => {
+                let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
+                let key = key.take().expect("polled after completion");
+                let directives = Directives::of(response.headers());
+                let too_large = response
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .is_some_and(|length| length > passes.max_entry_bytes);
+                if (directives.no_store && !directives.must_understand) || too_large {
+                    // Extended once half of it has run, not on every call.
+                    let now = passes.clock.now();
+                    if until.duration_since(now).unwrap_or_default() < PASS_TTL / 2 {
+                        passes.mark(&key, now);
+                    }
+                } else {
+                    // Shareable again: the pass ends and the next miss
+                    // takes the full path, which stores it.
+                    passes.clear(&key);
+                }
+                Poll::Ready(Ok(with_status(
+                    response.map(Body::new),
+                    CacheStatus::Bypass,
+                )))
+            }
+            KindProj::Boxed { future } => future.as_mut().poll(cx),
         }
     }
 }
@@ -175,31 +261,49 @@ where
 {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = ResponseFuture;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request<ReqB>) -> ResponseFuture {
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let looked_up = match self.shared.try_hit(&request) {
             Ok(response) => {
                 return ResponseFuture {
-                    inner: Kind::Ready(Some(response)),
+                    inner: Kind::Ready {
+                        response: Some(response),
+                    },
                 };
             }
             Err(looked_up) => looked_up,
+        };
+        let looked_up = match looked_up {
+            Some((key, Some(None))) => {
+                match self.shared.passes.until(&key, self.shared.clock.now()) {
+                    Some(until) => {
+                        note(&request, CacheStatus::Bypass);
+                        return ResponseFuture {
+                            inner: Kind::Pass {
+                                future: self.inner.call(request),
+                                passes: self.shared.passes.clone(),
+                                key: Some(key),
+                                until,
+                            },
+                        };
+                    }
+                    None => Some((key, Some(None))),
+                }
+            }
+            other => other,
         };
         // Clone and swap: the service polled ready is the one we call.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture {
-            inner: Kind::Boxed(Box::pin(run(
-                self.shared.clone(),
-                inner,
-                request,
-                looked_up,
-            ))),
+            inner: Kind::Boxed {
+                future: Box::pin(run(self.shared.clone(), inner, request, looked_up)),
+            },
         }
     }
 }

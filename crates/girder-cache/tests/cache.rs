@@ -750,6 +750,63 @@ async fn no_store_keys_skip_coalescing_for_a_while() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_key_keeps_passing_while_it_answers_no_store_or_too_large() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let origin = MockService::new(Script::from_fn(move |_| {
+        let reply = Reply::ok().delay(Duration::from_millis(100));
+        if n.fetch_add(1, Ordering::SeqCst) < 30 {
+            reply.header("cache-control", "no-store").body("v")
+        } else {
+            // Storable, but declared over max_entry_bytes.
+            reply
+                .header("cache-control", "max-age=60")
+                .header("content-length", "5000")
+                .body("x".repeat(5_000))
+        }
+    }));
+    let svc =
+        CacheLayer::new(config().max_entry_bytes(1_000).build().unwrap()).layer(origin.clone());
+    assert_eq!(burst(&svc, "/p").await, Duration::from_millis(200));
+    // 45 s and 90 s after the pass began: still side by side, because
+    // answers past half of the pass extend it.
+    for _ in 0..2 {
+        advance(45).await;
+        assert_eq!(burst(&svc, "/p").await, Duration::from_millis(100));
+    }
+    assert_eq!(origin.request_count(), 30);
+    // Too large to store: the pass goes on.
+    for _ in 0..2 {
+        advance(45).await;
+        assert_eq!(burst(&svc, "/p").await, Duration::from_millis(100));
+    }
+    assert_eq!(origin.request_count(), 50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_call_on_a_passing_key_leaves_nothing_behind() {
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "no-store")
+            .delay(Duration::from_millis(100))
+            .body("v"),
+    );
+    let mut svc = layer().layer(origin.clone());
+    assert_eq!(
+        status(&send(&mut svc, get("/d")).await),
+        CacheStatus::Bypass
+    );
+    let mut call = ServiceExt::<Request<Body>>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(get("/d"));
+    assert!(girder_test::poll_once(&mut call).is_pending());
+    drop(call);
+    // Still passing: ten at once go out side by side.
+    assert_eq!(burst(&svc, "/d").await, Duration::from_millis(100));
+    assert_eq!(origin.request_count(), 12);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_storable_answer_ends_the_pass() {
     let n = Arc::new(AtomicUsize::new(0));
     let origin = MockService::new(Script::from_fn(move |_| {
@@ -768,11 +825,18 @@ async fn a_storable_answer_ends_the_pass() {
         status(&send(&mut svc, get("/s")).await),
         CacheStatus::Bypass
     );
+    // The pass's fast path keeps no copy of the request for a policy: the
+    // storable answer ends the pass unstored, and the next miss stores.
+    assert_eq!(
+        status(&send(&mut svc, get("/s")).await),
+        CacheStatus::Bypass
+    );
     assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Miss);
+    assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Hit);
     advance(2).await;
     // Stale, and no longer a pass: ten concurrent misses make one request.
     burst(&svc, "/s").await;
-    assert_eq!(origin.request_count(), 3);
+    assert_eq!(origin.request_count(), 4);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,223 @@
+//! Ready clones of a client's stack, so that a call need not clone it.
+//!
+//! A tower service is called through `&mut self`, so a shared client has to
+//! clone its stack for every call and drop the clone afterwards (what
+//! `ServiceExt::oneshot` on a clone does): for the full stack that was a
+//! boxed copy and a reference count per layer, about a tenth of the
+//! stack's own cost per call. Instead the client keeps a few clones behind
+//! locks taken only for `poll_ready` and `call`, both synchronous: a call
+//! borrows one that is free and ready at once, and otherwise falls back to
+//! a clone of its own, which waits for readiness as `oneshot` does.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, TryLockError};
+use std::task::{Context, Poll, Waker};
+
+use girder_core::{Body, BoxError};
+use http::Request;
+use tower::{Service, ServiceExt as _};
+
+use crate::client::ClientService;
+
+/// The future of one call.
+pub(crate) type CallFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send + 'static>>;
+
+/// The most clones kept: one per CPU, up to this.
+const MAX_SLOTS: usize = 16;
+
+pub(crate) struct Slots {
+    prototype: ClientService,
+    slots: Box<[Mutex<ClientService>]>,
+}
+
+static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The slot this thread tries first, so threads spread over the slots.
+    static HOME: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+fn home() -> usize {
+    HOME.with(|home| match home.get() {
+        Some(index) => index,
+        None => {
+            let index = NEXT_HOME.fetch_add(1, Ordering::Relaxed);
+            home.set(Some(index));
+            index
+        }
+    })
+}
+
+impl Slots {
+    pub(crate) fn new(service: ClientService) -> Slots {
+        let count = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_SLOTS);
+        let slots = (0..count).map(|_| Mutex::new(service.clone())).collect();
+        Slots {
+            prototype: service,
+            slots,
+        }
+    }
+
+    /// The stack as it was built (clones of it share every layer's state).
+    pub(crate) fn prototype(&self) -> &ClientService {
+        &self.prototype
+    }
+
+    /// Starts one call: on a free clone that is ready at once, or on a
+    /// fresh clone that waits to be ready.
+    pub(crate) fn call(&self, request: Request<Body>) -> CallFuture {
+        let start = home();
+        for step in 0..self.slots.len().min(2) {
+            let slot = &self.slots[(start + step) % self.slots.len()];
+            let mut service = match slot.try_lock() {
+                Ok(service) => service,
+                Err(TryLockError::WouldBlock) => continue,
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    // A layer panicked inside `call`: start that slot over.
+                    let mut service = poisoned.into_inner();
+                    *service = self.prototype.clone();
+                    slot.clear_poison();
+                    service
+                }
+            };
+            let mut cx = Context::from_waker(Waker::noop());
+            match service.poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => return service.call(request),
+                Poll::Ready(Err(error)) => {
+                    // A service that failed readiness is not used again.
+                    *service = self.prototype.clone();
+                    return Box::pin(std::future::ready(Err(error)));
+                }
+                // Not ready at once: wait on a clone of our own, with this
+                // task's waker.
+                Poll::Pending => break,
+            }
+        }
+        Box::pin(self.prototype.clone().oneshot(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use tower::util::BoxCloneSyncService;
+
+    use super::*;
+
+    /// Counts its clones; answers 200; not ready until `ready_after`
+    /// polls of its own, and fails readiness once when `fail_once`.
+    #[derive(Clone)]
+    struct Probe {
+        clones: Arc<AtomicUsize>,
+        fail_once: Arc<AtomicUsize>,
+        polls: usize,
+        ready_after: usize,
+    }
+
+    impl Probe {
+        fn service(ready_after: usize, fail_once: bool) -> (ClientService, Arc<AtomicUsize>) {
+            let clones = Arc::new(AtomicUsize::new(0));
+            let probe = Probe {
+                clones: clones.clone(),
+                fail_once: Arc::new(AtomicUsize::new(usize::from(fail_once))),
+                polls: 0,
+                ready_after,
+            };
+            (BoxCloneSyncService::new(Counted(probe)), clones)
+        }
+    }
+
+    struct Counted(Probe);
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            self.0.clones.fetch_add(1, Ordering::SeqCst);
+            Counted(self.0.clone())
+        }
+    }
+
+    impl Service<Request<Body>> for Counted {
+        type Response = http::Response<Body>;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<http::Response<Body>, BoxError>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            if self.0.fail_once.swap(0, Ordering::SeqCst) == 1 {
+                return Poll::Ready(Err("not ready, ever".into()));
+            }
+            if self.0.polls < self.0.ready_after {
+                self.0.polls += 1;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            self.0.polls = 0;
+            std::future::ready(Ok(http::Response::new(Body::empty())))
+        }
+    }
+
+    fn get() -> Request<Body> {
+        Request::get("http://127.0.0.1/")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_ready_stack_is_not_cloned_per_call() {
+        let (service, clones) = Probe::service(0, false);
+        let slots = Slots::new(service);
+        let made = clones.load(Ordering::SeqCst);
+        assert_eq!(made, slots.slots.len());
+        for _ in 0..100 {
+            slots.call(get()).await.unwrap();
+        }
+        assert_eq!(clones.load(Ordering::SeqCst), made);
+    }
+
+    #[tokio::test]
+    async fn a_stack_not_ready_at_once_is_waited_for_on_a_clone() {
+        let (service, clones) = Probe::service(2, false);
+        let slots = Slots::new(service);
+        let made = clones.load(Ordering::SeqCst);
+        slots.call(get()).await.unwrap();
+        // The slot said "not yet" once; the call went to a clone of its own.
+        assert_eq!(clones.load(Ordering::SeqCst), made + 1);
+    }
+
+    #[tokio::test]
+    async fn a_readiness_error_fails_the_call_and_the_slot_starts_over() {
+        let (service, clones) = Probe::service(0, true);
+        let slots = Slots::new(service);
+        let made = clones.load(Ordering::SeqCst);
+        let error = slots.call(get()).await.unwrap_err();
+        assert_eq!(error.to_string(), "not ready, ever");
+        // The failed clone was replaced; the next call goes through.
+        assert_eq!(clones.load(Ordering::SeqCst), made + 1);
+        slots.call(get()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_busy_slot_is_skipped() {
+        let (service, _) = Probe::service(0, false);
+        let slots = Slots::new(service);
+        let start = home();
+        let held = slots.slots[start % slots.slots.len()].lock().unwrap();
+        // With the home slot held (as by a call on another thread, or a
+        // layer calling the same client from inside `call`), the call
+        // takes the next slot or a clone, and never waits on the lock.
+        let call = slots.call(get());
+        drop(held);
+        call.await.unwrap();
+    }
+}
