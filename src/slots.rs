@@ -95,8 +95,14 @@ impl Slots {
                     return Box::pin(std::future::ready(Err(error)));
                 }
                 // Not ready at once: wait on a clone of our own, with this
-                // task's waker.
-                Poll::Pending => break,
+                // task's waker. The slot starts over too: a service that
+                // queued for capacity in `poll_ready` (a concurrency limit,
+                // a buffer) could be handed it later, under a waker that
+                // wakes nobody, and keep it from the call that waits.
+                Poll::Pending => {
+                    *service = self.prototype.clone();
+                    break;
+                }
             }
         }
         Box::pin(self.prototype.clone().oneshot(request))
@@ -191,8 +197,9 @@ mod tests {
         let slots = Slots::new(service);
         let made = clones.load(Ordering::SeqCst);
         slots.call(get()).await.unwrap();
-        // The slot said "not yet" once; the call went to a clone of its own.
-        assert_eq!(clones.load(Ordering::SeqCst), made + 1);
+        // The slot said "not yet" once; the call went to a clone of its
+        // own, and the slot was replaced by a fresh clone.
+        assert_eq!(clones.load(Ordering::SeqCst), made + 2);
     }
 
     #[tokio::test]
@@ -205,6 +212,114 @@ mod tests {
         // The failed clone was replaced; the next call goes through.
         assert_eq!(clones.load(Ordering::SeqCst), made + 1);
         slots.call(get()).await.unwrap();
+    }
+
+    /// A one-permit gate that hands its permit to the first service
+    /// queued, as a semaphore does, whether or not that service is polled
+    /// again; a service gives its permit (or its place) back when dropped.
+    #[derive(Default)]
+    struct Gate {
+        free: bool,
+        queue: std::collections::VecDeque<(usize, Waker)>,
+        granted: Option<usize>,
+    }
+
+    struct Gated {
+        gate: Arc<std::sync::Mutex<Gate>>,
+        id: usize,
+        ids: Arc<AtomicUsize>,
+        holds: bool,
+    }
+
+    impl Clone for Gated {
+        fn clone(&self) -> Self {
+            Gated {
+                gate: self.gate.clone(),
+                id: self.ids.fetch_add(1, Ordering::SeqCst),
+                ids: self.ids.clone(),
+                holds: false,
+            }
+        }
+    }
+
+    fn release(gate: &mut Gate) {
+        match gate.queue.pop_front() {
+            Some((id, waker)) => {
+                gate.granted = Some(id);
+                waker.wake();
+            }
+            None => gate.free = true,
+        }
+    }
+
+    impl Drop for Gated {
+        fn drop(&mut self) {
+            let mut gate = self.gate.lock().unwrap();
+            gate.queue.retain(|(id, _)| *id != self.id);
+            if self.holds || gate.granted == Some(self.id) {
+                gate.granted = None;
+                release(&mut gate);
+            }
+        }
+    }
+
+    impl Service<Request<Body>> for Gated {
+        type Response = http::Response<Body>;
+        type Error = BoxError;
+        type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            let mut gate = self.gate.lock().unwrap();
+            if self.holds {
+                return Poll::Ready(Ok(()));
+            }
+            if gate.granted == Some(self.id) || gate.free {
+                gate.granted = None;
+                gate.free = false;
+                self.holds = true;
+                return Poll::Ready(Ok(()));
+            }
+            gate.queue.retain(|(id, _)| *id != self.id);
+            gate.queue.push_back((self.id, cx.waker().clone()));
+            Poll::Pending
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            assert!(self.holds, "called without a permit");
+            self.holds = false;
+            let gate = self.gate.clone();
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                release(&mut gate.lock().unwrap());
+                Ok(http::Response::new(Body::empty()))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn capacity_queued_for_by_a_slot_is_not_kept_from_the_waiting_call() {
+        let gate = Arc::new(std::sync::Mutex::new(Gate {
+            free: true,
+            ..Gate::default()
+        }));
+        let service = BoxCloneSyncService::new(Gated {
+            gate,
+            id: 0,
+            ids: Arc::new(AtomicUsize::new(1)),
+            holds: false,
+        });
+        let slots = Slots::new(service);
+        // The first call takes the permit; the second finds none, queues
+        // in the slot, and waits on a clone. When the first finishes, the
+        // permit must reach the second, not the slot's dead registration.
+        let first = slots.call(get());
+        let second = slots.call(get());
+        let both = async { tokio::join!(first, second) };
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(5), both)
+            .await
+            .expect("the second call starved");
+        a.unwrap();
+        b.unwrap();
     }
 
     #[tokio::test]
