@@ -27,7 +27,7 @@ impl LazyNow {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) policy: BreakerPolicy,
-    circuits: RwLock<HashMap<PartitionKey, Arc<Circuit>>>,
+    circuits: RwLock<HashMap<PartitionKey, Arc<Circuit>, foldhash::fast::RandomState>>,
     mode: AtomicU8,
     /// The origin of the time window's seconds.
     base: Instant,
@@ -42,7 +42,7 @@ impl Shared {
         };
         Shared {
             policy,
-            circuits: RwLock::new(HashMap::new()),
+            circuits: RwLock::new(HashMap::default()),
             mode: AtomicU8::new(Mode::Automatic as u8),
             base: Instant::now(),
             rng: Mutex::new(rng),
@@ -94,7 +94,11 @@ impl Shared {
         circuit
     }
 
-    fn evict(&self, map: &mut HashMap<PartitionKey, Arc<Circuit>>, now: Instant) {
+    fn evict(
+        &self,
+        map: &mut HashMap<PartitionKey, Arc<Circuit>, foldhash::fast::RandomState>,
+        now: Instant,
+    ) {
         let idle = self.policy.idle_after;
         map.retain(|_, circuit| !circuit.is_idle(now, idle));
         if map.len() < self.policy.max_partitions {

@@ -79,14 +79,17 @@ pub(crate) struct Budgets {
 #[derive(Debug)]
 enum Scope {
     Shared(Arc<Budget>),
-    PerPartition(Partition, Mutex<HashMap<PartitionKey, Arc<Budget>>>),
+    PerPartition(
+        Partition,
+        Mutex<HashMap<PartitionKey, Arc<Budget>, foldhash::fast::RandomState>>,
+    ),
 }
 
 impl Budgets {
     pub(crate) fn new(config: RetryBudget, partition: Option<Partition>) -> Self {
         let scope = match partition {
             None => Scope::Shared(Arc::new(Budget::new(config))),
-            Some(partition) => Scope::PerPartition(partition, Mutex::new(HashMap::new())),
+            Some(partition) => Scope::PerPartition(partition, Mutex::new(HashMap::default())),
         };
         Budgets { config, scope }
     }
