@@ -305,17 +305,18 @@ impl HmacSigner {
     }
 
     /// The timestamp's text, on the stack.
-    fn timestamp(&self, now: SystemTime) -> StackText<40> {
+    fn timestamp(&self, now: SystemTime) -> Result<StackText<40>, SigningError> {
         let mut text = StackText::new();
         // At most 23 digits of milliseconds, or a 12-digit year in RFC 3339:
-        // the buffer always has room.
-        let written = match self.timestamp_format {
+        // the buffer has room for any time, but a cut timestamp must never
+        // be signed, so a failure is an error rather than an assumption.
+        match self.timestamp_format {
             TimestampFormat::UnixSeconds => write!(text, "{}", since_epoch(now).as_secs()),
             TimestampFormat::UnixMillis => write!(text, "{}", since_epoch(now).as_millis()),
             TimestampFormat::Rfc3339 => Civil::of(now).write_rfc3339(&mut text),
-        };
-        debug_assert!(written.is_ok(), "a timestamp fits in 40 bytes");
-        text
+        }
+        .map_err(|_| invalid_value())?;
+        Ok(text)
     }
 
     /// `prefix || encoding(tag)`, in one buffer of the exact size.
@@ -366,7 +367,7 @@ impl Signer for HmacSigner {
         payload: Payload<'_>,
         now: SystemTime,
     ) -> Result<(), SigningError> {
-        let timestamp = self.timestamp(now);
+        let timestamp = self.timestamp(now)?;
         // A nonce only when it is signed: an unsigned one could be changed
         // by anyone and would protect nothing.
         let nonce = if self.signs_nonce {
@@ -425,6 +426,31 @@ mod tests {
              [Timestamp, Method, PathAndQuery, BodyHash], hash: Sha256, encoding: Hex, .. }"
         );
         assert!(!text.contains("correct horse"));
+    }
+
+    #[test]
+    fn timestamps_of_any_time_fit_on_the_stack() {
+        use std::time::Duration;
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 2);
+        for format in [
+            TimestampFormat::UnixSeconds,
+            TimestampFormat::UnixMillis,
+            TimestampFormat::Rfc3339,
+        ] {
+            let signer = HmacSigner::builder("k", b"s".to_vec())
+                .timestamp_format(format)
+                .build()
+                .unwrap();
+            assert!(signer.timestamp(far).is_ok(), "{format:?}");
+            let known = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+            let text = signer.timestamp(known).unwrap();
+            let expected: &[u8] = match format {
+                TimestampFormat::UnixSeconds => b"1700000000",
+                TimestampFormat::UnixMillis => b"1700000000250",
+                TimestampFormat::Rfc3339 => b"2023-11-14T22:13:20Z",
+            };
+            assert_eq!(text.as_bytes(), expected);
+        }
     }
 
     #[test]
