@@ -273,12 +273,16 @@ impl Finish {
             return;
         };
         let fields = meta.fields();
-        let field = |name| fields.field(name).expect("declared by make_span");
-        let (status_code, resend_count) = (
-            field("http.response.status_code"),
-            field("http.request.resend_count"),
-        );
-        let (error_field, otel_status) = (field("error.type"), field("otel.status_code"));
+        // Declared by `make_span`; a logging layer never panics over one.
+        let (Some(status_code), Some(resend_count), Some(error_field), Some(otel_status)) = (
+            fields.field("http.response.status_code"),
+            fields.field("http.request.resend_count"),
+            fields.field("error.type"),
+            fields.field("otel.status_code"),
+        ) else {
+            debug_assert!(false, "make_span declares the end attributes");
+            return;
+        };
         let resends = resent(resends);
         let otel_error = error_type.map(|_| "ERROR");
         self.span.record_all(&fields.value_set(&[

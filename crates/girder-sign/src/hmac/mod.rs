@@ -202,7 +202,7 @@ fn copy_tag(tag: &[u8], out: &mut [u8; 64]) -> usize {
 }
 
 impl KeySchedule {
-    pub(super) fn new(hash: HmacHash, secret: &[u8]) -> KeySchedule {
+    fn new(hash: HmacHash, secret: &[u8]) -> KeySchedule {
         KeySchedule(Keyed::new(hash, secret))
     }
 }
