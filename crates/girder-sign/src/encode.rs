@@ -17,6 +17,47 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Writes the lower-case hex of `bytes` into the start of `out` (which
+/// must hold twice as many bytes) and returns that part of it.
+pub(crate) fn hex_into<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a [u8] {
+    let out = &mut out[..bytes.len() * 2];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
+    out
+}
+
+/// A short text built on the stack: timestamps, nonces. Writing past its
+/// `N` bytes is a [`fmt::Error`](std::fmt::Error).
+pub(crate) struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    pub(crate) fn new() -> Self {
+        StackText {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl<const N: usize> std::fmt::Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let room = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// RFC 3986 unreserved characters: never percent-encoded by SigV4.
 fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
@@ -118,8 +159,17 @@ impl Civil {
     }
 
     /// `2015-08-30T12:36:00Z`, RFC 3339 in UTC, whole seconds.
+    #[cfg(test)]
     pub(crate) fn rfc3339(&self) -> String {
-        format!(
+        let mut out = String::with_capacity(20);
+        let _ = self.write_rfc3339(&mut out);
+        out
+    }
+
+    /// Writes [`rfc3339`](Civil::rfc3339) to `out`.
+    pub(crate) fn write_rfc3339(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        write!(
+            out,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
@@ -155,5 +205,22 @@ mod tests {
         assert_eq!(percent_decode("100%"), b"100%");
         assert_eq!(percent_decode("%zz%4"), b"%zz%4");
         assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        let mut buf = [b'-'; 8];
+        assert_eq!(hex_into(&[0, 0xab, 0xff], &mut buf), b"00abff");
+        assert_eq!(&buf[6..], b"--", "only twice the input is written");
+    }
+
+    #[test]
+    fn stack_text_refuses_to_overflow() {
+        use std::fmt::Write as _;
+        let mut text = StackText::<4>::new();
+        assert!(write!(text, "{}", 123).is_ok());
+        assert_eq!(text.as_bytes(), b"123");
+        assert!(write!(text, "45").is_err());
+        assert_eq!(
+            text.as_bytes(),
+            b"123",
+            "nothing of a refused write is kept"
+        );
     }
 }

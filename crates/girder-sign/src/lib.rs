@@ -71,8 +71,10 @@
 //!
 //! # Keys
 //!
-//! Secrets live in `secrecy` types; every signer's `Debug` redacts them,
-//! and no error or trace event carries them. Traces go to the target
+//! Secrets live in `secrecy` types, except that [`hmac::HmacSigner`]
+//! keeps only the HMAC key schedule it derives from its secret once, at
+//! build time (see its "What it keeps in memory"); every signer's `Debug`
+//! redacts them, and no error or trace event carries them. Traces go to the target
 //! `girder::sign`; each signing appends
 //! [`Event::Signed`](girder_core::Event::Signed) to the call record.
 //!

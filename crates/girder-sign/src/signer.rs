@@ -202,6 +202,14 @@ impl SignableBody for () {
 /// system call per request. Without an entropy source signing fails
 /// rather than send a guessable nonce.
 pub(crate) fn nonce(scheme: &'static str) -> Result<String, SigningError> {
+    let hex = nonce_hex(scheme)?;
+    Ok(std::str::from_utf8(&hex)
+        .expect("hex digits are ASCII")
+        .to_owned())
+}
+
+/// [`nonce`], as ASCII hex digits on the stack.
+pub(crate) fn nonce_hex(scheme: &'static str) -> Result<[u8; 32], SigningError> {
     use sha2::{Digest, Sha256};
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,7 +230,9 @@ pub(crate) fn nonce(scheme: &'static str) -> Result<String, SigningError> {
     let mut hash = Sha256::new();
     hash.update(key);
     hash.update(count.to_le_bytes());
-    Ok(crate::encode::hex(&hash.finalize()[..16]))
+    let mut out = [0u8; 32];
+    crate::encode::hex_into(&hash.finalize()[..16], &mut out);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -182,15 +182,16 @@ impl LoggingConfig {
 
     /// Whether query parameter `name` is printed as `REDACTED` in `url.full`.
     pub fn is_redacted_query(&self, name: &str) -> bool {
-        let name = normalize(name);
-        self.redact_query.contains(&name)
-            || (self.sensitive_names
-                && SENSITIVE_QUERY_PARTS.iter().any(|part| name.contains(part)))
+        with_normalized(name, |name| {
+            self.redact_query.iter().any(|n| n == name)
+                || (self.sensitive_names
+                    && SENSITIVE_QUERY_PARTS.iter().any(|part| name.contains(part)))
+        })
     }
 
     /// Whether a JSON or form field called `name` is masked in bodies.
     pub fn is_masked_field(&self, name: &str) -> bool {
-        self.mask_fields.contains(&normalize(name))
+        with_normalized(name, |name| self.mask_fields.iter().any(|n| n == name))
     }
 
     pub(crate) fn logs_body_type(&self, content_type: &str) -> bool {
@@ -208,6 +209,25 @@ pub(crate) fn normalize(name: &str) -> String {
         .filter(|c| *c != '-' && *c != '_')
         .map(|c| c.to_ascii_lowercase())
         .collect()
+}
+
+/// Calls `f` with [`normalize`]`(name)`, built on the stack when `name` is
+/// short (every query parameter or field name of a sane API is): checking
+/// the names of each URL's query must not allocate per parameter.
+fn with_normalized<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    if name.len() > buf.len() {
+        return f(&normalize(name));
+    }
+    let mut len = 0;
+    for &b in name.as_bytes() {
+        if b != b'-' && b != b'_' {
+            buf[len] = b.to_ascii_lowercase();
+            len += 1;
+        }
+    }
+    // Only ASCII bytes were dropped or changed: still UTF-8.
+    f(std::str::from_utf8(&buf[..len]).expect("ASCII edits keep UTF-8 valid"))
 }
 
 /// Builds a [`LoggingConfig`]; see [`LoggingConfig::builder`].
@@ -446,6 +466,30 @@ impl LoggingConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_normalized_on_the_stack_match_the_allocated_form() {
+        let long = "X-Api_Key-".repeat(10);
+        for name in [
+            "api_key",
+            "API-Key",
+            "x_Goog-Signature",
+            "",
+            "-_-",
+            "ключ-Key",
+            &long,
+        ] {
+            with_normalized(name, |stacked| {
+                assert_eq!(stacked, normalize(name), "{name}")
+            });
+        }
+        let config = LoggingConfig::default();
+        assert!(config.is_redacted_query("Api-Key"));
+        assert!(config.is_redacted_query("my_refresh_TOKEN"));
+        assert!(!config.is_redacted_query("page"));
+        assert!(config.is_masked_field("Refresh-Token"));
+        assert!(!config.is_masked_field("id"));
+    }
 
     #[test]
     fn nonsense_is_refused_with_a_reason() {

@@ -11,6 +11,7 @@ use girder_core::record::{BreakerState, CacheStatus, Entry, Event, NoRetry};
 use girder_core::{Body, BoxError, CallRecord, ErrorKind};
 use http::Response;
 use pin_project_lite::pin_project;
+use tracing::field::Value;
 use tracing::{Level, Span};
 
 use crate::body::{Tee, content_type, render};
@@ -117,18 +118,13 @@ impl Finish {
         }
         let elapsed = self.record.elapsed();
         let resends = self.resends();
-        self.span
-            .record("http.response.status_code", status.as_u16())
-            .record("duration_s", elapsed.as_secs_f64());
-        if resends > 0 {
-            self.span.record("http.request.resend_count", resends);
-        }
-        if status.is_client_error() || status.is_server_error() {
-            // A client span's status is an error for 4xx too.
-            self.span
-                .record("error.type", status.as_str())
-                .record("otel.status_code", "ERROR");
-        }
+        // A client span's status is an error for 4xx too.
+        let failed = status.is_client_error() || status.is_server_error();
+        self.record_end(
+            Some(status.as_u16()),
+            failed.then(|| status.as_str()),
+            resends,
+        );
         let _entered = self.span.enter();
         self.entries(config.success_level);
         self.hook(CallOutcome::Status(status), elapsed, resends);
@@ -137,7 +133,7 @@ impl Finish {
                 Format::Structured => event_at!(
                     level,
                     http.response.status_code = status.as_u16(),
-                    http.request.resend_count = resends,
+                    http.request.resend_count = resent(resends),
                     duration_s = elapsed.as_secs_f64(),
                     "response"
                 ),
@@ -152,7 +148,7 @@ impl Finish {
             }
         }
         if !enabled(Level::DEBUG) {
-            response.extensions_mut().insert(self.record.clone());
+            response.extensions_mut().insert(self.record);
             return;
         }
         if config.headers {
@@ -165,7 +161,7 @@ impl Finish {
         if config.response_bodies {
             self.tee_body(response);
         }
-        response.extensions_mut().insert(self.record.clone());
+        response.extensions_mut().insert(self.record);
     }
 
     /// Logs a response body: at once when its bytes are at hand, else as
@@ -204,13 +200,7 @@ impl Finish {
         let elapsed = self.record.elapsed();
         let kind = ErrorKind::of(error);
         let resends = self.resends();
-        self.span
-            .record("error.type", error_type(kind))
-            .record("otel.status_code", "ERROR")
-            .record("duration_s", elapsed.as_secs_f64());
-        if resends > 0 {
-            self.span.record("http.request.resend_count", resends);
-        }
+        self.record_end(None, Some(error_type(kind)), resends);
         let _entered = self.span.enter();
         self.entries(config.success_level);
         self.hook(CallOutcome::Error(kind, error), elapsed, resends);
@@ -220,7 +210,7 @@ impl Finish {
                 level,
                 error.type = error_type(kind),
                 error.message = %Chain(error),
-                http.request.resend_count = resends,
+                http.request.resend_count = resent(resends),
                 duration_s = elapsed.as_secs_f64(),
                 "request failed"
             ),
@@ -237,7 +227,6 @@ impl Finish {
     fn canceled(self) {
         let level = self.config.success_level;
         let elapsed = self.record.elapsed();
-        self.span.record("duration_s", elapsed.as_secs_f64());
         let _entered = self.span.enter();
         self.entries(level);
         self.hook(CallOutcome::Canceled, elapsed, self.resends());
@@ -269,6 +258,39 @@ impl Finish {
 
     fn resends(&self) -> u32 {
         self.record.attempts() - 1
+    }
+
+    /// Records the attributes known at the end on the span, in one
+    /// dispatch: each `Span::record` is a registry lookup, a lock and, under
+    /// fmt, an append to the span's text. A value that is `None` is not
+    /// recorded (the resend count only when the request was resent;
+    /// `error.type` and `otel.status_code` only on failure).
+    fn record_end(&self, status: Option<u16>, error_type: Option<&str>, resends: u32) {
+        if self.span.is_disabled() {
+            return;
+        }
+        let Some(meta) = self.span.metadata() else {
+            return;
+        };
+        let fields = meta.fields();
+        // Declared by `make_span`; a logging layer never panics over one.
+        let (Some(status_code), Some(resend_count), Some(error_field), Some(otel_status)) = (
+            fields.field("http.response.status_code"),
+            fields.field("http.request.resend_count"),
+            fields.field("error.type"),
+            fields.field("otel.status_code"),
+        ) else {
+            debug_assert!(false, "make_span declares the end attributes");
+            return;
+        };
+        let resends = resent(resends);
+        let otel_error = error_type.map(|_| "ERROR");
+        self.span.record_all(&fields.value_set(&[
+            (&status_code, status.as_ref().map(|v| v as &dyn Value)),
+            (&resend_count, resends.as_ref().map(|v| v as &dyn Value)),
+            (&error_field, error_type.as_ref().map(|v| v as &dyn Value)),
+            (&otel_status, otel_error.as_ref().map(|v| v as &dyn Value)),
+        ]));
     }
 
     /// The call record's decisions as events: the notable ones at `notable`,
@@ -347,6 +369,12 @@ impl std::fmt::Display for Chain<'_> {
         }
         Ok(())
     }
+}
+
+/// `http.request.resend_count`'s value: set only when the request was
+/// resent, as OpenTelemetry asks.
+fn resent(resends: u32) -> Option<u32> {
+    (resends > 0).then_some(resends)
 }
 
 /// `0.12s`.

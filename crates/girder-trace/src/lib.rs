@@ -14,10 +14,15 @@
 //!   up, else a short name of the [`ErrorKind`](girder_core::ErrorKind)),
 //!   `http.request.resend_count` (from the call record's attempts, set only
 //!   when the request was resent), `otel.kind = "client"`,
-//!   `otel.status_code = "ERROR"` on failure, `duration_s`, and
-//!   `http.request.id`;
+//!   `otel.status_code = "ERROR"` on failure, and `http.request.id`; the
+//!   attributes known only at the end are recorded in one go when the call
+//!   ends;
 //! - a completion event: `INFO` below 400, `WARN` for 4xx and 5xx, `ERROR`
-//!   for a call that ended in an error (all configurable); with
+//!   for a call that ended in an error (all configurable), carrying
+//!   `duration_s` (on the event only: the span has its own start and end,
+//!   and a subscriber that prints the span's fields with each event would
+//!   print it twice), `http.response.status_code` or `error.type`, and
+//!   `http.request.resend_count` when the request was resent; with
 //!   [`Format::Compact`] the lines read `→ GET https://api.test/items` and
 //!   `← 200 OK (0.12s)`;
 //! - the [`CallRecord`](girder_core::CallRecord)'s decisions as events in

@@ -3,6 +3,7 @@
 //! Each view is a `Display` wrapper, so nothing is formatted unless a
 //! subscriber records the field.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use http::{HeaderMap, Uri, header};
@@ -144,9 +145,10 @@ impl fmt::Display for Headers<'_> {
 }
 
 /// `%XX` and `+` decoded, for comparing names; invalid escapes are kept.
-pub(crate) fn percent_decode(text: &str) -> String {
+/// Borrows `text` when there is nothing to decode (the common case).
+pub(crate) fn percent_decode(text: &str) -> Cow<'_, str> {
     if !text.contains(['%', '+']) {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -170,7 +172,7 @@ pub(crate) fn percent_decode(text: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

@@ -75,7 +75,6 @@ pub(crate) fn make_span<B>(request: &Request<B>, config: &LoggingConfig) -> Span
         http.response.status_code = tracing::field::Empty,
         http.request.resend_count = tracing::field::Empty,
         error.type = tracing::field::Empty,
-        duration_s = tracing::field::Empty,
     )
 }
 

@@ -62,7 +62,13 @@ async fn the_span_carries_the_otel_client_attributes() {
     assert_eq!(field("error.type"), None);
     assert_eq!(field("otel.status_code"), None);
     assert_eq!(field("http.request.resend_count"), None, "sent once");
-    assert!(field("duration_s").is_some());
+    // The duration is the completion event's, not repeated on the span
+    // (which has its own start and end).
+    assert_eq!(field("duration_s"), None);
+    let event = capture.event("response");
+    assert!(event.fields["duration_s"].parse::<f64>().is_ok());
+    assert_eq!(event.fields["http.response.status_code"], "200");
+    assert!(!event.fields.contains_key("http.request.resend_count"));
     let sent = api.requests()[0].header("x-request-id").unwrap().to_owned();
     assert_eq!(field("http.request.id"), Some(sent.clone()));
     assert!(sent.len() == 32 && sent.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -111,6 +117,63 @@ async fn levels_follow_the_outcome() {
             assert!(!span.fields.contains_key("error.type"));
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_end_of_a_call_is_recorded_on_the_span_in_one_dispatch() {
+    for status in [200, 503] {
+        let (capture, _guard) = Capture::install(Level::INFO);
+        layer()
+            .layer(retried_then(status))
+            .oneshot(get("https://api.test/x"))
+            .await
+            .unwrap();
+        let span = capture.span();
+        assert_eq!(span.fields["http.response.status_code"], status.to_string());
+        assert_eq!(span.fields["http.request.resend_count"], "1");
+        assert_eq!(span.fields.contains_key("error.type"), status >= 400);
+        assert_eq!(capture.record_calls(), 1, "{status}");
+    }
+}
+
+/// Two attempts noted in the record, then `status`.
+fn retried_then(
+    status: u16,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>>,
+> + Clone {
+    service_fn(move |req: Request<Body>| async move {
+        for number in 1..=2 {
+            CallRecord::note(req.extensions(), "retry", || Event::Attempt { number });
+        }
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::from_u16(status).unwrap();
+        Ok(response)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_filtered_out_span_leaves_the_outcome_on_the_event() {
+    // The span at DEBUG under an INFO filter: the completion event alone
+    // must still say how the call went and how long it took.
+    let (capture, _guard) = Capture::install(Level::INFO);
+    let config = LoggingConfig::builder()
+        .span_level(Level::DEBUG)
+        .build()
+        .unwrap();
+    LoggingLayer::new(config)
+        .layer(retried_then(200))
+        .oneshot(get("https://api.test/x"))
+        .await
+        .unwrap();
+    assert!(capture.spans().is_empty());
+    let event = capture.event("response");
+    assert_eq!(event.fields["http.response.status_code"], "200");
+    assert_eq!(event.fields["http.request.resend_count"], "1");
+    assert!(event.fields["duration_s"].parse::<f64>().is_ok());
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,7 +5,7 @@ use std::fmt;
 use http::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretSlice};
 
-use super::{Component, Encoding, HmacHash, HmacSigner, TimestampFormat};
+use super::{Component, Encoding, HmacHash, HmacSigner, KeySchedule, TimestampFormat};
 use crate::error::InvalidSigningConfig;
 
 /// Builds an [`HmacSigner`].
@@ -188,9 +188,13 @@ impl HmacSignerBuilder {
                 "is also used for another value",
             ));
         }
+        // The key schedule runs once, here; the secret is zeroed when
+        // `self.secret` drops at the end of this function.
+        let keyed = KeySchedule::new(self.hash, self.secret.expose_secret());
         Ok(HmacSigner {
             key_id,
-            secret: std::sync::Arc::new(self.secret),
+            keyed: std::sync::Arc::new(keyed),
+            signs_nonce: self.components.contains(&Component::Nonce),
             components: self.components,
             separator: self.separator,
             hash: self.hash,

@@ -27,20 +27,21 @@
 //! assert_eq!(parts.headers["x-signature"].len(), 64);
 //! ```
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
+use bytes::Bytes;
 use girder_core::{SigningError, SigningErrorKind};
 use http::HeaderName;
 use http::HeaderValue;
 use http::request::Parts;
-use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::encode::{Civil, hex, since_epoch};
-use crate::signer::{Payload, Signer, nonce};
+use crate::encode::{Civil, StackText, hex_into, since_epoch};
+use crate::signer::{Payload, Signer, nonce_hex};
 
 mod builder;
 
@@ -107,14 +108,28 @@ pub enum TimestampFormat {
 
 /// Signs with a configurable HMAC scheme; see the [module docs](self).
 ///
+/// # What it keeps in memory
+///
+/// Not the secret itself: [`build`](HmacSignerBuilder::build) runs the
+/// HMAC key schedule once (the hash function's state after the key XOR
+/// `ipad`, and after the key XOR `opad`), then the builder's copy of the
+/// secret is zeroed as it is dropped. Each signature starts from a copy of
+/// that keyed state, which saves hashing two blocks per request. The keyed
+/// state cannot give the secret back, but it signs as well as the secret
+/// does, so it is kept as carefully: `Debug` never shows it, no error or
+/// trace carries it, and the last clone overwrites it (best effort: the
+/// `hmac` crate offers no zeroize) when dropped. The per-call copies live
+/// on the stack for the duration of one signature.
+///
 /// # Clone
 ///
-/// Clones share the secret (an `Arc`).
+/// Clones share the keyed state (an `Arc`).
 #[derive(Clone)]
 pub struct HmacSigner {
     key_id: HeaderValue,
-    secret: std::sync::Arc<SecretSlice<u8>>,
+    keyed: Arc<KeySchedule>,
     components: Vec<Component>,
+    signs_nonce: bool,
     separator: String,
     hash: HmacHash,
     encoding: Encoding,
@@ -128,6 +143,7 @@ pub struct HmacSigner {
 
 impl fmt::Debug for HmacSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keyed state signs like the secret: never shown.
         f.debug_struct("HmacSigner")
             .field("key_id", &self.key_id)
             .field("secret", &"[redacted]")
@@ -135,6 +151,72 @@ impl fmt::Debug for HmacSigner {
             .field("hash", &self.hash)
             .field("encoding", &self.encoding)
             .finish_non_exhaustive()
+    }
+}
+
+/// The HMAC key schedule, run once from the secret; see
+/// [`HmacSigner`]'s "What it keeps in memory". Overwritten when dropped.
+struct KeySchedule(Keyed);
+
+/// A keyed HMAC state: the signer's, or a per-call copy of it.
+#[derive(Clone)]
+enum Keyed {
+    Sha256(Hmac<Sha256>),
+    Sha512(Hmac<Sha512>),
+}
+
+impl Keyed {
+    fn new(hash: HmacHash, secret: &[u8]) -> Keyed {
+        match hash {
+            HmacHash::Sha256 => Keyed::Sha256(
+                Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length"),
+            ),
+            HmacHash::Sha512 => Keyed::Sha512(
+                Hmac::<Sha512>::new_from_slice(secret).expect("HMAC takes any key length"),
+            ),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Keyed::Sha256(mac) => mac.update(bytes),
+            Keyed::Sha512(mac) => mac.update(bytes),
+        }
+    }
+
+    /// The tag, in the first 32 (SHA-256) or 64 (SHA-512) bytes of the
+    /// array, and its length.
+    fn finalize(self) -> ([u8; 64], usize) {
+        let mut out = [0u8; 64];
+        let len = match self {
+            Keyed::Sha256(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
+            Keyed::Sha512(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
+        };
+        (out, len)
+    }
+}
+
+fn copy_tag(tag: &[u8], out: &mut [u8; 64]) -> usize {
+    out[..tag.len()].copy_from_slice(tag);
+    tag.len()
+}
+
+impl KeySchedule {
+    fn new(hash: HmacHash, secret: &[u8]) -> KeySchedule {
+        KeySchedule(Keyed::new(hash, secret))
+    }
+}
+
+impl Drop for KeySchedule {
+    fn drop(&mut self) {
+        // Overwrite the key schedule with one derived from no secret;
+        // `black_box` keeps the write from being optimised away as dead.
+        let hash = match self.0 {
+            Keyed::Sha256(_) => HmacHash::Sha256,
+            Keyed::Sha512(_) => HmacHash::Sha512,
+        };
+        self.0 = Keyed::new(hash, &[]);
+        std::hint::black_box(&self.0);
     }
 }
 
@@ -148,6 +230,9 @@ impl HmacSigner {
     /// The canonical string this signer MACs for a request, with the given
     /// timestamp and nonce text. Exposed so that a server (or a test) can
     /// check a signature without re-implementing the rules.
+    ///
+    /// Signing itself does not build it: it feeds the same bytes to the
+    /// MAC piece by piece.
     pub fn canonical_string(
         &self,
         parts: &Parts,
@@ -156,29 +241,48 @@ impl HmacSigner {
         nonce: &str,
     ) -> Result<Vec<u8>, SigningError> {
         let mut out = Vec::with_capacity(128);
+        self.write_canonical(
+            parts,
+            payload,
+            timestamp.as_bytes(),
+            nonce.as_bytes(),
+            |bytes| out.extend_from_slice(bytes),
+        )?;
+        Ok(out)
+    }
+
+    /// Hands the canonical string to `out` piece by piece.
+    fn write_canonical(
+        &self,
+        parts: &Parts,
+        payload: Payload<'_>,
+        timestamp: &[u8],
+        nonce: &[u8],
+        mut out: impl FnMut(&[u8]),
+    ) -> Result<(), SigningError> {
         for (i, component) in self.components.iter().enumerate() {
             if i > 0 {
-                out.extend_from_slice(self.separator.as_bytes());
+                out(self.separator.as_bytes());
             }
             match component {
-                Component::Method => out.extend_from_slice(parts.method.as_str().as_bytes()),
-                Component::Path => out.extend_from_slice(path(parts).as_bytes()),
+                Component::Method => out(parts.method.as_str().as_bytes()),
+                Component::Path => out(path(parts).as_bytes()),
                 Component::PathAndQuery => {
                     let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-                    out.extend_from_slice(if pq.is_empty() { b"/" } else { pq.as_bytes() });
+                    out(if pq.is_empty() { b"/" } else { pq.as_bytes() });
                 }
-                Component::Timestamp => out.extend_from_slice(timestamp.as_bytes()),
-                Component::Nonce => out.extend_from_slice(nonce.as_bytes()),
-                Component::KeyId => out.extend_from_slice(self.key_id.as_bytes()),
-                Component::Literal(text) => out.extend_from_slice(text.as_bytes()),
-                Component::Body => out.extend_from_slice(body(payload)?),
+                Component::Timestamp => out(timestamp),
+                Component::Nonce => out(nonce),
+                Component::KeyId => out(self.key_id.as_bytes()),
+                Component::Literal(text) => out(text.as_bytes()),
+                Component::Body => out(body(payload)?),
                 Component::BodyHash => {
                     let bytes = body(payload)?;
-                    let digest = match self.hash {
-                        HmacHash::Sha256 => hex(&Sha256::digest(bytes)),
-                        HmacHash::Sha512 => hex(&Sha512::digest(bytes)),
-                    };
-                    out.extend_from_slice(digest.as_bytes());
+                    let mut text = [0u8; 128];
+                    out(match self.hash {
+                        HmacHash::Sha256 => hex_into(&Sha256::digest(bytes), &mut text),
+                        HmacHash::Sha512 => hex_into(&Sha512::digest(bytes), &mut text),
+                    });
                 }
                 Component::Header(name) => {
                     let mut values = parts.headers.get_all(name).iter().peekable();
@@ -190,40 +294,52 @@ impl HmacSigner {
                     }
                     for (j, value) in values.enumerate() {
                         if j > 0 {
-                            out.extend_from_slice(b", ");
+                            out(b", ");
                         }
-                        out.extend_from_slice(value.as_bytes());
+                        out(value.as_bytes());
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn mac(&self, message: &[u8]) -> Vec<u8> {
-        let key = self.secret.expose_secret();
-        match self.hash {
-            HmacHash::Sha256 => {
-                let mut mac =
-                    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            }
-            HmacHash::Sha512 => {
-                let mut mac =
-                    Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes any key length");
-                mac.update(message);
-                mac.finalize().into_bytes().to_vec()
-            }
-        }
-    }
-
-    fn timestamp(&self, now: SystemTime) -> String {
+    /// The timestamp's text, on the stack.
+    fn timestamp(&self, now: SystemTime) -> Result<StackText<40>, SigningError> {
+        let mut text = StackText::new();
+        // At most 23 digits of milliseconds, or a 12-digit year in RFC 3339:
+        // the buffer has room for any time, but a cut timestamp must never
+        // be signed, so a failure is an error rather than an assumption.
         match self.timestamp_format {
-            TimestampFormat::UnixSeconds => since_epoch(now).as_secs().to_string(),
-            TimestampFormat::UnixMillis => since_epoch(now).as_millis().to_string(),
-            TimestampFormat::Rfc3339 => Civil::of(now).rfc3339(),
+            TimestampFormat::UnixSeconds => write!(text, "{}", since_epoch(now).as_secs()),
+            TimestampFormat::UnixMillis => write!(text, "{}", since_epoch(now).as_millis()),
+            TimestampFormat::Rfc3339 => Civil::of(now).write_rfc3339(&mut text),
         }
+        .map_err(|_| invalid_value())?;
+        Ok(text)
+    }
+
+    /// `prefix || encoding(tag)`, in one buffer of the exact size.
+    fn signature_value(&self, tag: &[u8]) -> Result<HeaderValue, SigningError> {
+        let prefix = self.signature_prefix.as_bytes();
+        let encoded_len = match self.encoding {
+            Encoding::Hex => tag.len() * 2,
+            Encoding::Base64 => base64::encoded_len(tag.len(), true).expect("a short tag"),
+        };
+        let mut out = vec![0u8; prefix.len() + encoded_len];
+        let (head, tail) = out.split_at_mut(prefix.len());
+        head.copy_from_slice(prefix);
+        match self.encoding {
+            Encoding::Hex => {
+                hex_into(tag, tail);
+            }
+            Encoding::Base64 => {
+                base64::engine::general_purpose::STANDARD
+                    .encode_slice(tag, tail)
+                    .expect("sized for the tag");
+            }
+        }
+        HeaderValue::from_maybe_shared(Bytes::from(out)).map_err(|_| invalid_value())
     }
 }
 
@@ -251,40 +367,119 @@ impl Signer for HmacSigner {
         payload: Payload<'_>,
         now: SystemTime,
     ) -> Result<(), SigningError> {
-        let timestamp = self.timestamp(now);
+        let timestamp = self.timestamp(now)?;
         // A nonce only when it is signed: an unsigned one could be changed
         // by anyone and would protect nothing.
-        let signs_nonce = self.components.contains(&Component::Nonce);
-        let nonce = if signs_nonce {
-            nonce(SCHEME)?
+        let nonce = if self.signs_nonce {
+            Some(nonce_hex(SCHEME)?)
         } else {
-            String::new()
+            None
         };
-        let canonical = self.canonical_string(parts, payload, &timestamp, &nonce)?;
-        let mac = self.mac(&canonical);
-        let mut signature = self.signature_prefix.clone();
-        match self.encoding {
-            Encoding::Hex => signature.push_str(&hex(&mac)),
-            Encoding::Base64 => {
-                base64::engine::general_purpose::STANDARD.encode_string(&mac, &mut signature)
-            }
-        }
+        let nonce_text: &[u8] = nonce.as_ref().map_or(&[], |n| n.as_slice());
+        // The canonical string goes straight into the MAC, never into a
+        // buffer of its own.
+        let mut mac = self.keyed.0.clone();
+        self.write_canonical(parts, payload, timestamp.as_bytes(), nonce_text, |bytes| {
+            mac.update(bytes)
+        })?;
+        let (tag, len) = mac.finalize();
+        let signature = self.signature_value(&tag[..len])?;
         let headers = &mut parts.headers;
         if let Some(name) = &self.key_id_header {
             headers.insert(name.clone(), self.key_id.clone());
         }
         if let Some(name) = &self.timestamp_header {
-            headers.insert(name.clone(), value(timestamp)?);
+            headers.insert(name.clone(), value(timestamp.as_bytes())?);
         }
-        if let (Some(name), true) = (&self.nonce_header, signs_nonce) {
+        if let (Some(name), Some(nonce)) = (&self.nonce_header, &nonce) {
             headers.insert(name.clone(), value(nonce)?);
         }
-        headers.insert(self.signature_header.clone(), value(signature)?);
+        headers.insert(self.signature_header.clone(), signature);
         Ok(())
     }
 }
 
-fn value(text: String) -> Result<HeaderValue, SigningError> {
-    HeaderValue::try_from(text)
-        .map_err(|_| SigningError::new(SigningErrorKind::InvalidValue, SCHEME))
+fn invalid_value() -> SigningError {
+    SigningError::new(SigningErrorKind::InvalidValue, SCHEME)
+}
+
+fn value(text: &[u8]) -> Result<HeaderValue, SigningError> {
+    HeaderValue::from_bytes(text).map_err(|_| invalid_value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_neither_the_secret_nor_the_keyed_state() {
+        let secret = b"correct horse battery staple";
+        let signer = HmacSigner::builder("key-1", secret.to_vec())
+            .build()
+            .unwrap();
+        let text = format!("{signer:?}");
+        // Exactly the fields below: a field added later (the keyed state,
+        // say) makes this fail and must be looked at.
+        assert_eq!(
+            text,
+            "HmacSigner { key_id: \"key-1\", secret: \"[redacted]\", components: \
+             [Timestamp, Method, PathAndQuery, BodyHash], hash: Sha256, encoding: Hex, .. }"
+        );
+        assert!(!text.contains("correct horse"));
+    }
+
+    #[test]
+    fn timestamps_of_any_time_fit_on_the_stack() {
+        use std::time::Duration;
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 2);
+        for format in [
+            TimestampFormat::UnixSeconds,
+            TimestampFormat::UnixMillis,
+            TimestampFormat::Rfc3339,
+        ] {
+            let signer = HmacSigner::builder("k", b"s".to_vec())
+                .timestamp_format(format)
+                .build()
+                .unwrap();
+            assert!(signer.timestamp(far).is_ok(), "{format:?}");
+            let known = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+            let text = signer.timestamp(known).unwrap();
+            let expected: &[u8] = match format {
+                TimestampFormat::UnixSeconds => b"1700000000",
+                TimestampFormat::UnixMillis => b"1700000000250",
+                TimestampFormat::Rfc3339 => b"2023-11-14T22:13:20Z",
+            };
+            assert_eq!(text.as_bytes(), expected);
+        }
+    }
+
+    #[test]
+    fn a_signer_keyed_once_signs_like_one_keyed_per_call() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        for hash in [HmacHash::Sha256, HmacHash::Sha512] {
+            let keyed = Keyed::new(hash, secret);
+            for message in [&b""[..], b"abc", &[b'x'; 300]] {
+                // Twice from the same keyed state: a copy is used up, not
+                // the state itself.
+                for _ in 0..2 {
+                    let mut mac = keyed.clone();
+                    mac.update(message);
+                    let (tag, len) = mac.finalize();
+                    let expected = match hash {
+                        HmacHash::Sha256 => {
+                            let mut fresh = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+                            fresh.update(message);
+                            fresh.finalize().into_bytes().to_vec()
+                        }
+                        HmacHash::Sha512 => {
+                            let mut fresh = Hmac::<Sha512>::new_from_slice(secret).unwrap();
+                            fresh.update(message);
+                            fresh.finalize().into_bytes().to_vec()
+                        }
+                    };
+                    assert_eq!(&tag[..len], expected.as_slice());
+                }
+            }
+        }
+    }
 }

@@ -34,6 +34,8 @@ struct State {
     spans: Vec<SpanRec>,
     ids: HashMap<u64, usize>,
     events: Vec<EventRec>,
+    /// `on_record` calls: each is a dispatch to every layer.
+    records: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +71,7 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
         let mut state = self.0.lock().unwrap();
+        state.records += 1;
         if let Some(&index) = state.ids.get(&id.into_u64()) {
             values.record(&mut Fields(&mut state.spans[index].fields));
         }
@@ -104,6 +107,11 @@ impl Capture {
 
     pub fn spans(&self) -> Vec<SpanRec> {
         self.0.lock().unwrap().spans.clone()
+    }
+
+    /// How many times a span's fields were recorded after its creation.
+    pub fn record_calls(&self) -> usize {
+        self.0.lock().unwrap().records
     }
 
     pub fn events(&self) -> Vec<EventRec> {
