@@ -129,6 +129,10 @@ impl Client {
                 let mut request = Request::new(Body::empty());
                 *request.method_mut() = method;
                 *request.uri_mut() = url;
+                // Room for what the stack adds (User-Agent, Accept, auth,
+                // signature fields, Accept-Encoding): an empty map grows
+                // at its seventh field, reallocating on the way down.
+                *request.headers_mut() = HeaderMap::with_capacity(12);
                 request
             }),
             timeout: None,

@@ -131,6 +131,40 @@ impl PathTemplate {
     pub fn infer(path: &str) -> Self {
         PathTemplate(Cow::Owned(normalize_path(path)))
     }
+
+    /// What [`infer`](Self::infer) would give, written straight to a
+    /// formatter (no allocation): for span names and log lines.
+    ///
+    /// ```
+    /// use girder_core::partition::PathTemplate;
+    /// let shown = PathTemplate::display_inferred("/users/17/posts").to_string();
+    /// assert_eq!(shown, PathTemplate::infer("/users/17/posts").as_str());
+    /// ```
+    pub fn display_inferred(path: &str) -> impl fmt::Display + '_ {
+        Inferred(path)
+    }
+}
+
+struct Inferred<'a>(&'a str);
+
+impl fmt::Display for Inferred<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_inferred(self.0, f)
+    }
+}
+
+fn write_inferred(path: &str, out: &mut impl fmt::Write) -> fmt::Result {
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.write_char('/')?;
+        }
+        out.write_str(if looks_like_id(segment) {
+            "{id}"
+        } else {
+            segment
+        })?;
+    }
+    Ok(())
 }
 
 /// The key of one partition. Cheap to clone and hash.
@@ -307,16 +341,7 @@ impl Partition {
 /// Replaces path segments that look like identifiers by `{id}`.
 fn normalize_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for (i, segment) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        if looks_like_id(segment) {
-            out.push_str("{id}");
-        } else {
-            out.push_str(segment);
-        }
-    }
+    write_inferred(path, &mut out).expect("writing to a String cannot fail");
     out
 }
 

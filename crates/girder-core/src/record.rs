@@ -110,6 +110,12 @@ impl CallRecord {
         self.lock().push(Entry { at, layer, event });
     }
 
+    /// Whether any entry so far satisfies `predicate`, without copying
+    /// the entries (the lock is held while `predicate` runs).
+    pub fn any(&self, predicate: impl FnMut(&Entry) -> bool) -> bool {
+        self.lock().iter().any(predicate)
+    }
+
     /// A copy of the entries so far, oldest first.
     pub fn entries(&self) -> Vec<Entry> {
         self.lock().clone()

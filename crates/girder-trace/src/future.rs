@@ -296,7 +296,10 @@ impl Finish {
     /// The call record's decisions as events: the notable ones at `notable`,
     /// routine ones (attempt 1, circuit closed and admitted) at `DEBUG`.
     fn entries(&self, notable: Level) {
-        if !enabled(notable) && !enabled(Level::DEBUG) {
+        if !enabled(Level::DEBUG)
+            && (!enabled(notable) || !self.record.any(|entry| !is_routine(&entry.event)))
+        {
+            // Nothing to show at the enabled levels: no copy of the entries.
             return;
         }
         for Entry {

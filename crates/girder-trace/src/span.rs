@@ -32,7 +32,7 @@ impl fmt::Display for SpanName<'_> {
                 f,
                 "{} {}",
                 self.method,
-                PathTemplate::infer(self.path).as_str()
+                PathTemplate::display_inferred(self.path)
             ),
         }
     }

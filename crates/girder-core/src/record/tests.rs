@@ -96,3 +96,14 @@ async fn the_layer_keeps_a_record_the_caller_made() {
 fn attempts_is_at_least_one() {
     assert_eq!(CallRecord::new().attempts(), 1);
 }
+
+#[test]
+fn any_looks_at_every_entry_without_a_copy() {
+    let record = CallRecord::new();
+    assert!(!record.any(|_| true));
+    record.push("retry", Event::Attempt { number: 1 });
+    record.push("retry", Event::Attempt { number: 2 });
+    assert!(record.any(|e| matches!(e.event, Event::Attempt { number: 2 })));
+    assert!(!record.any(|e| matches!(e.event, Event::Attempt { number: 3 })));
+    assert!(!record.any(|e| e.layer != "retry"));
+}
