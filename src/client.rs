@@ -96,6 +96,11 @@ impl Client {
     /// `ServiceBuilder` of girder layers in another order), with this
     /// crate's request and response API. It adds the default headers and
     /// nothing else: no base URL, no total timeout.
+    ///
+    /// The client keeps a few clones of `service` (one per CPU, up to 16)
+    /// and calls a free one when its `poll_ready` is ready at once (polled
+    /// with a no-op waker); otherwise the call waits on a clone of its own,
+    /// as `ServiceExt::oneshot` would, and the slot's clone is dropped.
     pub fn from_service<S>(service: S) -> Client
     where
         S: Service<Request<Body>, Response = http::Response<Body>> + Clone + Send + Sync + 'static,

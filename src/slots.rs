@@ -31,7 +31,9 @@ const MAX_SLOTS: usize = 16;
 
 pub(crate) struct Slots {
     prototype: ClientService,
-    slots: Box<[Mutex<ClientService>]>,
+    /// Empty after a failure, a panic or a stack not ready at once: the
+    /// next call there starts from a fresh clone.
+    slots: Box<[Mutex<Option<ClientService>>]>,
 }
 
 static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
@@ -57,7 +59,9 @@ impl Slots {
         let count = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, MAX_SLOTS);
-        let slots = (0..count).map(|_| Mutex::new(service.clone())).collect();
+        let slots = (0..count)
+            .map(|_| Mutex::new(Some(service.clone())))
+            .collect();
         Slots {
             prototype: service,
             slots,
@@ -75,34 +79,37 @@ impl Slots {
         let start = home();
         for step in 0..self.slots.len().min(2) {
             let slot = &self.slots[(start + step) % self.slots.len()];
-            let mut service = match slot.try_lock() {
-                Ok(service) => service,
+            let mut guard = match slot.try_lock() {
+                Ok(guard) => guard,
                 Err(TryLockError::WouldBlock) => continue,
                 Err(TryLockError::Poisoned(poisoned)) => {
-                    // A layer panicked inside `call`: start that slot over.
-                    let mut service = poisoned.into_inner();
-                    *service = self.prototype.clone();
+                    // A layer panicked inside `call`: that slot's stack was
+                    // taken out first, so unwinding dropped it (and any
+                    // capacity it held); start over.
                     slot.clear_poison();
-                    service
+                    let mut guard = poisoned.into_inner();
+                    *guard = None;
+                    guard
                 }
             };
+            // Out of the slot while in use: a panic in `call` drops it
+            // instead of leaving it, permit and all, behind the lock.
+            let mut service = guard.take().unwrap_or_else(|| self.prototype.clone());
             let mut cx = Context::from_waker(Waker::noop());
             match service.poll_ready(&mut cx) {
-                Poll::Ready(Ok(())) => return service.call(request),
-                Poll::Ready(Err(error)) => {
-                    // A service that failed readiness is not used again.
-                    *service = self.prototype.clone();
-                    return Box::pin(std::future::ready(Err(error)));
+                Poll::Ready(Ok(())) => {
+                    let future = service.call(request);
+                    *guard = Some(service);
+                    return future;
                 }
+                // A service that failed readiness is not used again.
+                Poll::Ready(Err(error)) => return Box::pin(std::future::ready(Err(error))),
                 // Not ready at once: wait on a clone of our own, with this
-                // task's waker. The slot starts over too: a service that
+                // task's waker. The slot's stack is dropped too: one that
                 // queued for capacity in `poll_ready` (a concurrency limit,
                 // a buffer) could be handed it later, under a waker that
                 // wakes nobody, and keep it from the call that waits.
-                Poll::Pending => {
-                    *service = self.prototype.clone();
-                    break;
-                }
+                Poll::Pending => break,
             }
         }
         Box::pin(self.prototype.clone().oneshot(request))
@@ -198,8 +205,8 @@ mod tests {
         let made = clones.load(Ordering::SeqCst);
         slots.call(get()).await.unwrap();
         // The slot said "not yet" once; the call went to a clone of its
-        // own, and the slot was replaced by a fresh clone.
-        assert_eq!(clones.load(Ordering::SeqCst), made + 2);
+        // own, and the slot was emptied (refilled by its next call).
+        assert_eq!(clones.load(Ordering::SeqCst), made + 1);
     }
 
     #[tokio::test]
@@ -209,9 +216,11 @@ mod tests {
         let made = clones.load(Ordering::SeqCst);
         let error = slots.call(get()).await.unwrap_err();
         assert_eq!(error.to_string(), "not ready, ever");
-        // The failed clone was replaced; the next call goes through.
-        assert_eq!(clones.load(Ordering::SeqCst), made + 1);
+        // The failed clone was dropped; the next call there starts from a
+        // fresh one and goes through.
+        assert_eq!(clones.load(Ordering::SeqCst), made);
         slots.call(get()).await.unwrap();
+        assert_eq!(clones.load(Ordering::SeqCst), made + 1);
     }
 
     /// A one-permit gate that hands its permit to the first service
@@ -320,6 +329,66 @@ mod tests {
             .expect("the second call starved");
         a.unwrap();
         b.unwrap();
+    }
+
+    /// Panics in `call`, after the gate below granted its permit.
+    #[derive(Clone)]
+    struct PanicOnce(Gated, Arc<AtomicUsize>);
+
+    impl Service<Request<Body>> for PanicOnce {
+        type Response = http::Response<Body>;
+        type Error = BoxError;
+        type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: Request<Body>) -> Self::Future {
+            if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("a layer panics in call");
+            }
+            self.0.call(request)
+        }
+    }
+
+    #[test]
+    fn a_panic_in_call_does_not_strand_the_capacity_its_stack_held() {
+        let gate = Arc::new(std::sync::Mutex::new(Gate {
+            free: true,
+            ..Gate::default()
+        }));
+        let gated = Gated {
+            gate,
+            id: 0,
+            ids: Arc::new(AtomicUsize::new(1)),
+            holds: false,
+        };
+        let slots = Arc::new(Slots::new(BoxCloneSyncService::new(PanicOnce(
+            gated,
+            Arc::new(AtomicUsize::new(0)),
+        ))));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(slots.call(get()));
+        }));
+        assert!(panicked.is_err());
+        // Another thread (another home slot, when there are two or more):
+        // its call must get the permit the panicking call's stack held.
+        let other = slots.clone();
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(5), other.call(get()))
+                    .await
+                    .map(|result| result.is_ok())
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(done, Ok(true), "the call starved");
     }
 
     #[tokio::test]

@@ -29,15 +29,33 @@ pub struct CacheKey {
 
 impl Hash for CacheKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // `Uri`'s own `Hash` feeds the authority to the hasher a byte at a
-        // time (it compares case-insensitively), several hundred
-        // instructions a key, and a call hashes its key up to three times.
-        // Equal keys have equal paths, queries and ports, which is all
-        // that is hashed here; the host only takes part in `Eq`.
+        // What `Uri`'s `PartialEq` compares, in a few writes: its own
+        // `Hash` feeds the authority to the hasher a byte at a time,
+        // several hundred instructions a key, and a call hashes its key up
+        // to three times. The authority is compared ignoring ASCII case, so
+        // it is hashed folded; `path()` is "/" for an empty path, as `Eq`
+        // sees it.
         self.method.hash(state);
-        self.uri.port_u16().hash(state);
-        match self.uri.path_and_query() {
-            Some(path) => state.write(path.as_str().as_bytes()),
+        match self.uri.authority() {
+            Some(authority) => {
+                let bytes = authority.as_str().as_bytes();
+                state.write_usize(bytes.len());
+                let mut folded = [0u8; 64];
+                for chunk in bytes.chunks(folded.len()) {
+                    let folded = &mut folded[..chunk.len()];
+                    folded.copy_from_slice(chunk);
+                    folded.make_ascii_lowercase();
+                    state.write(folded);
+                }
+            }
+            None => state.write_u8(0),
+        }
+        state.write(self.uri.path().as_bytes());
+        match self.uri.query() {
+            Some(query) => {
+                state.write_u8(b'?');
+                state.write(query.as_bytes());
+            }
             None => state.write_u8(0),
         }
         self.identity.hash(state);

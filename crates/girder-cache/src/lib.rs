@@ -68,8 +68,11 @@
 //!   so its concurrent calls go out side by side rather than in waves
 //!   (Varnish's hit-for-pass). While it passes and nothing is stored for
 //!   it, a call goes straight to the service: no request copy, no boxed
-//!   future, the body streamed. The storable answer that ends a pass is
-//!   handed over unstored (`Bypass`); the next miss stores.
+//!   future, the body streamed. `no-store` (with or without
+//!   `must-understand`) or a body over `max_entry_bytes` (declared, or
+//!   counted as it streams) keeps the pass; any other answer ends it and
+//!   is handed over unstored (`Bypass`), once its body has been read if
+//!   its length was not declared; the next miss stores.
 //! - **Invalidation**: a 2xx or 3xx answer to POST, PUT, PATCH or DELETE
 //!   removes the target URI and same-origin `Location` / `Content-Location`
 //!   (for the writer's identity; other identities' entries run out by their
@@ -148,6 +151,7 @@ mod flight;
 pub mod key;
 mod layer;
 mod mode;
+mod pass;
 pub mod service;
 pub mod store;
 

@@ -1,6 +1,6 @@
 //! [`Cache`], the service, and the logic of one call.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +21,7 @@ use crate::directives::{self, Directives};
 use crate::entry::{CacheEntry, StoredResponse};
 use crate::flight::{self, Flights, Landing, Leader, Role, SharedResponse};
 use crate::key::{CacheKey, KeyMaker};
+use crate::pass::{PassCall, Passes};
 use crate::store::CacheStore;
 use crate::{CacheConfig, CacheMode, SharedError};
 
@@ -73,59 +74,6 @@ pub(crate) struct Shared<St> {
     passes: Arc<Passes>,
 }
 
-/// Keys whose last answer could not be shared (`no-store`, or too large to
-/// buffer), until when: their misses go out side by side instead of
-/// queueing behind a leader only to be told to pass (Varnish's
-/// "hit-for-pass"), and a passing key with nothing stored goes straight to
-/// the service, without the boxed miss path (see [`Kind::Pass`]).
-pub(crate) struct Passes {
-    // foldhash: SipHash over a URI, twice a call, cost more than the rest
-    // of the pass path.
-    map: Mutex<HashMap<CacheKey, SystemTime, foldhash::fast::RandomState>>,
-    clock: WallClock,
-    /// A declared length over it keeps the pass (the full path would
-    /// stream it through unstored anyway).
-    max_entry_bytes: u64,
-}
-
-impl Passes {
-    /// Until when `key`'s misses skip coalescing, if they do.
-    fn until(&self, key: &CacheKey, now: SystemTime) -> Option<SystemTime> {
-        let passes = self.map.lock().expect("pass map poisoned");
-        passes.get(key).copied().filter(|until| now < *until)
-    }
-
-    /// Remembers that `key`'s answer could not be shared.
-    fn mark(&self, key: &CacheKey, now: SystemTime) {
-        let mut passes = self.map.lock().expect("pass map poisoned");
-        if let Some(until) = passes.get_mut(key) {
-            *until = now + PASS_TTL;
-            return;
-        }
-        if passes.len() >= MAX_PASSES {
-            passes.retain(|_, until| now < *until);
-            if passes.len() >= MAX_PASSES {
-                passes.clear();
-            }
-        }
-        passes.insert(key.clone(), now + PASS_TTL);
-    }
-
-    /// Forgets a pass: `key` answered something shareable again.
-    fn clear(&self, key: &CacheKey) {
-        let mut passes = self.map.lock().expect("pass map poisoned");
-        if !passes.is_empty() {
-            passes.remove(key);
-        }
-    }
-}
-
-/// How long a key whose answer could not be shared skips coalescing.
-const PASS_TTL: Duration = Duration::from_secs(60);
-/// The most such keys remembered; past it, expired ones are dropped, and
-/// if none has expired, all of them.
-const MAX_PASSES: usize = 4096;
-
 impl<St> fmt::Debug for Shared<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
@@ -137,7 +85,7 @@ impl<St> fmt::Debug for Shared<St> {
 impl<St> Shared<St> {
     pub(crate) fn new(config: CacheConfig, store: St) -> Self {
         let clock = config.clock.unwrap_or_else(WallClock::system);
-        let max_entry_bytes = config.max_entry_bytes as u64;
+        let max_entry_bytes = config.max_entry_bytes;
         Shared {
             options: config.options(),
             keys: config.key_maker(),
@@ -146,11 +94,7 @@ impl<St> Shared<St> {
             config,
             flights: Arc::default(),
             refreshing: Mutex::default(),
-            passes: Arc::new(Passes {
-                map: Mutex::default(),
-                clock,
-                max_entry_bytes,
-            }),
+            passes: Arc::new(Passes::new(clock, max_entry_bytes)),
         }
     }
 
@@ -189,7 +133,7 @@ pin_project_lite::pin_project! {
         // A miss on a passing key: nothing to look up, coalesce or store
         // unless the answer turns out shareable, so no boxed state machine
         // (which holds a copy of the request head for the policy).
-        Pass { #[pin] future: F, passes: Arc<Passes>, key: Option<CacheKey>, until: SystemTime },
+        Pass { #[pin] future: F, call: Option<PassCall> },
         Boxed { future: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>> },
     }
 }
@@ -214,35 +158,10 @@ where
             KindProj::Ready { response } => {
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
-            KindProj::Pass {
-                future,
-                passes,
-                key,
-                until,
-            } => {
+            KindProj::Pass { future, call } => {
                 let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
-                let key = key.take().expect("polled after completion");
-                let directives = Directives::of(response.headers());
-                let too_large = response
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                    .is_some_and(|length| length > passes.max_entry_bytes);
-                if (directives.no_store && !directives.must_understand) || too_large {
-                    // Extended once half of it has run, not on every call.
-                    let now = passes.clock.now();
-                    if until.duration_since(now).unwrap_or_default() < PASS_TTL / 2 {
-                        passes.mark(&key, now);
-                    }
-                } else {
-                    // Shareable again: the pass ends and the next miss
-                    // takes the full path, which stores it.
-                    passes.clear(&key);
-                }
-                Poll::Ready(Ok(with_status(
-                    response.map(Body::new),
-                    CacheStatus::Bypass,
-                )))
+                let call = call.take().expect("polled after completion");
+                Poll::Ready(Ok(call.finish(response)))
             }
             KindProj::Boxed { future } => future.as_mut().poll(cx),
         }
@@ -279,22 +198,17 @@ where
             Err(looked_up) => looked_up,
         };
         let looked_up = match looked_up {
-            Some((key, Some(None))) => {
-                match self.shared.passes.until(&key, self.shared.clock.now()) {
-                    Some(until) => {
-                        note(&request, CacheStatus::Bypass);
-                        return ResponseFuture {
-                            inner: Kind::Pass {
-                                future: self.inner.call(request),
-                                passes: self.shared.passes.clone(),
-                                key: Some(key),
-                                until,
-                            },
-                        };
-                    }
-                    None => Some((key, Some(None))),
+            Some((key, Some(None))) => match PassCall::start(&self.shared.passes, key, &request) {
+                Ok(call) => {
+                    return ResponseFuture {
+                        inner: Kind::Pass {
+                            future: self.inner.call(request),
+                            call: Some(call),
+                        },
+                    };
                 }
-            }
+                Err(key) => Some((key, Some(None))),
+            },
             other => other,
         };
         // Clone and swap: the service polled ready is the one we call.

@@ -806,6 +806,138 @@ async fn a_dropped_call_on_a_passing_key_leaves_nothing_behind() {
     assert_eq!(origin.request_count(), 12);
 }
 
+/// Ten concurrent GETs of `path`, each body read to the end.
+async fn burst_read<S>(svc: &S, path: &str) -> Duration
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    let start = tokio::time::Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(svc.clone().oneshot(get(path))))
+        .collect();
+    for call in calls {
+        let res = call.await.unwrap().unwrap();
+        res.into_body().collect().await.unwrap();
+    }
+    start.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_answers_without_a_length_keep_the_pass() {
+    // Chunked, or decompressed below the cache (which drops the length):
+    // the pass path measures the body as it streams.
+    let n = Arc::new(AtomicUsize::new(0));
+    let origin = MockService::new(Script::from_fn(move |_| {
+        let reply = Reply::ok().delay(Duration::from_millis(100));
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            reply.header("cache-control", "no-store").body("v")
+        } else {
+            reply
+                .header("cache-control", "max-age=60")
+                .body("x".repeat(5_000))
+        }
+    }));
+    let svc =
+        CacheLayer::new(config().max_entry_bytes(1_000).build().unwrap()).layer(origin.clone());
+    assert_eq!(burst_read(&svc, "/big").await, Duration::from_millis(200));
+    for _ in 0..3 {
+        advance(45).await;
+        assert_eq!(burst_read(&svc, "/big").await, Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_answer_without_a_length_ends_the_pass_once_read() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let origin = MockService::new(Script::from_fn(move |_| {
+        let cache_control = if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            "no-store"
+        } else {
+            "max-age=60"
+        };
+        Reply::ok()
+            .header("cache-control", cache_control)
+            .body("small")
+    }));
+    let mut svc = layer().layer(origin.clone());
+    assert_eq!(
+        status(&send(&mut svc, get("/s")).await),
+        CacheStatus::Bypass
+    );
+    let passing = send(&mut svc, get("/s")).await;
+    assert_eq!(status(&passing), CacheStatus::Bypass);
+    assert_eq!(text(passing).await, "small");
+    assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Miss);
+    assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Hit);
+    assert_eq!(origin.request_count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_key_is_stored_again_after_its_pass() {
+    // A HEAD answer's Content-Length is the GET body's: no reason to pass.
+    let n = Arc::new(AtomicUsize::new(0));
+    let origin = MockService::new(Script::from_fn(move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::ok().header("cache-control", "no-store")
+        } else {
+            Reply::ok()
+                .header("cache-control", "max-age=600")
+                .header("content-length", "5000")
+        }
+    }));
+    let mut svc =
+        CacheLayer::new(config().max_entry_bytes(1_000).build().unwrap()).layer(origin.clone());
+    let head = || {
+        Request::head("http://api.test/h")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(status(&send(&mut svc, head()).await));
+    }
+    use CacheStatus::{Bypass, Hit, Miss};
+    assert_eq!(statuses, [Bypass, Bypass, Miss, Hit]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn must_understand_no_store_keeps_passing() {
+    let origin = MockService::new(
+        Reply::ok()
+            .delay(Duration::from_millis(100))
+            .header("cache-control", "no-store, must-understand")
+            .body("v"),
+    );
+    let svc = layer().layer(origin.clone());
+    assert_eq!(burst_read(&svc, "/mu").await, Duration::from_millis(200));
+    for _ in 0..3 {
+        advance(45).await;
+        assert_eq!(burst_read(&svc, "/mu").await, Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn equal_uris_share_an_entry_and_its_invalidation() {
+    // `http://api.test?x=1` and `http://api.test/?x=1` are equal URIs.
+    let origin = counting(&[("cache-control", "max-age=600")]);
+    let mut svc = layer().layer(origin.clone());
+    let abs = |method: &str, uri: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let first = send(&mut svc, abs("GET", "http://API.test?x=1")).await;
+    assert_eq!(status(&first), CacheStatus::Miss);
+    let second = send(&mut svc, abs("GET", "http://api.test/?x=1")).await;
+    assert_eq!(status(&second), CacheStatus::Hit);
+    send(&mut svc, abs("PUT", "http://api.test/?x=1")).await;
+    let third = send(&mut svc, abs("GET", "http://api.test?x=1")).await;
+    assert_ne!(status(&third), CacheStatus::Hit);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_storable_answer_ends_the_pass() {
     let n = Arc::new(AtomicUsize::new(0));
@@ -826,11 +958,12 @@ async fn a_storable_answer_ends_the_pass() {
         CacheStatus::Bypass
     );
     // The pass's fast path keeps no copy of the request for a policy: the
-    // storable answer ends the pass unstored, and the next miss stores.
-    assert_eq!(
-        status(&send(&mut svc, get("/s")).await),
-        CacheStatus::Bypass
-    );
+    // storable answer ends the pass unstored (once its body, of unknown
+    // length, has been read within max_entry_bytes), and the next miss
+    // stores.
+    let passing = send(&mut svc, get("/s")).await;
+    assert_eq!(status(&passing), CacheStatus::Bypass);
+    assert_eq!(text(passing).await, "v");
     assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Miss);
     assert_eq!(status(&send(&mut svc, get("/s")).await), CacheStatus::Hit);
     advance(2).await;
