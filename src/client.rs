@@ -491,9 +491,7 @@ impl ClientBuilder {
         // per call for the full stack.
         let service = transport.map_err(Into::<BoxError>::into);
         #[cfg(any(feature = "gzip", feature = "br", feature = "zstd"))]
-        let service = tower_http::decompression::DecompressionLayer::new()
-            .layer(service)
-            .map_response(|response: http::Response<_>| response.map(Body::new));
+        let service = crate::decompress::Decompress::new(service);
         let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
             .layer(service);
         let redirects = (self.redirects > 0)

@@ -34,6 +34,8 @@
 
 pub mod client;
 pub mod config;
+#[cfg(any(feature = "gzip", feature = "br", feature = "zstd"))]
+mod decompress;
 pub mod error;
 mod ext;
 pub mod graphql;
