@@ -77,17 +77,20 @@ impl Shared {
 
     /// The credential for a call now, starting a fetch when one is due.
     pub(crate) fn lookup(self: &Arc<Self>) -> Lookup {
-        let now = Instant::now();
+        // Read only when a deadline is set: a static credential has none,
+        // and the clock is a good part of what its lookup costs.
+        let mut read = None;
+        let mut now = || *read.get_or_insert_with(Instant::now);
         let mut state = self.lock();
         if let Some(entry) = &state.current
-            && entry.expires_at.is_none_or(|at| now < at)
+            && entry.expires_at.is_none_or(|at| now() < at)
         {
             let credential = entry.credential.clone();
-            let stale = entry.refresh_at.is_some_and(|at| now >= at);
+            let stale = entry.refresh_at.is_some_and(|at| now() >= at);
             if !stale || state.flight.is_some() {
                 return Lookup::Ready(credential, None);
             }
-            if state.retry_at.is_some_and(|at| now < at) {
+            if state.retry_at.is_some_and(|at| now() < at) {
                 return Lookup::Ready(credential, Some(AuthEvent::RefreshFailed));
             }
             let flight = Flight::begin(self, &mut state);
@@ -105,7 +108,7 @@ impl Shared {
             return Lookup::Wait(rx.clone(), waiting_for);
         }
         if let (Some(at), Some(error)) = (state.retry_at, &state.last_error)
-            && now < at
+            && now() < at
         {
             return Lookup::Failed(error.clone());
         }

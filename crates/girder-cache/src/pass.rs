@@ -89,6 +89,9 @@ impl Passes {
 pub(crate) struct PassCall {
     passes: Arc<Passes>,
     key: CacheKey,
+    /// When the call started: the pass is extended from there (one clock
+    /// read per call, not two).
+    started: SystemTime,
     until: SystemTime,
     ended: u64,
     bodiless_request: bool,
@@ -104,10 +107,12 @@ impl PassCall {
         request: &Request<B>,
     ) -> Result<PassCall, CacheKey> {
         let ended = passes.ended.load(Ordering::Relaxed);
-        match passes.until(&key, passes.clock.now()) {
+        let started = passes.clock.now();
+        match passes.until(&key, started) {
             Some(until) => Ok(PassCall {
                 passes: passes.clone(),
                 key,
+                started,
                 until,
                 ended,
                 bodiless_request: request.method() == Method::HEAD,
@@ -170,10 +175,9 @@ impl PassCall {
     /// Keeps the pass: extended once half of it has run (not on every
     /// call), or at once if a pass ended since this call started.
     fn keep(self) {
-        let now = self.passes.clock.now();
-        let half_run = self.until.duration_since(now).unwrap_or_default() < PASS_TTL / 2;
+        let half_run = self.until.duration_since(self.started).unwrap_or_default() < PASS_TTL / 2;
         if half_run || self.passes.ended.load(Ordering::Relaxed) != self.ended {
-            self.passes.mark(&self.key, now);
+            self.passes.mark(&self.key, self.started);
         }
     }
 }
