@@ -196,10 +196,9 @@ impl Keyed {
     }
 }
 
-impl fmt::Write for Keyed {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.update(s.as_bytes());
-        Ok(())
+impl crate::encode::Sink for Keyed {
+    fn put(&mut self, text: &str) {
+        self.update(text.as_bytes());
     }
 }
 
