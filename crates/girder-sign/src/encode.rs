@@ -58,7 +58,7 @@ impl<const N: usize> std::fmt::Write for StackText<N> {
 }
 
 /// RFC 3986 unreserved characters: never percent-encoded by SigV4.
-fn unreserved(b: u8) -> bool {
+pub(crate) fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 

@@ -142,6 +142,11 @@ fn signing_allocates_only_the_header_values_it_adds() {
     assert!(others[0] <= 3, "{others:?}");
     assert!(others[1] <= 3, "{others:?}");
     assert!(others[2] <= 5, "{others:?}");
+    // SigV4: `Host` (set from the URI), `X-Amz-Date` and `Authorization`,
+    // the list of signed header lines and the query's pairs (both sorted);
+    // the canonical request and the string to sign go straight into the
+    // hash and the day's MAC (37 before).
+    assert!(others[3] <= 5, "{others:?}");
 
     // Through the layer: what signing adds to a bare call (the call
     // record's entry included).
