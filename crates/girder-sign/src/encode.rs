@@ -236,6 +236,32 @@ impl Civil {
 
     /// [`amz_date`](Self::amz_date) into `out`.
     pub(crate) fn write_amz_date(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        if let Ok(year @ 0..=9999) = u32::try_from(self.year) {
+            // The usual case without the formatting machinery: 16 digits
+            // and letters written by hand.
+            let mut text = [0u8; 16];
+            let pairs = [
+                year / 100,
+                year % 100,
+                self.month,
+                self.day,
+                self.hour,
+                self.minute,
+                self.second,
+            ];
+            let mut at = 0;
+            for (i, pair) in pairs.into_iter().enumerate() {
+                if i == 4 {
+                    text[at] = b'T';
+                    at += 1;
+                }
+                text[at] = b'0' + (pair / 10 % 10) as u8;
+                text[at + 1] = b'0' + (pair % 10) as u8;
+                at += 2;
+            }
+            text[at] = b'Z';
+            return out.write_str(std::str::from_utf8(&text).expect("digits are ASCII"));
+        }
         write!(
             out,
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -279,6 +305,26 @@ mod tests {
             Civil::of(SystemTime::UNIX_EPOCH).amz_date(),
             "19700101T000000Z"
         );
+    }
+
+    #[test]
+    fn amz_dates_written_by_hand_match_the_formatted_ones() {
+        let mut secs = 0u64;
+        // Every few days over more than 10,000 years, and the last second
+        // of year 9999 and the first of 10000.
+        let mut instants = vec![253_402_300_799, 253_402_300_800];
+        while secs < 330_000_000_000 {
+            instants.push(secs);
+            secs += 86_400 * 3 + 3_661;
+        }
+        for secs in instants {
+            let c = Civil::of(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+            let formatted = format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                c.year, c.month, c.day, c.hour, c.minute, c.second
+            );
+            assert_eq!(c.amz_date(), formatted, "{secs}");
+        }
     }
 
     #[test]
