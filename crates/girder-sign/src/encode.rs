@@ -2,7 +2,6 @@
 //! time formats signatures carry. Hand-written: each is a few lines, and a
 //! dependency for each would weigh more than the code.
 
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -59,18 +58,95 @@ impl<const N: usize> std::fmt::Write for StackText<N> {
 }
 
 /// RFC 3986 unreserved characters: never percent-encoded by SigV4.
-fn unreserved(b: u8) -> bool {
+pub(crate) fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// Where canonical text goes: a buffer, a hash, a MAC or a [`Count`].
+/// Writing never fails, so text can be fed piece by piece to whichever
+/// is wanted without building it first.
+pub(crate) trait Sink {
+    /// Appends `text`.
+    fn put(&mut self, text: &str);
+
+    /// Appends the decimal digits of `n`.
+    fn put_u64(&mut self, n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(std::str::from_utf8(&buf[i..]).expect("digits are ASCII"));
+    }
+
+    /// Appends `%XX`, upper-case hex.
+    fn put_escaped_byte(&mut self, b: u8) {
+        let text = [
+            b'%',
+            HEX_UPPER[usize::from(b >> 4)],
+            HEX_UPPER[usize::from(b & 0xf)],
+        ];
+        self.put(std::str::from_utf8(&text).expect("hex is ASCII"));
+    }
+
+    /// Appends `text` in ASCII lower case, without copying it first.
+    fn put_lower(&mut self, text: &str) {
+        let mut rest = text;
+        while let Some(i) = rest.bytes().position(|b| b.is_ascii_uppercase()) {
+            self.put(&rest[..i]);
+            let lower = [rest.as_bytes()[i].to_ascii_lowercase()];
+            self.put(std::str::from_utf8(&lower).expect("ASCII"));
+            rest = &rest[i + 1..];
+        }
+        self.put(rest);
+    }
+}
+
+impl Sink for String {
+    fn put(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl Sink for sha2::Sha256 {
+    fn put(&mut self, text: &str) {
+        sha2::Digest::update(self, text.as_bytes());
+    }
+}
+
+/// A [`Sink`] that only counts bytes: the exact size of a text before it
+/// is built.
+pub(crate) struct Count(pub(crate) usize);
+
+impl Sink for Count {
+    fn put(&mut self, text: &str) {
+        self.0 += text.len();
+    }
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 /// Percent-encodes every byte but the unreserved ones (and `/` when
 /// `keep_slash`), with upper-case hex as SigV4 requires.
-pub(crate) fn percent_encode(out: &mut String, input: &[u8], keep_slash: bool) {
-    for &b in input {
-        if unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b as char);
+pub(crate) fn percent_encode(out: &mut impl Sink, input: &[u8], keep_slash: bool) {
+    let mut rest = input;
+    while !rest.is_empty() {
+        let plain = rest
+            .iter()
+            .position(|&b| !(unreserved(b) || (keep_slash && b == b'/')))
+            .unwrap_or(rest.len());
+        out.put(std::str::from_utf8(&rest[..plain]).expect("unreserved bytes are ASCII"));
+        if let Some(&b) = rest.get(plain) {
+            out.put_escaped_byte(b);
+            rest = &rest[plain + 1..];
         } else {
-            let _ = write!(out, "%{b:02X}");
+            rest = &[];
         }
     }
 }
@@ -152,7 +228,42 @@ impl Civil {
 
     /// `20150830T123600Z`, SigV4's `X-Amz-Date`.
     pub(crate) fn amz_date(&self) -> String {
-        format!(
+        let mut text = String::new();
+        self.write_amz_date(&mut text)
+            .expect("a String takes any text");
+        text
+    }
+
+    /// [`amz_date`](Self::amz_date) into `out`.
+    pub(crate) fn write_amz_date(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        if let Ok(year @ 0..=9999) = u32::try_from(self.year) {
+            // The usual case without the formatting machinery: 16 digits
+            // and letters written by hand.
+            let mut text = [0u8; 16];
+            let pairs = [
+                year / 100,
+                year % 100,
+                self.month,
+                self.day,
+                self.hour,
+                self.minute,
+                self.second,
+            ];
+            let mut at = 0;
+            for (i, pair) in pairs.into_iter().enumerate() {
+                if i == 4 {
+                    text[at] = b'T';
+                    at += 1;
+                }
+                text[at] = b'0' + (pair / 10 % 10) as u8;
+                text[at + 1] = b'0' + (pair % 10) as u8;
+                at += 2;
+            }
+            text[at] = b'Z';
+            return out.write_str(std::str::from_utf8(&text).expect("digits are ASCII"));
+        }
+        write!(
+            out,
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
@@ -194,6 +305,26 @@ mod tests {
             Civil::of(SystemTime::UNIX_EPOCH).amz_date(),
             "19700101T000000Z"
         );
+    }
+
+    #[test]
+    fn amz_dates_written_by_hand_match_the_formatted_ones() {
+        let mut secs = 0u64;
+        // Every few days over more than 10,000 years, and the last second
+        // of year 9999 and the first of 10000.
+        let mut instants = vec![253_402_300_799, 253_402_300_800];
+        while secs < 330_000_000_000 {
+            instants.push(secs);
+            secs += 86_400 * 3 + 3_661;
+        }
+        for secs in instants {
+            let c = Civil::of(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+            let formatted = format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                c.year, c.month, c.day, c.hour, c.minute, c.second
+            );
+            assert_eq!(c.amz_date(), formatted, "{secs}");
+        }
     }
 
     #[test]

@@ -201,6 +201,7 @@ impl SignableBody for () {
 /// distinct. One hash (about a quarter of a microsecond) instead of a
 /// system call per request. Without an entropy source signing fails
 /// rather than send a guessable nonce.
+#[cfg(test)]
 pub(crate) fn nonce(scheme: &'static str) -> Result<String, SigningError> {
     let hex = nonce_hex(scheme)?;
     Ok(std::str::from_utf8(&hex)

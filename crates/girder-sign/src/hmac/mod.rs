@@ -156,17 +156,17 @@ impl fmt::Debug for HmacSigner {
 
 /// The HMAC key schedule, run once from the secret; see
 /// [`HmacSigner`]'s "What it keeps in memory". Overwritten when dropped.
-struct KeySchedule(Keyed);
+pub(crate) struct KeySchedule(pub(crate) Keyed);
 
 /// A keyed HMAC state: the signer's, or a per-call copy of it.
 #[derive(Clone)]
-enum Keyed {
+pub(crate) enum Keyed {
     Sha256(Hmac<Sha256>),
     Sha512(Hmac<Sha512>),
 }
 
 impl Keyed {
-    fn new(hash: HmacHash, secret: &[u8]) -> Keyed {
+    pub(crate) fn new(hash: HmacHash, secret: &[u8]) -> Keyed {
         match hash {
             HmacHash::Sha256 => Keyed::Sha256(
                 Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length"),
@@ -177,7 +177,7 @@ impl Keyed {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Keyed::Sha256(mac) => mac.update(bytes),
             Keyed::Sha512(mac) => mac.update(bytes),
@@ -186,7 +186,7 @@ impl Keyed {
 
     /// The tag, in the first 32 (SHA-256) or 64 (SHA-512) bytes of the
     /// array, and its length.
-    fn finalize(self) -> ([u8; 64], usize) {
+    pub(crate) fn finalize(self) -> ([u8; 64], usize) {
         let mut out = [0u8; 64];
         let len = match self {
             Keyed::Sha256(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
@@ -196,13 +196,26 @@ impl Keyed {
     }
 }
 
+impl crate::encode::Sink for Keyed {
+    fn put(&mut self, text: &str) {
+        self.update(text.as_bytes());
+    }
+}
+
+/// Never shows the keyed state: it signs like the secret.
+impl fmt::Debug for KeySchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeySchedule([redacted])")
+    }
+}
+
 fn copy_tag(tag: &[u8], out: &mut [u8; 64]) -> usize {
     out[..tag.len()].copy_from_slice(tag);
     tag.len()
 }
 
 impl KeySchedule {
-    fn new(hash: HmacHash, secret: &[u8]) -> KeySchedule {
+    pub(crate) fn new(hash: HmacHash, secret: &[u8]) -> KeySchedule {
         KeySchedule(Keyed::new(hash, secret))
     }
 }

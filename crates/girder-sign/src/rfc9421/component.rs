@@ -1,13 +1,11 @@
 //! Covered components and the signature base (RFC 9421 §2).
 
-use std::fmt::Write as _;
-
 use girder_core::{SigningError, SigningErrorKind};
 use http::HeaderName;
 use http::request::Parts;
 
 use super::SCHEME;
-use crate::encode::percent_decode;
+use crate::encode::{Sink, percent_decode};
 use crate::error::InvalidSigningConfig;
 
 /// A covered component (RFC 9421 §2).
@@ -90,7 +88,7 @@ impl Component {
         Ok(component)
     }
 
-    pub(crate) fn write_identifier(&self, out: &mut String) {
+    pub(crate) fn write_identifier(&self, out: &mut impl Sink) {
         let name = match self {
             Component::Method => "@method",
             Component::TargetUri => "@target-uri",
@@ -100,14 +98,30 @@ impl Component {
             Component::Path => "@path",
             Component::Query => "@query",
             Component::QueryParam(name) => {
-                let _ = write!(out, "\"@query-param\";name=\"{name}\"");
+                out.put("\"@query-param\";name=\"");
+                out.put(name);
+                out.put("\"");
                 return;
             }
             Component::Field(name) => name.as_str(),
         };
-        out.push('"');
-        out.push_str(name);
-        out.push('"');
+        out.put("\"");
+        out.put(name);
+        out.put("\"");
+    }
+}
+
+/// The covered components of one signature: the configured ones, and
+/// `content-digest` after them when it is sent and not listed.
+#[derive(Clone, Copy)]
+pub(crate) struct Covered<'a> {
+    pub(crate) listed: &'a [Component],
+    pub(crate) extra: Option<&'a Component>,
+}
+
+impl<'a> Covered<'a> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'a Component> {
+        self.listed.iter().chain(self.extra)
     }
 }
 
@@ -124,22 +138,38 @@ pub fn signature_base(
     signature_params: &str,
 ) -> Result<String, SigningError> {
     let mut base = String::with_capacity(256);
-    for component in components {
-        component.write_identifier(&mut base);
-        base.push_str(": ");
-        write_value(&mut base, parts, component)?;
-        base.push('\n');
-    }
-    base.push_str("\"@signature-params\": ");
-    base.push_str(signature_params);
+    let covered = Covered {
+        listed: components,
+        extra: None,
+    };
+    write_base(&mut base, parts, covered, signature_params)?;
     Ok(base)
+}
+
+/// [`signature_base`] into `out`, piece by piece (a MAC takes it without
+/// the text ever being built).
+pub(crate) fn write_base(
+    out: &mut impl Sink,
+    parts: &Parts,
+    components: Covered<'_>,
+    signature_params: &str,
+) -> Result<(), SigningError> {
+    for component in components.iter() {
+        component.write_identifier(out);
+        out.put(": ");
+        write_value(out, parts, component)?;
+        out.put("\n");
+    }
+    out.put("\"@signature-params\": ");
+    out.put(signature_params);
+    Ok(())
 }
 
 fn missing(what: impl Into<std::borrow::Cow<'static, str>>) -> SigningError {
     SigningError::new(SigningErrorKind::MissingComponent, SCHEME).with_detail(what)
 }
 
-fn authority(parts: &Parts) -> Result<String, SigningError> {
+fn write_authority(out: &mut impl Sink, parts: &Parts) -> Result<(), SigningError> {
     if let Some(authority) = parts.uri.authority() {
         // RFC 9110 §4.2.3 normalisation: the default port is left out.
         let default = match parts.uri.scheme_str() {
@@ -148,12 +178,17 @@ fn authority(parts: &Parts) -> Result<String, SigningError> {
             _ => None,
         };
         if authority.port_u16().is_some() && authority.port_u16() == default {
-            return Ok(authority.host().to_ascii_lowercase());
+            out.put_lower(authority.host());
+        } else {
+            out.put_lower(authority.as_str());
         }
-        return Ok(authority.as_str().to_ascii_lowercase());
+        return Ok(());
     }
     match parts.headers.get(http::header::HOST).map(|h| h.to_str()) {
-        Some(Ok(host)) => Ok(host.trim().to_ascii_lowercase()),
+        Some(Ok(host)) => {
+            out.put_lower(host.trim());
+            Ok(())
+        }
         Some(Err(_)) => {
             Err(SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("host"))
         }
@@ -161,43 +196,47 @@ fn authority(parts: &Parts) -> Result<String, SigningError> {
     }
 }
 
-fn write_value(out: &mut String, parts: &Parts, component: &Component) -> Result<(), SigningError> {
+fn write_value(
+    out: &mut impl Sink,
+    parts: &Parts,
+    component: &Component,
+) -> Result<(), SigningError> {
     let path = match parts.uri.path() {
         "" => "/",
         path => path,
     };
     match component {
-        Component::Method => out.push_str(parts.method.as_str()),
-        Component::Authority => out.push_str(&authority(parts)?),
+        Component::Method => out.put(parts.method.as_str()),
+        Component::Authority => write_authority(out, parts)?,
         Component::Scheme => {
             let scheme = parts.uri.scheme_str().ok_or_else(|| missing("@scheme"))?;
-            out.push_str(&scheme.to_ascii_lowercase());
+            out.put_lower(scheme);
         }
         Component::TargetUri => {
             let scheme = parts
                 .uri
                 .scheme_str()
                 .ok_or_else(|| missing("@target-uri"))?;
-            out.push_str(&scheme.to_ascii_lowercase());
-            out.push_str("://");
-            out.push_str(&authority(parts)?);
-            out.push_str(path);
+            out.put_lower(scheme);
+            out.put("://");
+            write_authority(out, parts)?;
+            out.put(path);
             if let Some(query) = parts.uri.query() {
-                out.push('?');
-                out.push_str(query);
+                out.put("?");
+                out.put(query);
             }
         }
         Component::RequestTarget => {
-            out.push_str(path);
+            out.put(path);
             if let Some(query) = parts.uri.query() {
-                out.push('?');
-                out.push_str(query);
+                out.put("?");
+                out.put(query);
             }
         }
-        Component::Path => out.push_str(path),
+        Component::Path => out.put(path),
         Component::Query => {
-            out.push('?');
-            out.push_str(parts.uri.query().unwrap_or(""));
+            out.put("?");
+            out.put(parts.uri.query().unwrap_or(""));
         }
         Component::QueryParam(name) => {
             let query = parts.uri.query().unwrap_or("");
@@ -219,13 +258,13 @@ fn write_value(out: &mut String, parts: &Parts, component: &Component) -> Result
             }
             for (i, value) in values.enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.put(", ");
                 }
                 let text = value.to_str().map_err(|_| {
                     SigningError::new(SigningErrorKind::InvalidValue, SCHEME)
                         .with_detail(format!("header {name} is not visible ASCII"))
                 })?;
-                out.push_str(text.trim());
+                out.put(text.trim());
             }
         }
     }
@@ -239,12 +278,12 @@ fn form_decode(text: &str) -> Vec<u8> {
 
 /// Percent-encoding with the WHATWG `application/x-www-form-urlencoded`
 /// set, spaces as `%20` (RFC 9421 §2.2.8).
-fn form_encode(out: &mut String, bytes: &[u8]) {
+fn form_encode(out: &mut impl Sink, bytes: &[u8]) {
     for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
-            out.push(b as char);
+            out.put(std::str::from_utf8(&[b]).expect("ASCII"));
         } else {
-            let _ = write!(out, "%{b:02X}");
+            out.put_escaped_byte(b);
         }
     }
 }

@@ -22,10 +22,41 @@ pub enum DigestAlgorithm {
 /// The `Content-Digest` field value of `body` with `algorithm`
 /// (`sha-256=:…:`).
 pub fn content_digest(algorithm: DigestAlgorithm, body: &[u8]) -> String {
-    match algorithm {
-        DigestAlgorithm::Sha256 => format!("sha-256=:{}:", B64.encode(Sha256::digest(body))),
-        DigestAlgorithm::Sha512 => format!("sha-512=:{}:", B64.encode(Sha512::digest(body))),
-    }
+    let mut buf = [0u8; DIGEST_VALUE_MAX];
+    let text = content_digest_into(algorithm, body, &mut buf);
+    std::str::from_utf8(text)
+        .expect("base64 is ASCII")
+        .to_owned()
+}
+
+/// The longest `Content-Digest` value: `sha-512=:`, 88 base64
+/// characters, `:`.
+pub(crate) const DIGEST_VALUE_MAX: usize = 98;
+
+/// [`content_digest`] into the start of `out`, on the stack.
+pub(crate) fn content_digest_into<'a>(
+    algorithm: DigestAlgorithm,
+    body: &[u8],
+    out: &'a mut [u8; DIGEST_VALUE_MAX],
+) -> &'a [u8] {
+    let mut hash = [0u8; 64];
+    let (prefix, len): (&[u8], usize) = match algorithm {
+        DigestAlgorithm::Sha256 => {
+            hash[..32].copy_from_slice(&Sha256::digest(body));
+            (b"sha-256=:", 32)
+        }
+        DigestAlgorithm::Sha512 => {
+            hash.copy_from_slice(&Sha512::digest(body));
+            (b"sha-512=:", 64)
+        }
+    };
+    out[..prefix.len()].copy_from_slice(prefix);
+    let n = B64
+        .encode_slice(&hash[..len], &mut out[prefix.len()..])
+        .expect("sized for SHA-512");
+    let end = prefix.len() + n;
+    out[end] = b':';
+    &out[..=end]
 }
 
 /// A signing key and its algorithm.
@@ -67,15 +98,22 @@ impl SignatureKey {
         }
     }
 
-    pub(crate) fn sign(&self, base: &[u8]) -> Vec<u8> {
+    /// The signature of `base` in the first bytes of the array, and its
+    /// length (32 for HMAC-SHA256, 64 for Ed25519).
+    pub(crate) fn sign(&self, base: &[u8]) -> ([u8; 64], usize) {
+        let mut out = [0u8; 64];
         match self {
             SignatureKey::HmacSha256(secret) => {
                 let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret())
                     .expect("HMAC takes any key length");
                 mac.update(base);
-                mac.finalize().into_bytes().to_vec()
+                out[..32].copy_from_slice(&mac.finalize().into_bytes());
+                (out, 32)
             }
-            SignatureKey::Ed25519(key) => key.sign(base).to_bytes().to_vec(),
+            SignatureKey::Ed25519(key) => {
+                out.copy_from_slice(&key.sign(base).to_bytes());
+                (out, 64)
+            }
         }
     }
 }

@@ -40,6 +40,8 @@ mod component;
 mod key;
 mod params;
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -53,9 +55,14 @@ pub use component::{Component, signature_base};
 pub use key::{DigestAlgorithm, SignatureKey, content_digest};
 pub use params::SignatureParams;
 
-use crate::encode::since_epoch;
+use component::{Covered, write_base};
+use key::{DIGEST_VALUE_MAX, content_digest_into};
+use params::ParamsRef;
+
+use crate::encode::{Count, since_epoch};
 use crate::error::InvalidSigningConfig;
-use crate::signer::{Payload, Signer, nonce};
+use crate::hmac::{HmacHash, KeySchedule};
+use crate::signer::{Payload, Signer, nonce_hex};
 
 const SCHEME: &str = "rfc9421";
 
@@ -71,7 +78,16 @@ pub const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest")
 /// # Clone
 ///
 /// Clones share the key (an `Arc`).
-#[derive(Debug, Clone)]
+///
+/// # What it keeps in memory
+///
+/// With an `hmac-sha256` key, [`build`](HttpSignatureSignerBuilder::build)
+/// also runs the HMAC key schedule once (the hash state after the key XOR
+/// `ipad` and after the key XOR `opad`); each signature starts from a copy
+/// of it instead of keying HMAC again. That state signs as well as the
+/// secret does, so it is kept as carefully: `Debug` never shows it, and
+/// the last clone overwrites it when dropped (best effort).
+#[derive(Clone)]
 pub struct HttpSignatureSigner {
     key_id: String,
     key: SignatureKey,
@@ -83,6 +99,27 @@ pub struct HttpSignatureSigner {
     nonce: bool,
     alg: bool,
     tag: Option<String>,
+    // The HMAC key schedule of an `hmac-sha256` key, set by `build`.
+    keyed: Option<Arc<KeySchedule>>,
+}
+
+impl fmt::Debug for HttpSignatureSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keyed state signs like the secret: never shown (the key
+        // shows its algorithm only).
+        f.debug_struct("HttpSignatureSigner")
+            .field("key_id", &self.key_id)
+            .field("key", &self.key)
+            .field("label", &self.label)
+            .field("components", &self.components)
+            .field("digest", &self.digest)
+            .field("created", &self.created)
+            .field("expires_in", &self.expires_in)
+            .field("nonce", &self.nonce)
+            .field("alg", &self.alg)
+            .field("tag", &self.tag)
+            .finish()
+    }
 }
 
 /// Builds an [`HttpSignatureSigner`].
@@ -106,6 +143,7 @@ impl HttpSignatureSigner {
                 nonce: true,
                 alg: false,
                 tag: None,
+                keyed: None,
             },
         }
     }
@@ -138,32 +176,65 @@ impl HttpSignatureSigner {
         payload: Payload<'_>,
         params: &SignatureParams,
     ) -> Result<(), SigningError> {
-        let mut components = std::borrow::Cow::Borrowed(&self.components[..]);
+        self.sign_params(parts, payload, &params.as_ref())
+    }
+
+    fn sign_params(
+        &self,
+        parts: &mut Parts,
+        payload: Payload<'_>,
+        params: &ParamsRef<'_>,
+    ) -> Result<(), SigningError> {
+        let digest_covered = Component::Field(CONTENT_DIGEST);
+        let mut covered = Covered {
+            listed: &self.components,
+            extra: None,
+        };
         if let Some(algorithm) = self.digest {
             let bytes = payload
                 .bytes()
                 .ok_or_else(|| SigningError::new(SigningErrorKind::StreamingBody, SCHEME))?;
             if !bytes.is_empty() {
-                let digest = HeaderValue::try_from(content_digest(algorithm, bytes))
-                    .expect("base64 is a valid header value");
+                let mut buf = [0u8; DIGEST_VALUE_MAX];
+                let digest =
+                    HeaderValue::from_bytes(content_digest_into(algorithm, bytes, &mut buf))
+                        .expect("base64 is a valid header value");
                 parts.headers.insert(CONTENT_DIGEST, digest);
-                let covered = Component::Field(CONTENT_DIGEST);
-                if !components.contains(&covered) {
-                    components.to_mut().push(covered);
+                if !self.components.contains(&digest_covered) {
+                    covered.extra = Some(&digest_covered);
                 }
             }
         }
-        let serialized = params.serialize(&components);
-        let base = signature_base(parts, &components, &serialized)?;
-        let signature = self.key.sign(base.as_bytes());
-        let mut input = String::with_capacity(self.label.len() + 1 + serialized.len());
+        // `Signature-Input`'s member `label=(…);…`, built once at its
+        // exact size; the signature base ends with its value.
+        let mut size = Count(self.label.len() + 1);
+        params.write(&mut size, covered);
+        let mut input = String::with_capacity(size.0);
         input.push_str(&self.label);
         input.push('=');
-        input.push_str(&serialized);
-        let mut value = String::with_capacity(self.label.len() + 92);
+        params.write(&mut input, covered);
+        let serialized = &input[self.label.len() + 1..];
+        let (signature, len) = match &self.keyed {
+            // The base goes straight into the keyed MAC, never into a
+            // buffer of its own.
+            Some(keyed) => {
+                let mut mac = keyed.0.clone();
+                write_base(&mut mac, parts, covered, serialized)?;
+                mac.finalize()
+            }
+            // Ed25519 signs the whole message at once.
+            None => {
+                let mut base = String::with_capacity(256);
+                write_base(&mut base, parts, covered, serialized)?;
+                self.key.sign(base.as_bytes())
+            }
+        };
+        let signature = &signature[..len];
+        let encoded = base64::encoded_len(len, true).expect("a short signature");
+        let mut value = String::with_capacity(self.label.len() + 3 + encoded);
         value.push_str(&self.label);
         value.push_str("=:");
-        B64.encode_string(&signature, &mut value);
+        B64.encode_string(signature, &mut value);
         value.push(':');
         append(&mut parts.headers, SIGNATURE_INPUT, input)?;
         append(&mut parts.headers, SIGNATURE, value)?;
@@ -180,6 +251,8 @@ fn append(
 ) -> Result<(), SigningError> {
     let joined = match headers.get(&name).map(|v| v.to_str()) {
         Some(Ok(existing)) if !existing.trim().is_empty() => format!("{existing}, {member}"),
+        // `member` was built at its exact size: the header value takes
+        // its buffer without a copy.
         _ => member,
     };
     let value = HeaderValue::try_from(joined).map_err(|_| {
@@ -202,12 +275,23 @@ impl Signer for HttpSignatureSigner {
         now: SystemTime,
     ) -> Result<(), SigningError> {
         let nonce = if self.nonce {
-            Some(nonce(SCHEME)?)
+            Some(nonce_hex(SCHEME)?)
         } else {
             None
         };
-        let params = self.params(now, nonce);
-        self.sign_with(parts, payload, &params)
+        // As `params`, borrowed: nothing copied for the parameters.
+        let created = since_epoch(now).as_secs();
+        let params = ParamsRef {
+            created: self.created.then_some(created),
+            expires: self.expires_in.map(|d| created + d.as_secs()),
+            keyid: Some(&self.key_id),
+            nonce: nonce
+                .as_ref()
+                .map(|n| std::str::from_utf8(n).expect("hex digits are ASCII")),
+            alg: self.alg.then(|| self.key.algorithm()),
+            tag: self.tag.as_deref(),
+        };
+        self.sign_params(parts, payload, &params)
     }
 }
 
@@ -294,7 +378,7 @@ impl HttpSignatureSignerBuilder {
 
     /// The signer, or why the configuration makes no sense.
     pub fn build(self) -> Result<HttpSignatureSigner, InvalidSigningConfig> {
-        let signer = self.inner;
+        let mut signer = self.inner;
         if !sf_key(&signer.label) {
             return Err(InvalidSigningConfig::new(
                 "label",
@@ -334,6 +418,111 @@ impl HttpSignatureSignerBuilder {
                 ));
             }
         }
+        if let SignatureKey::HmacSha256(secret) = &signer.key {
+            signer.keyed = Some(Arc::new(KeySchedule::new(
+                HmacHash::Sha256,
+                secret.expose_secret(),
+            )));
+        }
         Ok(signer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Parts {
+        http::Request::post("https://API.test:443/v1/orders?expand=items&x=%20y")
+            .header("content-type", "application/json")
+            .header("x-multi", " a ")
+            .header("x-multi", "b")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn debug_shows_neither_the_secret_nor_the_keyed_state() {
+        let signer = HttpSignatureSigner::builder(
+            "key-1",
+            SignatureKey::hmac_sha256(b"correct horse battery staple".to_vec()),
+        )
+        .build()
+        .unwrap();
+        assert!(signer.keyed.is_some());
+        let text = format!("{signer:?}");
+        // Exactly these fields: one added later (the keyed state, say)
+        // makes this fail and must be looked at.
+        assert_eq!(
+            text,
+            "HttpSignatureSigner { key_id: \"key-1\", key: SignatureKey(hmac-sha256, [redacted]), \
+             label: \"sig1\", components: [Method, TargetUri], digest: Some(Sha256), \
+             created: true, expires_in: None, nonce: true, alg: false, tag: None }"
+        );
+        assert_eq!(
+            format!("{:?}", signer.keyed.as_deref().unwrap()),
+            "KeySchedule([redacted])"
+        );
+    }
+
+    #[test]
+    fn the_keyed_mac_and_the_streamed_base_sign_like_the_built_base() {
+        let key = SignatureKey::hmac_sha256(b"0123456789abcdef".to_vec());
+        let components = [
+            Component::Method,
+            Component::TargetUri,
+            Component::Authority,
+            Component::Scheme,
+            Component::RequestTarget,
+            Component::Path,
+            Component::Query,
+            Component::QueryParam("x".into()),
+            Component::Field(HeaderName::from_static("x-multi")),
+        ];
+        let signer = HttpSignatureSigner::builder("k\"1\\", key.clone())
+            .components(components.clone())
+            .nonce(false)
+            .alg(true)
+            .tag(Some("t\"g"))
+            .expires_in(Some(Duration::from_secs(300)))
+            .build()
+            .unwrap();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut via_sign = request();
+        signer
+            .sign(&mut via_sign, Payload::Bytes(b"{}"), at)
+            .unwrap();
+
+        // The same signature the slow way: every text built, HMAC keyed
+        // from the secret.
+        let mut parts = request();
+        parts.headers.insert(
+            CONTENT_DIGEST,
+            HeaderValue::try_from(content_digest(DigestAlgorithm::Sha256, b"{}")).unwrap(),
+        );
+        let mut covered = components.to_vec();
+        covered.push(Component::Field(CONTENT_DIGEST));
+        let params = signer.params(at, None).serialize(&covered);
+        let base = signature_base(&parts, &covered, &params).unwrap();
+        // Lower case written without copying, the default port left out,
+        // a query parameter decoded and encoded again.
+        assert!(base.starts_with(
+            "\"@method\": POST\n\"@target-uri\": https://api.test/v1/orders?expand=items&x=%20y\n\
+             \"@authority\": api.test\n\"@scheme\": https\n"
+        ));
+        assert!(base.contains("\n\"@query-param\";name=\"x\": %20y\n\"x-multi\": a, b\n"));
+        let (tag, len) = key.sign(base.as_bytes());
+        assert_eq!(via_sign.headers[SIGNATURE_INPUT], format!("sig1={params}"));
+        assert_eq!(
+            via_sign.headers[SIGNATURE],
+            format!("sig1=:{}:", B64.encode(&tag[..len]))
+        );
+        assert_eq!(
+            via_sign.headers[CONTENT_DIGEST],
+            parts.headers[CONTENT_DIGEST]
+        );
+        assert!(params.contains(r#";keyid="k\"1\\";alg="hmac-sha256";tag="t\"g""#));
     }
 }
