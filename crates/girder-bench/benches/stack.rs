@@ -77,22 +77,7 @@ fn bench(c: &mut Criterion) {
         .total_timeout(None)
         .build_with_transport(transport("no-store"))
         .unwrap();
-    c.bench_function("client_no_layers", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                black_box(
-                    minimal
-                        .get("items")
-                        .send()
-                        .await
-                        .unwrap()
-                        .bytes()
-                        .await
-                        .unwrap(),
-                )
-            })
-        })
-    });
+    bench_client(c, &runtime, "client_no_layers", &minimal);
 
     // The ladder: the same call with one more piece of the stack at each
     // rung (in stack order, bottom up), so the differences between rungs
@@ -148,22 +133,7 @@ fn bench(c: &mut Criterion) {
             .fold(builder(), |b, (_, add)| add(b, &quota))
             .build_with_transport(transport("no-store"))
             .unwrap();
-        c.bench_function(rungs[rung].0, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    black_box(
-                        client
-                            .get("items")
-                            .send()
-                            .await
-                            .unwrap()
-                            .bytes()
-                            .await
-                            .unwrap(),
-                    )
-                })
-            })
-        });
+        bench_client(c, &runtime, rungs[rung].0, &client);
     }
 
     for (name, logging, cache_control) in [
@@ -175,23 +145,25 @@ fn bench(c: &mut Criterion) {
             .unwrap()
             .build_with_transport(transport(cache_control))
             .unwrap();
-        c.bench_function(name, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    black_box(
-                        client
-                            .get("items")
-                            .send()
-                            .await
-                            .unwrap()
-                            .bytes()
-                            .await
-                            .unwrap(),
-                    )
-                })
-            })
-        });
+        bench_client(c, &runtime, name, &client);
     }
+}
+
+/// One `send` and the body read, per iteration, on `runtime`.
+fn bench_client(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    client: &girder::Client,
+) {
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let response = client.get("items").send().await.unwrap();
+                black_box(response.bytes().await.unwrap())
+            })
+        })
+    });
 }
 
 criterion_group!(benches, bench);
