@@ -16,7 +16,9 @@
 //! | [`partition`] | keys for per-host or per-route state |
 //! | [`error`] | the [`ErrorKind`] taxonomy |
 //! | [`record`] | the per-call [`CallRecord`] of decisions |
+//! | [`origin`] | [`Origin`](origin::Origin)s and the [`CredentialScope`](origin::CredentialScope) auth and signing obey |
 //! | [`refusal`] | [`CircuitOpen`] and [`RateLimited`], the errors of calls refused before sending |
+//! | [`secrets`] | [`SecretValues`](secrets::SecretValues): credential values in use, masked in logs wherever they occur |
 //! | [`signing`] | [`SigningError`], the failure of the signing layer |
 //!
 //! ```
@@ -46,9 +48,11 @@ pub mod deadline;
 pub mod error;
 pub mod hints;
 pub mod idempotency;
+pub mod origin;
 pub mod partition;
 pub mod record;
 pub mod refusal;
+pub mod secrets;
 pub mod signing;
 
 pub use auth::{AuthError, AuthErrorKind};

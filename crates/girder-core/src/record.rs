@@ -131,6 +131,15 @@ impl CallRecord {
         u32::try_from(counted).unwrap_or(u32::MAX).max(1)
     }
 
+    /// How many times the request was sent again after the first: retries,
+    /// 401 replays, clock-skew re-signs and followed redirects
+    /// ([`Event::is_resend`]). This is OpenTelemetry's
+    /// `http.request.resend_count`.
+    pub fn resends(&self) -> u32 {
+        let counted = self.lock().iter().filter(|e| e.event.is_resend()).count();
+        u32::try_from(counted).unwrap_or(u32::MAX)
+    }
+
     /// Time since the record was created.
     pub fn elapsed(&self) -> Duration {
         self.0.started.elapsed()

@@ -61,8 +61,38 @@ pub enum Event {
         /// The signing scheme (`"sigv4"`, `"rfc9421"`, …).
         scheme: &'static str,
     },
+    /// A redirect was followed: the request went again to the `Location`
+    /// of a `status` answer. A resend.
+    Redirected {
+        /// The redirect's status (301, 302, 303, 307, 308).
+        status: u16,
+        /// Whether the hop left the call's first origin (credentials were
+        /// withheld from it).
+        cross_origin: bool,
+    },
+    /// The server rejected the request for clock skew; it was signed again
+    /// at the server's time and sent again. A resend.
+    Resigned {
+        /// The clock offset learned, in milliseconds (server minus local).
+        offset_ms: i64,
+    },
     /// Free text, for decisions without a variant of their own.
     Note(Cow<'static, str>),
+}
+
+impl Event {
+    /// Whether this decision sent the request again: a retry's attempt
+    /// after the first, a 401 replay, a clock-skew re-sign or a followed
+    /// redirect.
+    pub fn is_resend(&self) -> bool {
+        matches!(
+            self,
+            Event::Attempt { number: 2.. }
+                | Event::Auth(AuthEvent::RecoveredFrom401)
+                | Event::Redirected { .. }
+                | Event::Resigned { .. }
+        )
+    }
 }
 
 /// What set a retry's delay.
@@ -197,6 +227,20 @@ impl fmt::Display for Event {
             Event::Cache(status) => write!(f, "cache {status}"),
             Event::Auth(event) => fmt::Display::fmt(event, f),
             Event::Signed { scheme } => write!(f, "signed with {scheme}"),
+            Event::Redirected {
+                status,
+                cross_origin,
+            } => {
+                write!(f, "followed a {status} redirect")?;
+                if *cross_origin {
+                    f.write_str(" to another origin; credentials withheld")?;
+                }
+                Ok(())
+            }
+            Event::Resigned { offset_ms } => write!(
+                f,
+                "clock offset of {offset_ms} ms learned from Date; re-signed"
+            ),
             Event::Note(text) => f.write_str(text),
         }
     }

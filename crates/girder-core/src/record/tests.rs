@@ -107,3 +107,27 @@ fn any_looks_at_every_entry_without_a_copy() {
     assert!(!record.any(|e| matches!(e.event, Event::Attempt { number: 3 })));
     assert!(!record.any(|e| e.layer != "retry"));
 }
+
+#[test]
+fn resends_count_every_kind_of_resend() {
+    use crate::record::AuthEvent;
+    let record = CallRecord::new();
+    record.push("retry", Event::Attempt { number: 1 });
+    assert_eq!(record.resends(), 0);
+    record.push("auth", Event::Auth(AuthEvent::RecoveredFrom401));
+    record.push("sign", Event::Resigned { offset_ms: -3000 });
+    record.push(
+        "redirect",
+        Event::Redirected {
+            status: 302,
+            cross_origin: true,
+        },
+    );
+    record.push("retry", Event::Attempt { number: 2 });
+    record.push("auth", Event::Auth(AuthEvent::TokenRefreshed));
+    assert_eq!(record.resends(), 4);
+    assert_eq!(record.attempts(), 2);
+    let text = record.to_string();
+    assert!(text.contains("followed a 302 redirect to another origin; credentials withheld"));
+    assert!(text.contains("clock offset of -3000 ms learned from Date; re-signed"));
+}
