@@ -11,6 +11,12 @@
 //!
 //! A retry that was scheduled but never sent (its future was dropped during
 //! the backoff) is refunded.
+//!
+//! With one budget per partition, the map of budgets is bounded like the
+//! circuit breaker's circuits: when a new partition would make more than
+//! the policy's maximum, budgets unused for a whole `ttl` are forgotten
+//! first (all their deposits and withdrawals have expired, so a fresh
+//! budget is the same budget), else the least recently used.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -76,35 +82,97 @@ pub(crate) struct Budgets {
     scope: Scope,
 }
 
+type Map = HashMap<PartitionKey, Arc<Budget>, foldhash::fast::RandomState>;
+
 #[derive(Debug)]
 enum Scope {
     Shared(Arc<Budget>),
-    PerPartition(
-        Partition,
-        Mutex<HashMap<PartitionKey, Arc<Budget>, foldhash::fast::RandomState>>,
-    ),
+    PerPartition {
+        partition: Partition,
+        map: Mutex<Map>,
+        max: usize,
+    },
 }
 
 impl Budgets {
-    pub(crate) fn new(config: RetryBudget, partition: Option<Partition>) -> Self {
+    /// One budget, or with `partition` one per partition, at most
+    /// `max_partitions` of them at once.
+    pub(crate) fn new(
+        config: RetryBudget,
+        partition: Option<Partition>,
+        max_partitions: usize,
+    ) -> Self {
         let scope = match partition {
             None => Scope::Shared(Arc::new(Budget::new(config))),
-            Some(partition) => Scope::PerPartition(partition, Mutex::new(HashMap::default())),
+            Some(partition) => Scope::PerPartition {
+                partition,
+                map: Mutex::new(HashMap::default()),
+                max: max_partitions.max(1),
+            },
         };
         Budgets { config, scope }
     }
 
     /// The budget `request` draws on.
     pub(crate) fn for_request<B>(&self, request: &Request<B>) -> Arc<Budget> {
+        let (partition, map, max) = match &self.scope {
+            Scope::Shared(budget) => return budget.clone(),
+            Scope::PerPartition {
+                partition,
+                map,
+                max,
+            } => (partition, map, *max),
+        };
+        let key = partition.key(request);
+        let mut map = lock(map);
+        if let Some(budget) = map.get(&key) {
+            return budget.clone();
+        }
+        if map.len() >= max {
+            self.evict(&mut map, max);
+        }
+        let budget = Arc::new(Budget::new(self.config));
+        map.insert(key, budget.clone());
+        budget
+    }
+
+    /// Makes room for one more budget.
+    fn evict(&self, map: &mut Map, max: usize) {
+        let now = Instant::now();
+        // Nothing is lost by forgetting these: every slot has expired, and
+        // no call holds the budget to draw on it later.
+        map.retain(|_, budget| !(Arc::strong_count(budget) == 1 && budget.is_idle(now)));
+        if map.len() < max {
+            return;
+        }
+        // Nothing idle: forget a sixteenth at once, so that a stream of new
+        // keys pays for this scan once per many keys. Budgets no call holds
+        // go first, least recently used first. NOTE: the same rule as
+        // girder-breaker's `Shared::evict`.
+        let mut ranked: Vec<((bool, Instant), PartitionKey)> = map
+            .iter()
+            .map(|(key, budget)| {
+                let held = Arc::strong_count(budget) > 1;
+                ((held, budget.last_used()), key.clone())
+            })
+            .collect();
+        let batch = (ranked.len() / 16).max(1);
+        ranked.select_nth_unstable_by_key(batch - 1, |(rank, _)| *rank);
+        for (_, key) in &ranked[..batch] {
+            map.remove(key);
+        }
+        tracing::debug!(
+            target: "girder::retry",
+            forgotten = batch,
+            "budget map full; forgot the least recently used budgets"
+        );
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
         match &self.scope {
-            Scope::Shared(budget) => budget.clone(),
-            Scope::PerPartition(partition, map) => {
-                let key = partition.key(request);
-                lock(map)
-                    .entry(key)
-                    .or_insert_with(|| Arc::new(Budget::new(self.config)))
-                    .clone()
-            }
+            Scope::Shared(_) => 1,
+            Scope::PerPartition { map, .. } => lock(map).len(),
         }
     }
 }
@@ -115,6 +183,7 @@ pub(crate) struct Budget {
     deposit: i64,
     reserve: i64,
     slot: Duration,
+    ttl: Duration,
     window: Mutex<Window>,
 }
 
@@ -123,21 +192,35 @@ struct Window {
     slots: [i64; SLOTS],
     current: usize,
     current_start: Instant,
+    /// The last deposit, withdrawal or refund.
+    last_used: Instant,
 }
 
 impl Budget {
     fn new(config: RetryBudget) -> Self {
+        let now = Instant::now();
         let ttl_secs = config.ttl.as_secs_f64();
         Budget {
             deposit: (config.percent * RETRY as f64).round() as i64,
             reserve: (f64::from(config.min_per_sec) * ttl_secs * RETRY as f64).round() as i64,
             slot: config.ttl / SLOTS as u32,
+            ttl: config.ttl,
             window: Mutex::new(Window {
                 slots: [0; SLOTS],
                 current: 0,
-                current_start: Instant::now(),
+                current_start: now,
+                last_used: now,
             }),
         }
+    }
+
+    /// Unused for a whole ttl: every slot has expired.
+    fn is_idle(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_used()) >= self.ttl
+    }
+
+    fn last_used(&self) -> Instant {
+        lock(&self.window).last_used
     }
 
     /// Records one request.
@@ -184,8 +267,14 @@ impl Budget {
                     window.slots[current] = 0;
                 }
             }
-            window.current_start += self.slot * u32::try_from(steps).unwrap_or(u32::MAX);
+            // `steps` slots fit in `elapsed`, so this cannot pass `now`;
+            // saturate anyway rather than trust the arithmetic with a panic.
+            let advance = self
+                .slot
+                .saturating_mul(u32::try_from(steps).unwrap_or(u32::MAX));
+            window.current_start = window.current_start.checked_add(advance).unwrap_or(now);
         }
+        window.last_used = now;
         window
     }
 }
@@ -290,12 +379,98 @@ mod tests {
         let budgets = Budgets::new(
             RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap(),
             Some(Partition::by_authority()),
+            1_024,
         );
         let a = Request::get("http://a.test/").body(()).unwrap();
         let b = Request::get("http://b.test/").body(()).unwrap();
         budgets.for_request(&a).deposit();
         assert!(budgets.for_request(&b).withdraw().is_none());
         assert!(budgets.for_request(&a).withdraw().is_some());
+    }
+
+    fn per_partition(max: usize) -> Budgets {
+        // One retry per second over 10 s: 10 retries for a fresh budget.
+        Budgets::new(
+            RetryBudget::new(Duration::from_secs(10), 1, 0.0).unwrap(),
+            Some(Partition::by_authority()),
+            max,
+        )
+    }
+
+    fn to(host: &str) -> Request<()> {
+        Request::get(format!("http://{host}/")).body(()).unwrap()
+    }
+
+    /// Pins issue 18: the per-partition map grew by one budget for every
+    /// partition ever seen, without bound.
+    #[tokio::test(start_paused = true)]
+    async fn many_partitions_keep_the_map_at_its_bound() {
+        let budgets = per_partition(64);
+        for i in 0..10_000 {
+            let budget = budgets.for_request(&to(&format!("h{i}.test")));
+            budget.deposit();
+            if let Some(ticket) = budget.withdraw() {
+                ticket.spend();
+            }
+            assert!(budgets.len() <= 64, "{} budgets after {i}", budgets.len());
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        assert!(budgets.len() >= 60, "room is made a sixteenth at a time");
+    }
+
+    /// Pins issue 18: a forgotten partition must not come back with the
+    /// state of another, nor keep its old one.
+    #[tokio::test(start_paused = true)]
+    async fn an_evicted_partition_starts_fresh() {
+        let budgets = per_partition(2);
+        assert_eq!(retries_allowed(&budgets.for_request(&to("a.test"))), 10);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(retries_allowed(&budgets.for_request(&to("b.test"))), 10);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        // The map is full and nothing is idle: "a", used least recently, goes.
+        assert_eq!(retries_allowed(&budgets.for_request(&to("c.test"))), 10);
+        assert_eq!(budgets.len(), 2);
+        assert_eq!(
+            retries_allowed(&budgets.for_request(&to("b.test"))),
+            0,
+            "kept"
+        );
+        assert_eq!(
+            retries_allowed(&budgets.for_request(&to("a.test"))),
+            10,
+            "fresh"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_budgets_go_first_and_held_ones_last() {
+        let budgets = per_partition(3);
+        let held = budgets.for_request(&to("held.test"));
+        assert_eq!(retries_allowed(&held), 10);
+        assert_eq!(retries_allowed(&budgets.for_request(&to("idle.test"))), 10);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(retries_allowed(&budgets.for_request(&to("busy.test"))), 10);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        // "idle" has been unused for a whole ttl: it goes, and nothing else.
+        drop(budgets.for_request(&to("new.test")));
+        assert_eq!(budgets.len(), 3);
+        assert_eq!(
+            retries_allowed(&budgets.for_request(&to("busy.test"))),
+            0,
+            "kept"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        budgets.for_request(&to("new.test")).deposit();
+        // Nothing idle now: "held" is the least recently used, but a call
+        // still draws on it, so "busy", the next, goes instead.
+        tokio::time::advance(Duration::from_millis(1)).await;
+        drop(budgets.for_request(&to("newer.test")));
+        assert!(Arc::ptr_eq(&held, &budgets.for_request(&to("held.test"))));
+        assert_eq!(
+            retries_allowed(&budgets.for_request(&to("busy.test"))),
+            10,
+            "fresh"
+        );
     }
 
     #[test]

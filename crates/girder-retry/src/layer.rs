@@ -20,9 +20,13 @@ pub struct RetryLayer {
 impl RetryLayer {
     /// A layer with `policy`.
     pub fn new(policy: RetryPolicy) -> Self {
-        let budgets = policy
-            .budget
-            .map(|b| Budgets::new(b, policy.budget_partition.clone()));
+        let budgets = policy.budget.map(|b| {
+            Budgets::new(
+                b,
+                policy.budget_partition.clone(),
+                policy.max_budget_partitions,
+            )
+        });
         RetryLayer {
             shared: Arc::new(Shared::new(policy, budgets)),
         }

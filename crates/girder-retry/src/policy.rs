@@ -14,11 +14,16 @@ use crate::error::InvalidRetryPolicy;
 /// The most attempts a policy may allow.
 const MAX_ATTEMPTS: u32 = 100;
 
+/// The most budgets kept with [`RetryPolicyBuilder::budget_per_partition`],
+/// unless the policy says otherwise: as many as girder-breaker keeps circuits.
+const DEFAULT_MAX_BUDGET_PARTITIONS: usize = 1_024;
+
 /// A validated retry policy; build one with [`RetryPolicy::builder`].
 ///
 /// Default: 3 attempts in all, [`Backoff::default`], the girder-core
 /// [`DefaultClassifier`], server hints honoured up to 60 s, idempotent
-/// requests only, [`RetryBudget::default`] shared by every clone of the layer.
+/// requests only, [`RetryBudget::default`] shared by every clone of the layer
+/// (with a budget per partition, at most 1,024 budgets kept).
 #[derive(Clone)]
 pub struct RetryPolicy {
     pub(crate) max_attempts: u32,
@@ -28,6 +33,7 @@ pub struct RetryPolicy {
     pub(crate) idempotency_keys: bool,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) budget_partition: Option<Partition>,
+    pub(crate) max_budget_partitions: usize,
     pub(crate) seed: Option<u64>,
 }
 
@@ -40,6 +46,7 @@ impl fmt::Debug for RetryPolicy {
             .field("idempotency_keys", &self.idempotency_keys)
             .field("budget", &self.budget)
             .field("budget_partition", &self.budget_partition)
+            .field("max_budget_partitions", &self.max_budget_partitions)
             .field("seed", &self.seed)
             .finish_non_exhaustive()
     }
@@ -55,6 +62,7 @@ impl Default for RetryPolicy {
             idempotency_keys: false,
             budget: Some(RetryBudget::default()),
             budget_partition: None,
+            max_budget_partitions: DEFAULT_MAX_BUDGET_PARTITIONS,
             seed: None,
         }
     }
@@ -145,11 +153,25 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Keeps one budget per partition instead of one for everything.
+    /// Keeps one budget per partition instead of one for everything, at
+    /// most [`max_budget_partitions`](Self::max_budget_partitions) of them.
     ///
     /// Default: one shared budget.
     pub fn budget_per_partition(mut self, partition: Partition) -> Self {
         self.0.budget_partition = Some(partition);
+        self
+    }
+
+    /// The most budgets [`budget_per_partition`](Self::budget_per_partition)
+    /// keeps at once (at least 1). When a new partition would exceed it,
+    /// budgets unused for the budget's whole ttl are forgotten first, which
+    /// loses nothing (their deposits and withdrawals have all expired),
+    /// else the least recently used. A forgotten partition seen again
+    /// starts with a fresh budget.
+    ///
+    /// Default: 1,024.
+    pub fn max_budget_partitions(mut self, partitions: usize) -> Self {
+        self.0.max_budget_partitions = partitions;
         self
     }
 
@@ -168,6 +190,11 @@ impl RetryPolicyBuilder {
             return Err(InvalidRetryPolicy(format!(
                 "max_attempts {attempts} must be between 1 and {MAX_ATTEMPTS}"
             )));
+        }
+        if self.0.max_budget_partitions == 0 {
+            return Err(InvalidRetryPolicy(
+                "max_budget_partitions must be at least 1".into(),
+            ));
         }
         if self.0.max_hint > girder_core::hints::MAX_HINT {
             return Err(InvalidRetryPolicy(format!(

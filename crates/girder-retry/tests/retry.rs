@@ -540,6 +540,10 @@ fn nonsense_policies_are_refused() {
             RetryPolicy::builder().max_hint(Duration::from_secs(90_000)),
             "max_hint",
         ),
+        (
+            RetryPolicy::builder().max_budget_partitions(0),
+            "max_budget_partitions",
+        ),
     ] {
         let err = builder.build().unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
