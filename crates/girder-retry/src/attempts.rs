@@ -34,6 +34,10 @@ pub(crate) enum Decision {
 pub(crate) struct CallState<S, B> {
     pub(crate) service: S,
     replay: Option<Request<B>>,
+    /// The copy for the retry scheduled, made when it was decided: a body
+    /// that cannot be copied again ends the retries while the last outcome
+    /// is still there to return.
+    next: Option<Request<B>>,
     idempotent: bool,
     attempt: u32,
     shared: Arc<Shared>,
@@ -58,6 +62,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
         CallState {
             service,
             replay,
+            next: None,
             idempotent,
             attempt: 1,
             shared,
@@ -74,13 +79,10 @@ impl<S, B: ReplayBody> CallState<S, B> {
         self.attempt
     }
 
-    /// The request for the next attempt.
-    pub(crate) fn next_request(&mut self) -> Request<B> {
-        let replay = self
-            .replay
-            .as_ref()
-            .expect("a retry is only scheduled with a replayable request");
-        let request = replay_request(replay).expect("a replayable body replays again");
+    /// The request for the retry [`decide`](Self::decide) scheduled, which
+    /// made it; `None` only if no retry was scheduled.
+    pub(crate) fn next_request(&mut self) -> Option<Request<B>> {
+        let request = self.next.take()?;
         if let Some(ticket) = self.ticket.take() {
             ticket.spend();
         }
@@ -88,7 +90,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
         self.note(Event::Attempt {
             number: self.attempt,
         });
-        request
+        Some(request)
     }
 
     /// Decides what follows the outcome of the current attempt.
@@ -109,9 +111,9 @@ impl<S, B: ReplayBody> CallState<S, B> {
         if !self.idempotent && !unsent {
             return self.stop(reason, NoRetry::NotIdempotent);
         }
-        if self.replay.is_none() {
+        let Some(replay) = &self.replay else {
             return self.stop(reason, NoRetry::BodyNotReplayable);
-        }
+        };
         if self.attempt >= policy.max_attempts {
             return self.stop(reason, NoRetry::AttemptsExhausted);
         }
@@ -129,7 +131,10 @@ impl<S, B: ReplayBody> CallState<S, B> {
                 // Up to a tenth more (at most 1 s), so that the clients told
                 // the same instant do not all return at it.
                 let spread = (wait / 10).min(Duration::from_secs(1));
-                (wait + spread.mul_f64(rng.f64()), DelaySource::Hint(source))
+                (
+                    wait.saturating_add(spread.mul_f64(rng.f64())),
+                    DelaySource::Hint(source),
+                )
             }
             None => {
                 let ctx = DelayContext {
@@ -150,6 +155,11 @@ impl<S, B: ReplayBody> CallState<S, B> {
             self.stop(reason, NoRetry::Deadline);
             return Decision::Deadline(exceeded);
         }
+        // A user's body may replay fewer times than it said it could; then
+        // the retries end here, with this outcome, before the budget pays.
+        let Some(next) = replay_request(replay) else {
+            return self.stop(reason, NoRetry::BodyNotReplayable);
+        };
         if let Some(budget) = &self.budget {
             match budget.withdraw() {
                 Some(ticket) => self.ticket = Some(ticket),
@@ -165,6 +175,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
             %source,
             "retry scheduled"
         );
+        self.next = Some(next);
         self.note(Event::RetryScheduled {
             failed: self.attempt,
             reason,

@@ -98,7 +98,11 @@ where
                 }
                 StateProj::Readying => {
                     ready!(this.call.service.poll_ready(cx)).map_err(Into::into)?;
-                    let request = this.call.next_request();
+                    // NOTE: only `Decision::Retry` leads here, and `decide`
+                    // made the request before returning it.
+                    let Some(request) = this.call.next_request() else {
+                        return Poll::Ready(Err(NoRequest.into()));
+                    };
                     let future = this.call.service.call(request);
                     this.state.set(State::Calling { future });
                 }
@@ -106,3 +110,16 @@ where
         }
     }
 }
+
+/// A resend without its request: a broken invariant of this crate, reported
+/// as an error rather than a panic.
+#[derive(Debug)]
+struct NoRequest;
+
+impl fmt::Display for NoRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("retry scheduled without a request to send")
+    }
+}
+
+impl std::error::Error for NoRequest {}

@@ -10,7 +10,9 @@
 //!    an `Idempotency-Key` header or an explicit extension), or the attempt
 //!    failed to connect, so nothing reached the server;
 //! 3. its body can be replayed ([`girder_core::ReplayBody`]): a streamed
-//!    body is sent once, never resent empty or partial;
+//!    body is sent once, never resent empty or partial, and a body whose
+//!    `try_replay` stops giving copies ends the retries with the last
+//!    outcome (the copy for a retry is made when the retry is decided);
 //! 4. attempts are left (3 in all by default);
 //! 5. a server-requested wait (`Retry-After`, or the reset of an exhausted
 //!    `RateLimit`/`X-RateLimit` quota) is within the cap (60 s by default);

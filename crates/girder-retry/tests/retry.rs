@@ -368,6 +368,62 @@ async fn a_streamed_body_is_sent_once() {
     assert_eq!(not_retried(&record), [NoRetry::BodyNotReplayable]);
 }
 
+/// A user's body that says it can be copied `copies` times and then no
+/// more, like one backed by a one-shot source.
+struct ReplaysLimited {
+    copies: Arc<AtomicUsize>,
+}
+
+impl girder_core::ReplayBody for ReplaysLimited {
+    fn try_replay(&self) -> Option<Self> {
+        let left = self
+            .copies
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        left.ok().map(|_| ReplaysLimited {
+            copies: self.copies.clone(),
+        })
+    }
+}
+
+/// Pins issue 18: a `ReplayBody` that replayed once (the copy taken at the
+/// call) and then returned `None` panicked in retry's `expect` before the
+/// resend. Now the retries end with the last outcome, recorded as
+/// `BodyNotReplayable`.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stops_replaying_ends_the_retries_with_the_last_outcome() {
+    for (copies, attempts) in [(1, 1), (2, 2), (5, 3)] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let inner = tower::service_fn({
+            let calls = calls.clone();
+            move |_: Request<ReplaysLimited>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Ok::<_, BoxError>(Response::builder().status(503).body(Body::empty()).unwrap())
+                }
+            }
+        });
+        let svc = RetryLayer::new(policy().build().unwrap()).layer(inner);
+        let body = ReplaysLimited {
+            copies: Arc::new(AtomicUsize::new(copies)),
+        };
+        let mut request = Request::get("https://api.test/items").body(body).unwrap();
+        let record = CallRecord::ensure(&mut request);
+        let response = svc.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.extensions().get::<Attempts>(),
+            Some(&Attempts(attempts))
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), attempts as usize);
+        let why = if attempts == 3 {
+            NoRetry::AttemptsExhausted
+        } else {
+            NoRetry::BodyNotReplayable
+        };
+        assert_eq!(not_retried(&record), [why], "{copies} copies");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_deadline_is_never_slept_past() {
     // A response: returned as it is when the hinted wait would cross the deadline.
