@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use girder_core::origin::CredentialScope;
+
 use crate::hook::OnAuth;
 use crate::{CredentialSource, InvalidAuthConfig};
 
@@ -37,6 +39,7 @@ pub enum Recovery {
 /// | [`refresh_timeout`](AuthConfigBuilder::refresh_timeout) | 30 s | a hung token endpoint does not hold calls without a deadline forever |
 /// | [`retry_backoff`](AuthConfigBuilder::retry_backoff) | 1 s doubling to 60 s | a failing token endpoint is asked again, but not hammered |
 /// | [`on_event`](AuthConfigBuilder::on_event) | `()` | no hook; `tracing` events are emitted either way |
+/// | [`scope`](AuthConfigBuilder::scope) | [`CredentialScope::any`] | a layer on its own cannot know the API's origin; the girder `Client` scopes to its base URL |
 ///
 /// The lead before expiry is at most half the token's lifetime, so a
 /// short-lived token is not refreshed at once.
@@ -50,6 +53,7 @@ pub struct AuthConfig {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) on_event: Arc<dyn OnAuth>,
+    pub(crate) scope: CredentialScope,
 }
 
 /// Builds an [`AuthConfig`].
@@ -74,6 +78,7 @@ impl AuthConfig {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             on_event: Arc::new(()),
+            scope: CredentialScope::any(),
         }
     }
 
@@ -82,6 +87,20 @@ impl AuthConfig {
         AuthConfigBuilder {
             config: AuthConfig::new(source),
         }
+    }
+
+    /// This configuration with credentials only for the origins `scope`
+    /// permits; see [`AuthConfigBuilder::scope`]. Default:
+    /// [`CredentialScope::any`].
+    pub fn with_scope(mut self, scope: CredentialScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// The origins credentials are added for. Default:
+    /// [`CredentialScope::any`].
+    pub fn scope(&self) -> &CredentialScope {
+        &self.scope
     }
 }
 
@@ -122,6 +141,18 @@ impl AuthConfigBuilder {
         self
     }
 
+    /// The origins credentials are added for. A request the scope does not
+    /// permit (another origin, or a redirect hop marked
+    /// [`CrossOriginHop`](girder_core::origin::CrossOriginHop)) is passed
+    /// to the inner service untouched: no credential is looked up or
+    /// fetched for it, nothing is added to it, and a 401 it gets is
+    /// returned as it is. Default: [`CredentialScope::any`] (every origin,
+    /// still never a cross-origin hop).
+    pub fn scope(mut self, scope: CredentialScope) -> Self {
+        self.config.scope = scope;
+        self
+    }
+
     /// Called for each fetch, failed fetch and refused credential. Default:
     /// `()` (nothing).
     pub fn on_event(mut self, hook: impl OnAuth) -> Self {
@@ -157,6 +188,7 @@ impl fmt::Debug for AuthConfig {
             .field("recovery", &self.recovery)
             .field("refresh_timeout", &self.refresh_timeout)
             .field("backoff", &(self.backoff_min..=self.backoff_max))
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }

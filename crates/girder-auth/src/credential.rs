@@ -2,8 +2,9 @@
 
 use std::fmt;
 
+use girder_core::secrets::SecretValues;
 use http::Request;
-use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
@@ -15,9 +16,18 @@ use crate::form;
 /// parameters, with an optional expiry.
 ///
 /// Header values are marked sensitive (`HeaderValue::set_sensitive`), so
-/// HTTP/2 does not index them and their `Debug` shows `Sensitive`; query
-/// values are kept as [`SecretString`]. `Credential`'s own `Debug` shows
-/// only names and the expiry.
+/// HTTP/2 does not index them, their `Debug` shows `Sensitive` and a
+/// redirect policy strips them off-origin; query values are kept as
+/// [`SecretString`]. `Credential`'s own `Debug` shows only names and the
+/// expiry.
+///
+/// The secret values (a header value, without its `Bearer`/`Basic` scheme
+/// for `Authorization`; a query value, raw and form-encoded; anything
+/// added with [`also_mask`](Self::also_mask)) are registered by
+/// [`apply`](Self::apply) with the
+/// [`SecretValues`](girder_core::secrets::SecretValues) registry in the
+/// request's extensions, when a logging layer put one there, so that logs
+/// mask them wherever a server echoes them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,6 +48,8 @@ pub struct Credential {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// Encoded `name=value` pairs, appended to the query.
     query: Vec<(Box<str>, SecretString)>,
+    /// Values a logging layer masks by value (see `apply`).
+    masked: Vec<SecretString>,
     expires_at: Option<Instant>,
     id: u64,
 }
@@ -61,21 +73,50 @@ impl Credential {
         name: HeaderName,
         value: &str,
     ) -> Result<Self, InvalidAuthConfig> {
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
+        let mut header = HeaderValue::from_str(value).map_err(|_| {
             InvalidAuthConfig::new(format!(
                 "the value for {name} is not a valid header value (control characters or non-ASCII)"
             ))
         })?;
-        value.set_sensitive(true);
-        self.headers.push((name, value));
-        Ok(self)
+        header.set_sensitive(true);
+        // `Bearer t0k`: the token is the secret, and a server that echoes
+        // it seldom echoes the scheme with it; masking the token masks the
+        // whole value too.
+        let secret = if name == AUTHORIZATION || name == PROXY_AUTHORIZATION {
+            value
+                .split_once(' ')
+                .map_or(value, |(_, rest)| rest.trim_start())
+        } else {
+            value
+        };
+        self.headers.push((name, header));
+        Ok(self.also_mask(secret))
     }
 
     /// This credential plus the query parameter `name=value`
-    /// (form-encoded).
+    /// (form-encoded). A query cannot be marked sensitive: the value is
+    /// registered for masking (raw and form-encoded) instead.
     pub fn query_secret(mut self, name: &str, value: &str) -> Self {
-        let pair = format!("{}={}", form::encode(name), form::encode(value));
+        let encoded = form::encode(value);
+        let pair = format!("{}={encoded}", form::encode(name));
         self.query.push((name.into(), SecretString::from(pair)));
+        if encoded != value {
+            self = self.also_mask(&encoded);
+        }
+        self.also_mask(value)
+    }
+
+    /// This credential, with `value` also masked in logs wherever it
+    /// occurs (when a logging layer collects values to mask; see the type's
+    /// docs): for a secret the request does not carry as it is, such as a
+    /// Basic password or a client secret. Values shorter than
+    /// [`MIN_LEN`](girder_core::secrets::MIN_LEN) are ignored.
+    pub fn also_mask(mut self, value: &str) -> Self {
+        if value.len() >= girder_core::secrets::MIN_LEN
+            && !self.masked.iter().any(|v| v.expose_secret() == value)
+        {
+            self.masked.push(SecretString::from(value));
+        }
         self
     }
 
@@ -119,8 +160,15 @@ impl Credential {
     }
 
     /// Puts the credential on `request`: header fields replace any of the
-    /// same name; query parameters are appended.
+    /// same name; query parameters are appended. The secret values are
+    /// registered with the [`SecretValues`] in the request's extensions, if
+    /// there is one (one extension lookup when there is none).
     pub fn apply<B>(&self, request: &mut Request<B>) {
+        if let Some(registry) = request.extensions().get::<SecretValues>() {
+            for value in &self.masked {
+                registry.register(value.expose_secret());
+            }
+        }
         let headers = request.headers_mut();
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());

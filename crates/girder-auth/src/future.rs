@@ -96,6 +96,11 @@ where
         self.service = spare;
     }
 
+    /// Sends without a credential: the response is returned as it is.
+    pub(crate) fn passing(&mut self, future: S::Future) {
+        self.state = State::Calling { future };
+    }
+
     pub(crate) fn waiting(&mut self, wait: WaitFuture, service: S, request: Request<B>) {
         self.state = State::Waiting { wait };
         self.service = Some(service);

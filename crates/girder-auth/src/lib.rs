@@ -107,12 +107,61 @@
 //! secret or a token. A configuration that makes no sense is refused when
 //! it is built, with [`InvalidAuthConfig`].
 //!
+//! # Where credentials go
+//!
+//! [`AuthConfigBuilder::scope`] (or [`AuthConfig::with_scope`]) limits the
+//! credential to a [`CredentialScope`](girder_core::origin::CredentialScope)
+//! of origins. A request the scope does not permit (another origin, or a
+//! redirect hop marked
+//! [`CrossOriginHop`](girder_core::origin::CrossOriginHop), which no scope
+//! permits) is passed to the inner service untouched: no credential is
+//! looked up or fetched for it, and its 401 is returned as it is. So no
+//! ordering of layers (a redirect followed below auth, a retry that moved
+//! host) carries a credential to a foreign origin. The default,
+//! [`CredentialScope::any`](girder_core::origin::CredentialScope::any),
+//! suits a layer used on its own; the girder `Client` scopes to its base
+//! URL's origin.
+//!
+//! ```
+//! use girder_auth::{AuthConfig, AuthLayer, BearerToken};
+//! use girder_core::Body;
+//! use girder_core::origin::{CredentialScope, Origin};
+//! use girder_test::{MockService, Reply};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let api = MockService::new(Reply::ok());
+//! let config = AuthConfig::new(BearerToken::new("tok-1".into())?)
+//!     .with_scope(CredentialScope::only([Origin::parse("https://api.test")?]));
+//! let client = ServiceBuilder::new().layer(AuthLayer::new(config)).service(api.clone());
+//! for uri in ["https://api.test/items", "https://elsewhere.test/items"] {
+//!     client.clone().oneshot(http::Request::get(uri).body(Body::empty())?).await?;
+//! }
+//! assert_eq!(api.requests()[0].header("authorization"), Some("Bearer tok-1"));
+//! assert_eq!(api.requests()[1].header("authorization"), None);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Secrets
 //!
 //! Client secrets, refresh tokens, API keys and passwords are held as
-//! [`secrecy::SecretString`]; header values are marked sensitive; every
-//! `Debug` here is redacted, and logs name keys by position, never by
-//! value.
+//! [`secrecy::SecretString`]; every header value the layer adds (from any
+//! source, a closure's included) is marked sensitive, so HTTP/2 does not
+//! index it and a redirect policy strips it off-origin; every `Debug` here
+//! is redacted, and logs name keys by position, never by value.
+//!
+//! The values sent are also registered, as each request is authorised,
+//! with the [`SecretValues`](girder_core::secrets::SecretValues) registry
+//! a logging layer above puts into the request's extensions (girder-trace's
+//! `LoggingLayer` does when it logs headers or bodies): tokens, API keys
+//! (in a header, or in the query, raw and form-encoded, since a query
+//! cannot be marked sensitive), the Basic password and base64 credential,
+//! OAuth access and refresh tokens and the client secret, and anything a
+//! closure's [`Credential`] adds with [`Credential::also_mask`]. The logs
+//! then mask them wherever a server echoes them. Without a registry this
+//! costs one extension lookup per request.
 //!
 //! # Events
 //!
@@ -150,6 +199,8 @@
 //! | token request timeout | 10 s | per request to the token endpoint, reading the response included |
 //! | token response bound | 64 KiB | a token response is a few hundred bytes; an error page is not read whole |
 //! | JWT lifetime | 10 min | short enough to limit a leaked token, long enough to be reused |
+//! | JWT HMAC secret | at least the hash output (32, 48, 64 bytes for HS256/384/512), else refused at build | RFC 7518 section 3.2: a shorter secret can be brute-forced from one token |
+//! | credential scope | every origin (never a cross-origin redirect hop) | a layer alone cannot know the API's origin; the `Client` scopes to its base URL |
 //! | key pool `max_failures` | 3 | a key refused three times in a row is taken to be revoked |
 
 mod cache;

@@ -84,6 +84,18 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let shared = &self.shared;
+        if !shared.config.scope.permits(&request) {
+            // Another origin (or a redirect hop that left the first one):
+            // no lookup, no fetch, no copy for a 401 replay; the request
+            // goes on as it came.
+            tracing::debug!(
+                target: "girder::auth",
+                "request outside the credential scope; sent without a credential"
+            );
+            let mut future = ResponseFuture::new(shared.clone(), None, None);
+            future.passing(self.inner.call(request));
+            return future;
+        }
         let record = request.extensions().get::<CallRecord>().cloned();
         let recovers =
             shared.config.recovery != Recovery::Off && shared.config.source.refreshable();

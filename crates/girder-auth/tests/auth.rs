@@ -695,16 +695,19 @@ async fn jwt_claims_check_out_when_decoded() {
     use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let api = MockService::new(Reply::ok());
-    let source = JwtSource::builder(Algorithm::HS256, EncodingKey::from_secret(b"shared-secret"))
-        .issuer("client-42")
-        .subject("svc")
-        .audience("https://api.test")
-        .claim("tenant", 7)
-        .key_id("k1")
-        .lifetime(Duration::from_secs(300))
-        .clock(WallClock::starting_at(start))
-        .build()
-        .unwrap();
+    let source = JwtSource::builder(
+        Algorithm::HS256,
+        EncodingKey::from_secret(b"shared-secret-of-at-least-32-bytes"),
+    )
+    .issuer("client-42")
+    .subject("svc")
+    .audience("https://api.test")
+    .claim("tenant", 7)
+    .key_id("k1")
+    .lifetime(Duration::from_secs(300))
+    .clock(WallClock::starting_at(start))
+    .build()
+    .unwrap();
     let svc = client(
         AuthConfig::builder(source)
             .jitter(Duration::ZERO)
@@ -722,7 +725,7 @@ async fn jwt_claims_check_out_when_decoded() {
     validation.validate_exp = false; // the clock is in 2023
     validation.set_audience(&["https://api.test"]);
     validation.set_issuer(&["client-42"]);
-    let key = DecodingKey::from_secret(b"shared-secret");
+    let key = DecodingKey::from_secret(b"shared-secret-of-at-least-32-bytes");
     let claims: Vec<serde_json::Value> = tokens_seen(&api)
         .iter()
         .map(|t| {

@@ -144,8 +144,13 @@ impl BasicAuth {
             ));
         }
         let value = basic_value(user, password.expose_secret());
+        // The header's base64 credential is masked as it is; the password
+        // too, as a server may echo it decoded.
+        let credential = Credential::new()
+            .header_secret(AUTHORIZATION, value.expose_secret())?
+            .also_mask(password.expose_secret());
         Ok(BasicAuth {
-            credential: Credential::new().header_secret(AUTHORIZATION, value.expose_secret())?,
+            credential,
             user: user.to_owned(),
         })
     }

@@ -19,7 +19,7 @@ use crate::{AuthError, AuthErrorKind, Credential, InvalidAuthConfig};
 /// [`WallClock`], so tests with paused time see exact values, plus the
 /// `iss`, `sub`, `aud` and custom claims configured. Signing uses
 /// `jsonwebtoken` over RustCrypto: `HS256/384/512` with
-/// [`EncodingKey::from_secret`], `RS*`/`PS*` with
+/// [`EncodingKey::from_secret`] (at least 32, 48 or 64 bytes), `RS*`/`PS*` with
 /// [`EncodingKey::from_rsa_der`], `ES256/384` with
 /// [`EncodingKey::from_ec_der`], `EdDSA` with
 /// [`EncodingKey::from_ed_der`] (PKCS#8). A new token is minted when the
@@ -30,13 +30,15 @@ use crate::{AuthError, AuthErrorKind, Credential, InvalidAuthConfig};
 /// use girder_auth::JwtSource;
 /// use jsonwebtoken::{Algorithm, EncodingKey};
 ///
-/// let source = JwtSource::builder(Algorithm::HS256, EncodingKey::from_secret(b"s3cret"))
+/// // HS256 takes a secret of at least 32 bytes (RFC 7518 section 3.2).
+/// let secret = b"a-shared-secret-of-32-bytes-at-least";
+/// let source = JwtSource::builder(Algorithm::HS256, EncodingKey::from_secret(secret))
 ///     .issuer("client-42")
 ///     .audience("https://api.test")
 ///     .claim("scope", "read write")
 ///     .lifetime(Duration::from_secs(600))
 ///     .build()?;
-/// assert!(!format!("{source:?}").contains("s3cret"));
+/// assert!(!format!("{source:?}").contains("shared-secret"));
 /// # Ok::<_, girder_auth::InvalidAuthConfig>(())
 /// ```
 ///
@@ -142,7 +144,9 @@ impl JwtSourceBuilder {
     }
 
     /// The source. Signs one token to check the key: a key of the wrong
-    /// family for the algorithm, or malformed, is refused here.
+    /// family for the algorithm, or malformed, is refused here; so is an
+    /// HMAC secret that is empty or shorter than the hash output (32, 48
+    /// and 64 bytes for HS256, HS384 and HS512: RFC 7518 section 3.2).
     pub fn build(mut self) -> Result<JwtSource, InvalidAuthConfig> {
         if self.lifetime.as_secs() == 0 {
             return Err(InvalidAuthConfig::new(
@@ -155,6 +159,7 @@ impl JwtSourceBuilder {
                 self.algorithm
             )));
         }
+        check_hmac_key(self.algorithm, &self.key)?;
         self.claims.remove("iat");
         self.claims.remove("exp");
         let mut header = Header::new(self.algorithm);
@@ -173,6 +178,32 @@ impl JwtSourceBuilder {
             .map_err(|e| InvalidAuthConfig::new(e.to_string()))?;
         Ok(source)
     }
+}
+
+/// RFC 7518 section 3.2: "A key of the same size as the hash output (for
+/// instance, 256 bits for "HS256") or larger MUST be used". A shorter
+/// secret can be brute-forced from one token. The message names the
+/// lengths, never the secret.
+fn check_hmac_key(algorithm: Algorithm, key: &EncodingKey) -> Result<(), InvalidAuthConfig> {
+    let needed = match algorithm {
+        Algorithm::HS256 => 32,
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => return Ok(()),
+    };
+    let len = key.as_bytes().len();
+    if len == 0 {
+        return Err(InvalidAuthConfig::new(format!(
+            "the HMAC secret for {algorithm:?} is empty"
+        )));
+    }
+    if len < needed {
+        return Err(InvalidAuthConfig::new(format!(
+            "the HMAC secret for {algorithm:?} is {len} bytes; RFC 7518 section 3.2 requires \
+             at least {needed} (the hash output size)"
+        )));
+    }
+    Ok(())
 }
 
 impl CredentialSource for JwtSource {

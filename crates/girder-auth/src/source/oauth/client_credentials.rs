@@ -84,7 +84,7 @@ impl CredentialSource for ClientCredentials {
             let token = endpoint
                 .request(&[("grant_type", "client_credentials")])
                 .await?;
-            token.credential()
+            Ok(endpoint.mask_secrets(token.credential()?))
         })
     }
 }

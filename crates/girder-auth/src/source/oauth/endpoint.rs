@@ -267,6 +267,22 @@ async fn exchange(
     }
 }
 
+impl Endpoint {
+    /// `credential`, with the client secret masked in logs too (as it is
+    /// and as the Basic header carries it, form-encoded).
+    pub(crate) fn mask_secrets(&self, credential: Credential) -> Credential {
+        match &self.client_secret {
+            Some(secret) => {
+                let secret = secret.expose_secret();
+                credential
+                    .also_mask(secret)
+                    .also_mask(&form::encode(secret))
+            }
+            None => credential,
+        }
+    }
+}
+
 impl TokenResponse {
     /// The access token as a bearer credential.
     pub(crate) fn credential(&self) -> Result<Credential, AuthError> {

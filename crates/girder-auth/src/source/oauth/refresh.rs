@@ -143,7 +143,16 @@ impl Inner {
                 ("refresh_token", token.expose_secret()),
             ])
             .await?;
-        let credential = response.credential()?;
+        // The refresh tokens, old and new, and the client secret are masked
+        // in logs with the access token: none of them is ever sent to the
+        // API, so any that shows up there was echoed.
+        let mut credential = self
+            .endpoint
+            .mask_secrets(response.credential()?)
+            .also_mask(token.expose_secret());
+        if let Some(rotated) = &response.refresh_token {
+            credential = credential.also_mask(rotated.expose_secret());
+        }
         if let Some(rotated) = response.refresh_token
             && rotated.expose_secret() != token.expose_secret()
         {
