@@ -122,6 +122,11 @@ pub enum Acquire {
     Ready(Result<Decision, BoxError>),
     /// Decided by a round trip (a remote backend). The future owns what it
     /// needs: it outlives the borrow of the backend.
+    ///
+    /// The layer drops it unfinished when the call is dropped, or when the
+    /// call's max wait or deadline passes first (the call is then refused).
+    /// A permit the round trip took in the meantime is not given back: the
+    /// layer cannot know it was taken, and that errs on the quota's side.
     Pending(Pin<Box<dyn Future<Output = Result<Decision, BoxError>> + Send>>),
 }
 

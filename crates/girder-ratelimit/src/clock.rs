@@ -54,10 +54,20 @@ impl Add<Nanos> for TokioInstant {
     type Output = TokioInstant;
 
     fn add(self, nanos: Nanos) -> TokioInstant {
-        // Saturate instead of panicking: no limiter state is centuries ahead.
-        let later = self.0.checked_add(Duration::from_nanos(nanos.as_u64()));
-        TokioInstant(later.unwrap_or(self.0))
+        TokioInstant(later(self.0, Duration::from_nanos(nanos.as_u64())))
     }
+}
+
+/// `instant + wait`, or a far-future instant (30 years on, as tokio's own
+/// far future) where the sum does not fit: never a panic, and never an
+/// instant earlier than the sum. Every instant this crate computes from a
+/// duration it did not choose goes through here.
+pub(crate) fn later(instant: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    instant
+        .checked_add(wait)
+        .or_else(|| instant.checked_add(FAR))
+        .unwrap_or(instant)
 }
 
 impl Reference for TokioInstant {

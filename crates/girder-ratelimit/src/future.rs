@@ -157,8 +157,19 @@ where
                 }
                 StateProj::Ask => waiting(this.wait).ask(),
                 StateProj::Acquiring { decision } => {
-                    let decision = ready!(decision.as_mut().poll(cx));
-                    waiting(this.wait).decided(decision)
+                    let wait = waiting(this.wait);
+                    match decision.as_mut().poll(cx) {
+                        Poll::Ready(decision) => wait.decided(decision),
+                        // NOTE: wait.rs armed the timer with this state. A
+                        // store that does not answer in time is a refusal,
+                        // not a pass: letting calls through unmetered while
+                        // the shared store is down would spend the quota
+                        // the store exists to guard, for the whole fleet.
+                        Poll::Pending => match wait.poll_timer(cx) {
+                            Some(step) => step,
+                            None => return Poll::Pending,
+                        },
+                    }
                 }
                 StateProj::Sleeping { sleep } => {
                     ready!(sleep.poll(cx));

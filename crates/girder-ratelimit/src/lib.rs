@@ -13,7 +13,11 @@
 //!   for its permit. A wait that would be longer than the max wait (60 s
 //!   by default) or end after the call's [`Deadline`](girder_core::Deadline)
 //!   fails at once with [`RateLimited`], which says when to come back.
-//!   [`Mode::Reject`] fails at once whenever no permit is free.
+//!   [`Mode::Reject`] fails at once whenever no permit is free. A remote
+//!   backend's round trip is bounded the same way: a store that does not
+//!   answer by the max wait or the deadline refuses the call rather than
+//!   let it through unmetered, which would spend the quota the store
+//!   guards for every client sharing it.
 //! - **Server feedback**, per partition: a 429 or 503 with `Retry-After`
 //!   pauses the partition until then; a `RateLimit`/`X-RateLimit-*`
 //!   quota with nothing remaining holds calls until its reset; a quota

@@ -136,9 +136,15 @@ impl RateLimitPolicyBuilder {
         self
     }
 
-    /// The longest a call waits in [`Mode::Wait`], for an in-flight slot and
-    /// a permit together. A call whose wait would be longer fails at once
-    /// with [`RateLimited`](crate::RateLimited), telling when to come back.
+    /// The longest a call waits in [`Mode::Wait`], for an in-flight slot,
+    /// its turn in line, a remote backend's decisions and a permit
+    /// together. A call whose wait would be longer fails at once with
+    /// [`RateLimited`](crate::RateLimited), telling when to come back. A
+    /// remote backend's round trip is bounded by it in either mode: one
+    /// that has not answered by then fails the call with
+    /// [`Cause::MaxWait`](crate::Cause::MaxWait) (or
+    /// [`Cause::Deadline`](crate::Cause::Deadline) when the call's deadline
+    /// comes first).
     ///
     /// Default: 60 s, as long as girder-retry honours a server's hint: past
     /// that, a caller is better told when to come back than kept waiting.

@@ -79,9 +79,7 @@ impl<S, B> Waiting<S, B> {
         first: First,
     ) -> (Self, Step) {
         let started = Instant::now();
-        let max_at = started
-            .checked_add(shared.policy.max_wait)
-            .unwrap_or(started + Duration::from_secs(30 * 365 * 24 * 3600));
+        let max_at = crate::clock::later(started, shared.policy.max_wait);
         let deadline = Deadline::of(&request).map(|d| d.instant());
         shared.waiting.fetch_add(1, Ordering::AcqRel);
         let mut waiting = Waiting {
@@ -116,7 +114,7 @@ impl<S, B> Waiting<S, B> {
             First::Refused {
                 retry_after, cause, ..
             } => waiting.estimate(retry_after, cause),
-            First::Pending(decision) => Step::Pending(decision),
+            First::Pending(decision) => waiting.pending(decision),
         };
         (waiting, step)
     }
@@ -129,18 +127,21 @@ impl<S, B> Waiting<S, B> {
         if self.shared.policy.mode == Mode::Reject {
             return self.refuse(cause, Some(estimate));
         }
-        if let Some(limit) = self.crosses(Instant::now() + estimate) {
+        if let Some(limit) = self.crosses(estimate) {
             return self.refuse(limit, Some(estimate));
         }
         self.enter_line(Scope::Partition)
     }
 
-    /// Which limit a wait ending at `end` would cross, if any.
-    fn crosses(&self, end: Instant) -> Option<Cause> {
+    /// Which limit a wait of `wait` from now would cross, if any. Compared
+    /// as durations, so that a backend's `Duration::MAX` cannot overflow.
+    fn crosses(&self, wait: Duration) -> Option<Cause> {
+        let now = Instant::now();
         // As `Deadline::check_wait`: a wait ending on the deadline is refused.
-        if self.deadline.is_some_and(|deadline| end >= deadline) {
+        let to_deadline = self.deadline.map(|d| d.saturating_duration_since(now));
+        if to_deadline.is_some_and(|left| wait >= left) {
             Some(Cause::Deadline)
-        } else if end > self.max_at {
+        } else if wait > self.max_at.saturating_duration_since(now) {
             Some(Cause::MaxWait)
         } else {
             None
@@ -158,6 +159,14 @@ impl<S, B> Waiting<S, B> {
         if self.timer.is_none() {
             self.timer = Some(Box::pin(tokio::time::sleep_until(self.limit().0)));
         }
+    }
+
+    /// Waits for a remote backend's decision, for no longer than the limit:
+    /// a store that never answers must not hold the call (or its place in
+    /// line, or its in-flight slot) for ever.
+    fn pending(&mut self, decision: BoxDecision) -> Step {
+        self.arm_timer();
+        Step::Pending(decision)
     }
 
     /// The step after the limit passed during a wait of unknown length.
@@ -209,7 +218,7 @@ impl<S, B> Waiting<S, B> {
             .acquire(&self.key, &self.shared.policy.quotas)
         {
             Acquire::Ready(decision) => self.decided(decision),
-            Acquire::Pending(decision) => Step::Pending(decision),
+            Acquire::Pending(decision) => self.pending(decision),
         }
     }
 
@@ -229,7 +238,7 @@ impl<S, B> Waiting<S, B> {
         if self.shared.policy.mode == Mode::Reject {
             return self.refuse(cause, Some(retry_after));
         }
-        if let Some(limit) = self.crosses(Instant::now() + retry_after) {
+        if let Some(limit) = self.crosses(retry_after) {
             return self.refuse(limit, Some(retry_after));
         }
         // Hold the line of the state that refused, so that the waiters

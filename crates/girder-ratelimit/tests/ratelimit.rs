@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use girder_core::{Body, BoxError, CallRecord, Deadline, Event, PartitionKey};
-use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas};
+use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, Scope};
 use girder_ratelimit::{
     Cause, GovernorBackend, LimitEvent, Mode, OnLimit, Quota, RateLimitBackend, RateLimitLayer,
     RateLimitPolicy, RateLimited,
@@ -879,6 +879,190 @@ async fn a_backend_error_fails_the_call() {
     let error = send(&svc, "https://api.test/").await.unwrap_err();
     assert_eq!(error.to_string(), "store unreachable");
     assert_eq!(mock.request_count(), 0);
+}
+
+/// A backend that always asks for the longest wait there is, at once or
+/// after a round trip.
+#[derive(Debug)]
+struct WaitForever {
+    remote: bool,
+}
+
+impl RateLimitBackend for WaitForever {
+    fn acquire(&self, _: &PartitionKey, _: &Quotas) -> Acquire {
+        let decision = Ok(Decision::Wait {
+            retry_after: Duration::MAX,
+            scope: Scope::Partition,
+            cause: Cause::Quota,
+        });
+        if self.remote {
+            Acquire::Pending(Box::pin(async move { decision }))
+        } else {
+            Acquire::Ready(decision)
+        }
+    }
+    fn release(&self, _: &PartitionKey, _: &Quotas) {}
+    fn observe(&self, _: &PartitionKey, _: &Quotas, _: &Feedback) {}
+}
+
+/// Pins issue 18: `Instant::now() + retry_after` panicked ("overflow when
+/// adding duration to instant") on a custom backend's `Duration::MAX`.
+/// Now the call is refused at once, whatever the mode and the limits.
+#[tokio::test(start_paused = true)]
+async fn a_backend_asking_for_duration_max_is_refused_at_once() {
+    for remote in [false, true] {
+        for (mode, max_wait, deadline, cause) in [
+            (Mode::Wait, None, None, Cause::MaxWait),
+            (Mode::Wait, Some(Duration::MAX), None, Cause::MaxWait),
+            (
+                Mode::Wait,
+                Some(Duration::MAX),
+                Some(ms(500)),
+                Cause::Deadline,
+            ),
+            (Mode::Reject, None, None, Cause::Quota),
+        ] {
+            let mock = MockService::new(Reply::ok());
+            let mut policy = policy().mode(mode).backend(WaitForever { remote });
+            if let Some(max_wait) = max_wait {
+                policy = policy.max_wait(max_wait);
+            }
+            let svc = limited(policy.build().unwrap(), &mock);
+            let mut request = get("https://api.test/a");
+            if let Some(deadline) = deadline {
+                Deadline::after(deadline).apply(&mut request);
+            }
+            let start = Instant::now();
+            let refused = refusal(svc.clone().oneshot(request).await);
+            let case = format!("remote {remote}, {mode:?}, max_wait {max_wait:?}, {deadline:?}");
+            assert_eq!(refused.cause(), cause, "{case}");
+            assert_eq!(refused.retry_after(), Some(Duration::MAX), "{case}");
+            assert_eq!(start.elapsed(), Duration::ZERO, "{case}");
+            assert_eq!(mock.request_count(), 0, "{case}");
+        }
+    }
+}
+
+/// A remote store that never answers its first round trip (a partition,
+/// a dead connection), then grants every call at once. `pending` counts
+/// the unanswered round trips still held by someone.
+#[derive(Debug, Default)]
+struct Unanswered {
+    asked: AtomicUsize,
+    pending: Arc<()>,
+}
+
+impl Unanswered {
+    fn held(&self) -> usize {
+        Arc::strong_count(&self.pending) - 1
+    }
+}
+
+impl RateLimitBackend for Unanswered {
+    fn acquire(&self, _: &PartitionKey, _: &Quotas) -> Acquire {
+        if self.asked.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Acquire::Ready(Ok(Decision::Granted));
+        }
+        let held = self.pending.clone();
+        Acquire::Pending(Box::pin(async move {
+            let _held = held;
+            std::future::pending::<Result<Decision, BoxError>>().await
+        }))
+    }
+    fn release(&self, _: &PartitionKey, _: &Quotas) {}
+    fn observe(&self, _: &PartitionKey, _: &Quotas, _: &Feedback) {}
+}
+
+/// Pins issue 18: the `Acquiring` state waited on a remote backend with no
+/// bound, so a store that never answered held the call for ever. Now the
+/// wait ends at the max wait or the call's deadline, whichever is first,
+/// with a `RateLimited` refusal naming that limit, in either mode.
+#[tokio::test(start_paused = true)]
+async fn a_backend_that_never_answers_is_bounded_by_the_max_wait_and_the_deadline() {
+    for mode in [Mode::Wait, Mode::Reject] {
+        for (deadline, cause, waited) in [
+            (None, Cause::MaxWait, ms(2000)),
+            (Some(ms(500)), Cause::Deadline, ms(500)),
+            (Some(ms(5000)), Cause::MaxWait, ms(2000)),
+        ] {
+            let backend = Arc::new(Unanswered::default());
+            let mock = MockService::new(Reply::ok());
+            let policy = policy()
+                .mode(mode)
+                .max_wait(ms(2000))
+                .backend(ArcBackend(backend.clone()))
+                .build()
+                .unwrap();
+            let svc = limited(policy, &mock);
+            let mut request = get("https://api.test/a");
+            if let Some(deadline) = deadline {
+                Deadline::after(deadline).apply(&mut request);
+            }
+            let record = request.extensions().get::<CallRecord>().unwrap().clone();
+            let start = Instant::now();
+            let call = svc.clone().oneshot(request);
+            // Without a bound this never ends; fail instead of hanging.
+            let result = tokio::time::timeout(Duration::from_secs(3600), call)
+                .await
+                .expect("the wait for the backend is bounded");
+            let refused = refusal(result);
+            let case = format!("{mode:?}, deadline {deadline:?}");
+            assert_eq!(refused.cause(), cause, "{case}");
+            assert_eq!(refused.retry_after(), None, "{case}");
+            assert_eq!(start.elapsed(), waited, "{case}");
+            assert_eq!(backend.held(), 0, "the round trip was dropped: {case}");
+            let refusals = record.entries().into_iter();
+            let refusals = refusals.filter(|e| matches!(e.event, Event::QuotaRefused { .. }));
+            assert_eq!(refusals.count(), 1, "recorded: {record}");
+            // The limiter is usable: the next call is granted at once.
+            let start = Instant::now();
+            send(&svc, "https://api.test/a").await.unwrap();
+            assert_eq!(start.elapsed(), Duration::ZERO, "{case}");
+            assert_eq!(mock.request_count(), 1, "{case}");
+        }
+    }
+}
+
+/// Dropping a call while a remote backend decides drops the round trip
+/// and holds nothing: not the in-flight slot, not the line.
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_while_the_backend_decides_holds_nothing() {
+    let backend = Arc::new(Unanswered::default());
+    let mock = MockService::new(Reply::ok());
+    let policy = policy()
+        .max_in_flight(1)
+        .backend(ArcBackend(backend.clone()))
+        .build()
+        .unwrap();
+    let svc = limited(policy, &mock);
+    let mut waiting = Box::pin(send(&svc, "https://api.test/a"));
+    assert!(poll_once(&mut waiting).is_pending());
+    tokio::time::advance(ms(1000)).await;
+    assert!(poll_once(&mut waiting).is_pending());
+    assert_eq!(backend.held(), 1);
+    drop(waiting);
+    assert_eq!(backend.held(), 0, "the round trip went with the call");
+    // The single in-flight slot is free, and nobody holds the line.
+    let start = Instant::now();
+    send(&svc, "https://api.test/a").await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(mock.request_count(), 1);
+}
+
+/// A backend shared with the test, to look inside it.
+#[derive(Debug)]
+struct ArcBackend<B>(Arc<B>);
+
+impl<B: RateLimitBackend> RateLimitBackend for ArcBackend<B> {
+    fn acquire(&self, key: &PartitionKey, quotas: &Quotas) -> Acquire {
+        self.0.acquire(key, quotas)
+    }
+    fn release(&self, key: &PartitionKey, quotas: &Quotas) {
+        self.0.release(key, quotas)
+    }
+    fn observe(&self, key: &PartitionKey, quotas: &Quotas, feedback: &Feedback) {
+        self.0.observe(key, quotas, feedback)
+    }
 }
 
 #[test]

@@ -197,7 +197,7 @@ impl RateLimitBackend for GovernorBackend {
         self.with_part(key, |part| {
             part.ensure(quotas.partition());
             if let Some(pause) = feedback.pause {
-                let until = now.checked_add(pause).unwrap_or(now);
+                let until = crate::clock::later(now, pause);
                 part.paused_until = Some(part.paused_until.map_or(until, |u| u.max(until)));
             }
             for announced in &feedback.announced {
@@ -502,6 +502,25 @@ mod tests {
                 retry_after, cause, ..
             })) => {
                 assert_eq!(retry_after, Duration::from_secs(9));
+                assert_eq!(cause, Cause::ServerPause);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Pins issue 18: a pause too long to add to the clock was dropped
+    /// (`checked_add(..).unwrap_or(now)` paused until now); it saturates.
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_too_long_for_the_clock_saturates_instead_of_vanishing() {
+        let backend = GovernorBackend::default();
+        let quotas = Quotas::default();
+        let key = PartitionKey::custom("a");
+        backend.observe(&key, &quotas, &Feedback::pause(Duration::MAX));
+        match backend.acquire(&key, &quotas) {
+            Acquire::Ready(Ok(Decision::Wait {
+                retry_after, cause, ..
+            })) => {
+                assert!(retry_after >= Duration::from_secs(365 * 24 * 3600));
                 assert_eq!(cause, Cause::ServerPause);
             }
             other => panic!("{other:?}"),
