@@ -22,7 +22,9 @@ pub struct CacheConfig {
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) stale_if_error_statuses: Vec<StatusCode>,
     pub(crate) keep_stale_for: Duration,
+    pub(crate) stale_if_unreachable: Duration,
     pub(crate) coalesce: bool,
+    pub(crate) max_coalesce_wait: Duration,
     pub(crate) identity_headers: Vec<HeaderName>,
     pub(crate) identity_query: Vec<String>,
     pub(crate) identity_secret: Option<[u8; 32]>,
@@ -46,7 +48,9 @@ impl Default for CacheConfig {
                 StatusCode::GATEWAY_TIMEOUT,
             ],
             keep_stale_for: Duration::from_secs(24 * 3600),
+            stale_if_unreachable: Duration::from_secs(24 * 3600),
             coalesce: true,
+            max_coalesce_wait: Duration::from_secs(30),
             identity_headers: vec![
                 http::header::AUTHORIZATION,
                 http::header::PROXY_AUTHORIZATION,
@@ -72,7 +76,9 @@ impl fmt::Debug for CacheConfig {
             .field("stale_if_error", &self.stale_if_error)
             .field("stale_if_error_statuses", &self.stale_if_error_statuses)
             .field("keep_stale_for", &self.keep_stale_for)
+            .field("stale_if_unreachable", &self.stale_if_unreachable)
             .field("coalesce", &self.coalesce)
+            .field("max_coalesce_wait", &self.max_coalesce_wait)
             .field("identity_headers", &self.identity_headers)
             .field("identity_query", &self.identity_query)
             .field(
@@ -189,9 +195,31 @@ impl CacheConfigBuilder {
         self
     }
 
+    /// How long after going stale a response may still be served when the
+    /// server cannot be reached at all: the call below failed with a
+    /// transport error (connection refused, reset or closed, a timeout),
+    /// not a refusal of girder's own (`CircuitOpen`, `RateLimited`) and not
+    /// an answer (RFC 9111 §4.2.4 lets a disconnected cache serve stale).
+    /// `must-revalidate` and `no-cache` forbid it; `Duration::ZERO` turns it
+    /// off. Default: 24 h.
+    pub fn stale_if_unreachable(mut self, window: Duration) -> Self {
+        self.config.stale_if_unreachable = window;
+        self
+    }
+
     /// Whether concurrent misses for one key share one request (default on).
     pub fn coalesce(mut self, on: bool) -> Self {
         self.config.coalesce = on;
+        self
+    }
+
+    /// The longest a coalesced call waits for the call leading its key
+    /// before it gives up waiting and asks the server itself (the call's
+    /// [`Deadline`](girder_core::Deadline), when sooner, ends the wait with
+    /// `DeadlineExceeded` instead). A leader that never finishes then holds
+    /// no one up for long. Default: 30 s.
+    pub fn max_coalesce_wait(mut self, wait: Duration) -> Self {
+        self.config.max_coalesce_wait = wait;
         self
     }
 
@@ -246,6 +274,11 @@ impl CacheConfigBuilder {
         if !(0.0..=1.0).contains(&c.heuristic_fraction) {
             return Err(InvalidCacheConfig(
                 "heuristic_fraction must be between 0 and 1",
+            ));
+        }
+        if c.max_coalesce_wait.is_zero() {
+            return Err(InvalidCacheConfig(
+                "max_coalesce_wait must be longer than zero (use coalesce(false) to turn coalescing off)",
             ));
         }
         if c.ttl_override == Some(Duration::ZERO) {

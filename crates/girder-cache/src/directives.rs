@@ -19,8 +19,14 @@ pub(crate) struct Directives {
     /// `must-understand`: with it, a cache that knows the status code may
     /// store in spite of `no-store` (RFC 9111 §5.2.2.3).
     pub(crate) must_understand: bool,
-    /// Any freshness-related request directive (`max-age`, `min-fresh`,
-    /// `max-stale`, `no-cache`) or `Pragma`: the slow, exact path.
+    /// `immutable` (RFC 8246): the response will not change while fresh.
+    pub(crate) immutable: bool,
+    /// A request directive that changes what may be served (`max-age`,
+    /// `min-fresh`, `max-stale`, `no-cache`, `no-store`, `only-if-cached`,
+    /// or `Pragma: no-cache` without `Cache-Control`): the slow, exact
+    /// path. Directives nobody knows do not count: RFC 9111 §5.2.3 says to
+    /// ignore them, so `Cache-Control: nothing-to-see-here` or `Pragma:
+    /// foo` must not change what is served.
     pub(crate) any: bool,
 }
 
@@ -37,7 +43,9 @@ impl Directives {
                 if name.is_empty() {
                     continue;
                 }
-                d.any = true;
+                d.any |= REQUEST_DIRECTIVES
+                    .iter()
+                    .any(|known| name.eq_ignore_ascii_case(known));
                 let secs = kv
                     .next()
                     .map(|v| v.trim().trim_matches('"'))
@@ -55,24 +63,45 @@ impl Directives {
                     d.no_store = true;
                 } else if name.eq_ignore_ascii_case("must-understand") {
                     d.must_understand = true;
+                } else if name.eq_ignore_ascii_case("immutable") {
+                    d.immutable = true;
                 }
             }
         }
         if !headers.contains_key(CACHE_CONTROL) {
-            for value in headers.get_all(PRAGMA) {
+            // RFC 9111 §5.4: only `Pragma: no-cache` means anything, and
+            // only without `Cache-Control`.
+            let no_cache = headers.get_all(PRAGMA).iter().any(|value| {
+                value.to_str().is_ok_and(|v| {
+                    v.split(',')
+                        .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+                })
+            });
+            if no_cache {
                 d.any = true;
-                if value.to_str().is_ok_and(|v| v.contains("no-cache")) {
-                    d.forbids_stale = true;
-                }
+                d.forbids_stale = true;
             }
         }
         d
     }
 }
 
-/// Whether `headers` carry any `Cache-Control` or `Pragma` at all.
-pub(crate) fn present(headers: &HeaderMap) -> bool {
-    headers.contains_key(CACHE_CONTROL) || headers.contains_key(PRAGMA)
+/// The request directives that change what may be served.
+const REQUEST_DIRECTIVES: [&str; 6] = [
+    "max-age",
+    "max-stale",
+    "min-fresh",
+    "no-cache",
+    "no-store",
+    "only-if-cached",
+];
+
+/// Whether a request's headers carry a directive that changes what may be
+/// served (see [`Directives::any`]). Cheap when there is no
+/// `Cache-Control` or `Pragma` at all, the common case.
+pub(crate) fn in_request(headers: &HeaderMap) -> bool {
+    (headers.contains_key(CACHE_CONTROL) || headers.contains_key(PRAGMA))
+        && Directives::of(headers).any
 }
 
 #[cfg(test)]
@@ -110,5 +139,25 @@ mod tests {
         h.insert(PRAGMA, "no-cache".parse().unwrap());
         assert!(Directives::of(&h).forbids_stale);
         assert!(!Directives::of(&HeaderMap::new()).any);
+    }
+
+    /// Pins the defect where any request `Cache-Control` or `Pragma`, even
+    /// one with no known directive, sent the call down the exact path
+    /// (no stale-while-revalidate, no `Vary` normalisation).
+    #[test]
+    fn unknown_request_directives_are_ignored() {
+        let mut h = HeaderMap::new();
+        h.insert(CACHE_CONTROL, "nothing-to-see-here".parse().unwrap());
+        h.insert(PRAGMA, "foo".parse().unwrap());
+        assert!(!Directives::of(&h).any && !in_request(&h));
+        h.remove(CACHE_CONTROL);
+        assert!(!in_request(&h));
+        h.insert(PRAGMA, "No-Cache".parse().unwrap());
+        assert!(in_request(&h));
+        let mut h = HeaderMap::new();
+        h.insert(CACHE_CONTROL, "nothing, Max-Age=0".parse().unwrap());
+        assert!(in_request(&h));
+        h.insert(CACHE_CONTROL, "max-age=1, immutable".parse().unwrap());
+        assert!(Directives::of(&h).immutable);
     }
 }

@@ -188,9 +188,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// status code ignore `no-store`. The statuses are those
 /// `http-cache-semantics` understands.
 fn must_understand_honoured(status: StatusCode, line: &str) -> bool {
-    const UNDERSTOOD: [u16; 14] = [
-        200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
-    ];
     UNDERSTOOD.contains(&status.as_u16())
         && line
             .split(',')
@@ -278,6 +275,35 @@ pub(crate) fn normalise_for_policy(status: StatusCode, headers: &HeaderMap) -> H
     out
 }
 
+/// The statuses `http-cache-semantics` understands (it stores no other).
+const UNDERSTOOD: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
+/// The status the policy is computed for. RFC 9111 §3 lets a cache store a
+/// final response of any status when it has explicit freshness (`max-age`,
+/// `Expires`) or is marked `public` (which allows a heuristic lifetime,
+/// §4.2.2); `http-cache-semantics` stores only the statuses it knows, so a
+/// response of another status that qualifies is judged as a 200, which is
+/// storable on exactly those grounds. 206 (partial content is never
+/// combined here) and 304 (an answer to a conditional) keep their own.
+fn policy_status(status: StatusCode, normalised: &HeaderMap) -> StatusCode {
+    use http::header::{CACHE_CONTROL, EXPIRES};
+    let code = status.as_u16();
+    if UNDERSTOOD.contains(&code) || code < 200 || code == 206 || code == 304 {
+        return status;
+    }
+    let explicit = normalised.contains_key(EXPIRES)
+        || normalised
+            .get_all(CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|d| d.split('=').next().unwrap_or_default().trim())
+            .any(|d| d == "max-age" || d == "public");
+    if explicit { StatusCode::OK } else { status }
+}
+
 impl StoredResponse {
     /// Builds a stored response from an exchange. `policy_headers` are the
     /// response headers the freshness is computed from (the served ones,
@@ -295,9 +321,9 @@ impl StoredResponse {
     ) -> StoredResponse {
         strip_hop_by_hop(&mut headers);
         let mut head = http::Response::new(());
-        *head.status_mut() = status;
-        *head.headers_mut() =
-            normalise_for_policy(status, policy_headers.as_ref().unwrap_or(&headers));
+        let normalised = normalise_for_policy(status, policy_headers.as_ref().unwrap_or(&headers));
+        *head.status_mut() = policy_status(status, &normalised);
+        *head.headers_mut() = normalised;
         let (parts, ()) = head.into_parts();
         let policy = CachePolicy::new_options(request, &parts, response_time, options);
         let fresh_until = response_time + policy.time_to_live(response_time);

@@ -141,6 +141,7 @@
 //! stale-while-revalidate. This cache keys on identity, keeps several
 //! variants, and uses staleness to survive outages.
 
+mod answer;
 mod body;
 pub mod config;
 mod date;

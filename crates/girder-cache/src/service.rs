@@ -16,6 +16,7 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_cache_semantics::{BeforeRequest, CacheOptions};
 use tower_service::Service;
 
+use crate::answer::{self, Special};
 use crate::body::{Buffered, buffer};
 use crate::directives::{self, Directives};
 use crate::entry::{CacheEntry, StoredResponse};
@@ -242,7 +243,7 @@ impl<St: CacheStore> Shared<St> {
         let method = request.method();
         if (method != Method::GET && method != Method::HEAD)
             || CacheMode::of(request) != CacheMode::Default
-            || bypasses(request.headers())
+            || Special::of(method, request.headers()) != Special::Plain
         {
             return Err(None);
         }
@@ -251,7 +252,7 @@ impl<St: CacheStore> Shared<St> {
             return Err(Some((key, None)));
         };
         if let Some(entry) = &found
-            && !directives::present(request.headers())
+            && !directives::in_request(request.headers())
             && let Some(stored) = entry
                 .variants()
                 .iter()
@@ -268,12 +269,12 @@ impl<St: CacheStore> Shared<St> {
 
 async fn run<S, St, ReqB, ResB>(
     shared: Arc<Shared<St>>,
-    mut inner: S,
+    inner: S,
     request: Request<ReqB>,
     looked_up: LookedUp,
 ) -> Result<Response<Body>, BoxError>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
     St: CacheStore,
@@ -286,11 +287,12 @@ where
         return pass_unsafe(&shared, inner, request).await;
     }
     let mode = CacheMode::of(&request);
-    if mode == CacheMode::NoStore || bypasses(request.headers()) {
-        note(&request, CacheStatus::Bypass);
-        tracing::trace!(target: "girder::cache", %method, "bypass");
-        let response = inner.call(request).await.map_err(Into::into)?;
-        return Ok(with_status(response.map(Body::new), CacheStatus::Bypass));
+    let special = Special::of(&method, request.headers());
+    if mode == CacheMode::NoStore
+        || special == Special::Forward
+        || (special == Special::Answerable && mode != CacheMode::Default)
+    {
+        return bypass(inner, request).await;
     }
     let (key, found) = match looked_up {
         Some((key, found)) => (key, found),
@@ -309,11 +311,33 @@ where
             .iter()
             .position(|v| v.vary.matches(request.headers()))
     });
+    if special == Special::Answerable {
+        // The caller's own conditional or range: answered from a fresh
+        // stored response, otherwise the server's to answer (and nothing
+        // is stored from a 304 or 206 made for the caller).
+        let now = shared.clock.now();
+        if let (Some(entry), Some(index)) = (&entry, selected) {
+            let stored = &entry.variants()[index];
+            if shared.is_fresh_for(stored, &request, now)
+                && answer::can_answer(stored, request.headers())
+            {
+                let full = shared.serve(stored, now, CacheStatus::Hit, &request);
+                return Ok(answer::answer(stored, request.headers(), full));
+            }
+        }
+        return bypass(inner, request).await;
+    }
     if let (Some(entry), Some(index)) = (&entry, selected) {
         let stored = &entry.variants()[index];
         let now = shared.clock.now();
         let fresh = shared.is_fresh_for(stored, &request, now);
         match mode {
+            // RFC 8246: an `immutable` response does not change while
+            // fresh, so a reload-style request need not ask (as browsers
+            // treat it).
+            CacheMode::NoCache if fresh && stored.directives.immutable => {
+                return Ok(shared.serve(stored, now, CacheStatus::Hit, &request));
+            }
             CacheMode::ForceCache | CacheMode::OnlyIfCached => {
                 let status = if fresh {
                     CacheStatus::Hit
@@ -338,9 +362,56 @@ where
         *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
         return Ok(with_status(response, CacheStatus::Miss));
     }
+    let mut request = request;
+    if mode == CacheMode::NoCache && !request.headers().contains_key(header::CACHE_CONTROL) {
+        // The Fetch standard's no-cache mode: intermediaries revalidate too.
+        request
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
+    }
     let stale = selected.and_then(|i| entry.as_ref().map(|e| (e.clone(), i)));
     let coalesce = shared.config.coalesce && mode != CacheMode::Reload;
     fill(&shared, key, inner, request, entry, stale, coalesce).await
+}
+
+/// Straight to the server; nothing read or stored.
+async fn bypass<S, ReqB, ResB>(
+    mut inner: S,
+    request: Request<ReqB>,
+) -> Result<Response<Body>, BoxError>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    note(&request, CacheStatus::Bypass);
+    tracing::trace!(target: "girder::cache", method = %request.method(), "bypass");
+    ready(&mut inner, Deadline::of(&request)).await?;
+    let response = inner.call(request).await.map_err(Into::into)?;
+    Ok(with_status(response.map(Body::new), CacheStatus::Bypass))
+}
+
+/// Drives `inner`'s readiness before a call made after a wait (a store
+/// lookup, a coalesced wait): a service given readiness and then left
+/// waiting, or an unready clone, is made ready again first. A service
+/// still ready answers at once. The call's deadline bounds the wait.
+// NOTE: `Cache::call` swaps out the service `poll_ready` readied, and
+// `fill` gives a waiter's readiness back while it waits; both rely on
+// this being driven before every `call`.
+async fn ready<S, R>(inner: &mut S, deadline: Option<Deadline>) -> Result<(), BoxError>
+where
+    S: Service<R>,
+    S::Error: Into<BoxError>,
+{
+    let readiness = std::future::poll_fn(|cx| inner.poll_ready(cx));
+    let result = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.instant(), readiness)
+            .await
+            .map_err(|_| BoxError::from(DeadlineExceeded::new()))?,
+        None => readiness.await,
+    };
+    result.map_err(Into::into)
 }
 
 /// Unsafe methods go through; a non-error response invalidates the target
@@ -369,6 +440,7 @@ where
             request.uri().clone(),
         )
     });
+    ready(&mut inner, Deadline::of(&request)).await?;
     let response = inner.call(request).await.map_err(Into::into)?;
     let status = response.status();
     if let Some((key, uri)) = target
@@ -384,21 +456,6 @@ where
         }
     }
     Ok(response.map(Body::new))
-}
-
-/// The request asks for something this cache does not answer itself:
-/// ranges, or conditionals of the caller's own.
-fn bypasses(headers: &HeaderMap) -> bool {
-    [
-        header::RANGE,
-        header::IF_RANGE,
-        header::IF_MATCH,
-        header::IF_NONE_MATCH,
-        header::IF_MODIFIED_SINCE,
-        header::IF_UNMODIFIED_SINCE,
-    ]
-    .iter()
-    .any(|h| headers.contains_key(h))
 }
 
 /// `value` resolved against `base`, when it names the same origin.
@@ -464,7 +521,7 @@ impl<St: CacheStore> Shared<St> {
         request: &Request<B>,
         now: SystemTime,
     ) -> bool {
-        if !directives::present(request.headers()) {
+        if !directives::in_request(request.headers()) {
             return stored.is_fresh(now);
         }
         // Request directives (max-age, min-fresh, max-stale, no-cache):
@@ -481,7 +538,7 @@ impl<St: CacheStore> Shared<St> {
         request: &Request<B>,
         now: SystemTime,
     ) -> bool {
-        if stored.directives.forbids_stale || directives::present(request.headers()) {
+        if stored.directives.forbids_stale || directives::in_request(request.headers()) {
             return false;
         }
         let window = stored
@@ -505,6 +562,32 @@ impl<St: CacheStore> Shared<St> {
             .or(stored.directives.stale_if_error)
             .or(self.config.stale_if_error);
         window.is_some_and(|w| stored.staleness(now) <= w)
+    }
+
+    /// RFC 9111 §4.2.4: a cache that cannot reach the server may serve a
+    /// stale response the server did not forbid it to serve, for
+    /// [`stale_if_unreachable`](crate::CacheConfigBuilder::stale_if_unreachable).
+    /// Refusals of girder's own and the call's deadline are not "cannot
+    /// reach": they keep to `stale-if-error`.
+    fn may_serve_if_unreachable(
+        &self,
+        stored: &StoredResponse,
+        error: &(dyn std::error::Error + 'static),
+        now: SystemTime,
+    ) -> bool {
+        use girder_core::ErrorKind;
+        let window = self.config.stale_if_unreachable;
+        !stored.directives.forbids_stale
+            && !window.is_zero()
+            && stored.staleness(now) <= window
+            && matches!(
+                ErrorKind::of(error),
+                ErrorKind::Connect
+                    | ErrorKind::Transport
+                    | ErrorKind::Timeout
+                    | ErrorKind::Protocol
+                    | ErrorKind::Other
+            )
     }
 
     /// A response built from a stored one, with its `Age`.
@@ -532,6 +615,7 @@ impl<St: CacheStore> Shared<St> {
                         .or(self.config.stale_while_revalidate),
                     d.stale_if_error.or(self.config.stale_if_error),
                     v.has_validator().then_some(self.config.keep_stale_for),
+                    (!d.forbids_stale).then_some(self.config.stale_if_unreachable),
                 ]
                 .into_iter()
                 .flatten()
@@ -631,14 +715,14 @@ impl<St> Drop for RefreshDone<St> {
 async fn fill<S, St, ReqB, ResB>(
     shared: &Arc<Shared<St>>,
     key: CacheKey,
-    inner: S,
+    mut inner: S,
     request: Request<ReqB>,
     entry: Option<CacheEntry>,
     stale: Option<(CacheEntry, usize)>,
     coalesce: bool,
 ) -> Result<Response<Body>, BoxError>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     S::Error: Into<BoxError>,
     St: CacheStore,
     ResB: http_body::Body<Data = Bytes> + Send + 'static,
@@ -665,14 +749,28 @@ where
             Role::Waiter(rx) => rx,
         };
         tracing::debug!(target: "girder::cache", ?key, "waiting for a request in flight");
+        // A waiter may never call the service: it gives back what its
+        // readiness holds (a concurrency permit, a buffer slot) rather
+        // than sit on it while the leader needs capacity, and drives
+        // readiness again if it calls after all.
+        // NOTE: `fetch` and `bypass` drive readiness before calling.
+        let unready = inner.clone();
+        drop(std::mem::replace(&mut inner, unready));
+        // Bounded twice: the layer's maximum, after which the waiter asks
+        // the server itself (a leader stuck on a hung connection holds no
+        // one up for longer), and the call's deadline, which fails the
+        // call as it would anywhere else.
+        let bounded = tokio::time::timeout(shared.config.max_coalesce_wait, flight::wait(rx));
         let landing = match Deadline::of(&request) {
-            Some(deadline) => {
-                match tokio::time::timeout_at(deadline.instant(), flight::wait(rx)).await {
-                    Ok(landing) => landing,
-                    Err(_) => return Err(DeadlineExceeded::new().into()),
-                }
-            }
-            None => flight::wait(rx).await,
+            Some(deadline) => match tokio::time::timeout_at(deadline.instant(), bounded).await {
+                Ok(landing) => landing,
+                Err(_) => return Err(DeadlineExceeded::new().into()),
+            },
+            None => bounded.await,
+        };
+        let Ok(landing) = landing else {
+            tracing::debug!(target: "girder::cache", ?key, "the request in flight is taking too long: asking alone");
+            return fetch(shared, key, inner, request, entry.as_ref(), index, None).await;
         };
         let now = shared.clock.now();
         let stored = stale.as_ref().map(|(e, i)| &e.variants()[*i]);
@@ -703,7 +801,8 @@ where
             }
             Landing::Failed(error) => {
                 if let Some(stored) = stored
-                    && shared.may_serve_if_error(stored, request.headers(), now)
+                    && (shared.may_serve_if_error(stored, request.headers(), now)
+                        || shared.may_serve_if_unreachable(stored, &**error, now))
                 {
                     return Ok(shared.serve(stored, now, CacheStatus::Stale, &request));
                 }
@@ -753,15 +852,19 @@ where
     if let Some(stale) = stale {
         add_validators(request.headers_mut(), stale);
     }
-    let result = inner.call(request).await.map_err(Into::into);
+    let result = match ready(&mut inner, Deadline::of(&request)).await {
+        Ok(()) => inner.call(request).await.map_err(Into::into),
+        Err(error) => Err(error),
+    };
     let now = shared.clock.now();
     let response = match result {
         Ok(response) => response,
         Err(error) => {
             if let Some(stale) = stale
-                && shared.may_serve_if_error(stale, &head.headers, now)
+                && (shared.may_serve_if_error(stale, &head.headers, now)
+                    || shared.may_serve_if_unreachable(stale, &*error, now))
             {
-                tracing::info!(target: "girder::cache", %error, "server unreachable: serving stale (stale-if-error)");
+                tracing::info!(target: "girder::cache", %error, "server unreachable: serving stale");
                 if let Some(leader) = leader {
                     leader.land(Landing::Failed(Arc::new(error)));
                 }
