@@ -981,3 +981,296 @@ async fn a_no_store_body_streams_through_unbuffered() {
     assert!(res.into_body().collect().await.is_err());
     assert_eq!(origin.request_count(), 1);
 }
+
+/// Pins the defect where a request `Cache-Control` or `Pragma` with no
+/// known directive in it (`nothing-to-see-here`, `foo`, as the cache-tests
+/// client sends) switched stale-while-revalidate off (a synchronous fetch
+/// reported as Bypass) and lost the `Vary` whitespace normalisation.
+#[tokio::test(start_paused = true)]
+async fn unknown_request_directives_change_nothing() {
+    let plumbing = |req| {
+        with(
+            with(req, "cache-control", "nothing-to-see-here"),
+            "pragma",
+            "foo",
+        )
+    };
+    let origin = counting(&[("cache-control", "max-age=1, stale-while-revalidate=60")]);
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, plumbing(get("/u"))).await;
+    advance(5).await;
+    let res = send(&mut svc, plumbing(get("/u"))).await;
+    assert_eq!(status(&res), CacheStatus::Stale);
+    assert_eq!(text(res).await, "v1");
+
+    let origin = counting(&[("cache-control", "max-age=60"), ("vary", "accept")]);
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, with(plumbing(get("/v")), "accept", "a/b,c/d")).await;
+    let res = send(&mut svc, with(plumbing(get("/v")), "accept", "a/b, c/d")).await;
+    assert_eq!(status(&res), CacheStatus::Hit);
+    assert_eq!(origin.request_count(), 1);
+    // A known directive still counts.
+    let res = send(
+        &mut svc,
+        with(plumbing(get("/v")), "cache-control", "max-age=0"),
+    )
+    .await;
+    assert_ne!(status(&res), CacheStatus::Hit);
+}
+
+/// Pins the old refusal to store statuses `http-cache-semantics` does not
+/// know (RFC 9111 §3 allows any final status with explicit freshness).
+#[tokio::test(start_paused = true)]
+async fn any_status_with_explicit_freshness_is_stored() {
+    for code in [299, 400, 500, 599] {
+        let origin = MockService::new(
+            Reply::status(code)
+                .header("cache-control", "max-age=60")
+                .body("err"),
+        );
+        let mut svc = layer().layer(origin.clone());
+        send(&mut svc, get("/s")).await;
+        let res = send(&mut svc, get("/s")).await;
+        assert_eq!(
+            (res.status().as_u16(), status(&res)),
+            (code, CacheStatus::Hit)
+        );
+        assert_eq!(origin.request_count(), 1, "{code}");
+    }
+    // Without explicit freshness such a status is still not stored.
+    let origin = MockService::new(
+        Reply::status(500).header("last-modified", "Mon, 01 Jan 2001 00:00:00 GMT"),
+    );
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/n")).await;
+    send(&mut svc, get("/n")).await;
+    assert_eq!(origin.request_count(), 2);
+}
+
+/// Pins serving stale when the server cannot be reached (RFC 9111 §4.2.4),
+/// which needed a `stale-if-error` window before; `must-revalidate` still
+/// forbids it.
+#[tokio::test(start_paused = true)]
+async fn stale_is_served_when_the_server_cannot_be_reached() {
+    for (cc, served) in [("max-age=1", true), ("max-age=1, must-revalidate", false)] {
+        let origin = MockService::new([
+            Reply::ok().header("cache-control", cc).body("old"),
+            Reply::close(),
+        ]);
+        let mut svc = layer().layer(origin.clone());
+        send(&mut svc, get("/x")).await;
+        advance(30).await;
+        let res = ServiceExt::<Request<Body>>::ready(&mut svc)
+            .await
+            .unwrap()
+            .call(get("/x"))
+            .await;
+        match res {
+            Ok(res) if served => {
+                assert_eq!(status(&res), CacheStatus::Stale);
+                assert_eq!(text(res).await, "old");
+            }
+            Err(_) if !served => {}
+            other => panic!("{cc}: {:?}", other.map(|r| r.status())),
+        }
+    }
+    // Off when asked.
+    let origin = MockService::new([
+        Reply::ok().header("cache-control", "max-age=1").body("old"),
+        Reply::close(),
+    ]);
+    let mut svc = CacheLayer::new(
+        config()
+            .stale_if_unreachable(Duration::ZERO)
+            .build()
+            .unwrap(),
+    )
+    .layer(origin);
+    send(&mut svc, get("/x")).await;
+    advance(30).await;
+    assert!(
+        ServiceExt::<Request<Body>>::ready(&mut svc)
+            .await
+            .unwrap()
+            .call(get("/x"))
+            .await
+            .is_err()
+    );
+}
+
+/// Pins the old bypass of every caller conditional: a fresh stored
+/// response now answers `If-None-Match` / `If-Modified-Since` itself.
+#[tokio::test(start_paused = true)]
+async fn the_callers_conditionals_are_answered_from_a_fresh_response() {
+    let origin = counting(&[
+        ("cache-control", "max-age=60"),
+        ("etag", "\"e1\""),
+        ("last-modified", "Mon, 01 Jan 2001 00:00:00 GMT"),
+    ]);
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/c")).await;
+    let res = send(&mut svc, with(get("/c"), "if-none-match", "W/\"e1\"")).await;
+    assert_eq!(res.status(), 304);
+    assert_eq!(res.headers()["etag"], "\"e1\"");
+    assert_eq!(text(res).await, "");
+    // If-None-Match wins over an If-Modified-Since that says "modified".
+    let both = with(
+        with(get("/c"), "if-none-match", "\"e1\""),
+        "if-modified-since",
+        "Sun, 01 Jan 1995 00:00:00 GMT",
+    );
+    assert_eq!(send(&mut svc, both).await.status(), 304);
+    let ims = with(
+        get("/c"),
+        "if-modified-since",
+        "Tue, 01 Jan 2002 00:00:00 GMT",
+    );
+    assert_eq!(send(&mut svc, ims).await.status(), 304);
+    let other = send(&mut svc, with(get("/c"), "if-none-match", "\"e2\"")).await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(text(other).await, "v1");
+    assert_eq!(origin.request_count(), 1);
+    // Stale: the server answers the caller's conditional.
+    advance(120).await;
+    let res = send(&mut svc, with(get("/c"), "if-none-match", "\"e1\"")).await;
+    assert_eq!(status(&res), CacheStatus::Bypass);
+    assert_eq!(origin.request_count(), 2);
+}
+
+/// Pins the old bypass of every `Range`: one byte range of a fresh stored
+/// complete response is served from it as a 206.
+#[tokio::test(start_paused = true)]
+async fn a_byte_range_is_served_from_a_stored_complete_response() {
+    let origin = MockService::new(
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .body("01234567890"),
+    );
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/r")).await;
+    let res = send(&mut svc, with(get("/r"), "range", "bytes=0-1")).await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.headers()["content-range"], "bytes 0-1/11");
+    assert_eq!(text(res).await, "01");
+    let res = send(&mut svc, with(get("/r"), "range", "bytes=-3")).await;
+    assert_eq!(text(res).await, "890");
+    assert_eq!(origin.request_count(), 1);
+    // Several ranges, or one past the end: the server's to answer.
+    send(&mut svc, with(get("/r"), "range", "bytes=0-1,3-4")).await;
+    send(&mut svc, with(get("/r"), "range", "bytes=50-")).await;
+    assert_eq!(origin.request_count(), 3);
+}
+
+/// Pins `immutable` (RFC 8246): a fresh immutable response answers a
+/// no-cache (reload-style) request without revalidation; a stale one is
+/// revalidated, and no-cache sends `Cache-Control: max-age=0` as Fetch does.
+#[tokio::test(start_paused = true)]
+async fn immutable_is_not_revalidated_while_fresh() {
+    let origin = counting(&[("cache-control", "max-age=2, immutable"), ("etag", "\"i\"")]);
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, get("/i")).await;
+    let res = send(&mut svc, mode(get("/i"), CacheMode::NoCache)).await;
+    assert_eq!(status(&res), CacheStatus::Hit);
+    assert_eq!(origin.request_count(), 1);
+    advance(3).await;
+    send(&mut svc, mode(get("/i"), CacheMode::NoCache)).await;
+    assert_eq!(origin.request_count(), 2);
+    let sent = &origin.requests()[1];
+    assert_eq!(sent.header("cache-control"), Some("max-age=0"));
+    assert_eq!(sent.header("if-none-match"), Some("\"i\""));
+}
+
+/// An origin that never answers its first request and answers the others.
+fn first_hangs()
+-> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError, Future: Send>
++ Clone
++ Send
++ 'static {
+    let calls = Arc::new(AtomicUsize::new(0));
+    tower::service_fn(move |_req: Request<Body>| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, BoxError>(
+                Response::builder()
+                    .header("cache-control", "max-age=60")
+                    .body(Body::from(format!("r{n}")))
+                    .unwrap(),
+            )
+        }
+    })
+}
+
+/// Pins the unbounded wait of a coalesced waiter without a `Deadline`: it
+/// now asks the server itself after `max_coalesce_wait`; a deadline that
+/// comes first fails it; a dropped waiter leaves the flight intact.
+#[tokio::test(start_paused = true)]
+async fn a_waiter_on_a_leader_that_never_finishes_gives_up_in_time() {
+    let svc = CacheLayer::new(
+        config()
+            .max_coalesce_wait(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    )
+    .layer(first_hangs());
+    let mut leader = Box::pin(svc.clone().oneshot(get("/h")));
+    assert!(girder_test::poll_once(&mut leader).is_pending());
+    // A waiter dropped mid-wait.
+    let mut dropped = Box::pin(svc.clone().oneshot(get("/h")));
+    assert!(girder_test::poll_once(&mut dropped).is_pending());
+    drop(dropped);
+    let mut hurried = get("/h");
+    Deadline::after(Duration::from_secs(1)).apply(&mut hurried);
+    let hurried = tokio::spawn(svc.clone().oneshot(hurried));
+    let patient = tokio::spawn(svc.clone().oneshot(get("/h")));
+    let err = hurried.await.unwrap().unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::DeadlineExceeded);
+    let res = tokio::time::timeout(Duration::from_secs(10), patient)
+        .await
+        .expect("the waiter gave up waiting after max_coalesce_wait")
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(res).await, "r1");
+    assert!(girder_test::poll_once(&mut leader).is_pending());
+    assert!(
+        CacheConfig::builder()
+            .max_coalesce_wait(Duration::ZERO)
+            .build()
+            .is_err()
+    );
+}
+
+/// Pins waiters holding the readiness they were given (here a
+/// `ConcurrencyLimit` permit) while they wait on a leader, starving other
+/// keys; and calling after a wait without driving readiness again (an
+/// unready `ConcurrencyLimit` panics when called).
+#[tokio::test(start_paused = true)]
+async fn waiters_give_readiness_back_and_drive_it_again() {
+    let origin = MockService::new(Script::from_fn(|r| {
+        let reply = Reply::ok().body(r.uri.path().to_owned());
+        if r.uri.path() == "/slow" {
+            // Nothing to share: the waiter must call the service itself.
+            reply
+                .header("cache-control", "no-store")
+                .delay(Duration::from_secs(10))
+        } else {
+            reply.header("cache-control", "max-age=60")
+        }
+    }));
+    let svc = layer().layer(tower::limit::ConcurrencyLimit::new(origin.clone(), 2));
+    let leader = tokio::spawn(svc.clone().oneshot(get("/slow")));
+    tokio::task::yield_now().await;
+    let waiter = tokio::spawn(svc.clone().oneshot(get("/slow")));
+    tokio::task::yield_now().await;
+    // The waiter holds no permit: another key gets the second one now.
+    let other = tokio::time::timeout(Duration::from_secs(1), svc.clone().oneshot(get("/fast")))
+        .await
+        .expect("a waiting call held a permit")
+        .unwrap();
+    assert_eq!(text(other).await, "/fast");
+    assert_eq!(text(leader.await.unwrap().unwrap()).await, "/slow");
+    assert_eq!(text(waiter.await.unwrap().unwrap()).await, "/slow");
+    assert_eq!(origin.request_count(), 3);
+}
