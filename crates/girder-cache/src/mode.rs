@@ -21,7 +21,10 @@ pub enum CacheMode {
     NoStore,
     /// Go to the server without reading the cache; store the response.
     Reload,
-    /// Revalidate any stored response with the server before using it.
+    /// Revalidate any stored response with the server before using it,
+    /// sending `Cache-Control: max-age=0` when the request has no
+    /// `Cache-Control` (as Fetch does). A fresh `immutable` response
+    /// (RFC 8246) is served without asking.
     NoCache,
     /// Use any stored response, fresh or stale, without asking the server;
     /// go to the server only on a miss.

@@ -1,6 +1,9 @@
 //! The HTTP cache conformance cases of `../shared/conformance/cache-tests/`
-//! (282 cases converted from the http-tests/cache-tests suite) run against
-//! the layer on paused time, with a scripted origin.
+//! (282 cases converted from the http-tests/cache-tests suite, and 19 more
+//! this harness converts from the suite's export: see [`CONVERTED`]) run
+//! against the layer on paused time, with a scripted origin, sending the
+//! suite client's plumbing request headers and scored as cache-tests.fyi
+//! scores (a case is credited only when its dependencies are).
 //!
 //! Every case gets a fresh cache. The origin answers each step with that
 //! step's scripted response and tags it with a private sequence header, so
