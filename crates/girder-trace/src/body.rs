@@ -6,6 +6,7 @@
 //! that does not parse (including JSON cut at the limit) is not shown at
 //! all, because it cannot be masked with certainty.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use girder_core::BoxError;
+use girder_core::secrets::MIN_LEN;
 use http::HeaderMap;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -23,23 +25,31 @@ use crate::config::LoggingConfig;
 use crate::level::TARGET;
 use crate::redact::{REDACTED, percent_decode};
 
-/// The text a log line shows for a body of `total` bytes of which `bytes`
-/// were kept: all of them, or at least the first `body_limit`. JSON is
-/// shown only when it is whole (to be parsed and masked); the shown text is
-/// cut to the limit.
 /// The largest JSON body parsed for masking: a log line is not worth
 /// parsing an upload of many megabytes.
 const MAX_PARSE: usize = 1 << 20;
 
+/// How much more than `body_limit` is kept and masked before the text is
+/// cut: a credential value that straddles the limit is masked whole rather
+/// than cut into a prefix that no mask matches. Values up to this long
+/// (a JWT, a long API key) are covered.
+pub(crate) const MASK_MARGIN: usize = 4096;
+
+/// The text a log line shows for a body of `total` bytes of which `bytes`
+/// were kept: all of them, or at least the first `body_limit` plus
+/// [`MASK_MARGIN`]. JSON is shown only when it is whole (to be parsed and
+/// masked). Sensitive fields are masked by name, then every registered
+/// credential value wherever it occurs; the shown text is cut to the limit
+/// last.
 pub(crate) fn render(
     bytes: &[u8],
     total: usize,
     content_type: Option<&str>,
     config: &LoggingConfig,
 ) -> String {
-    // `bytes` is the whole body or its first `body_limit` bytes.
+    // `bytes` is the whole body or its first `body_limit + MASK_MARGIN` bytes.
     let truncated = bytes.len() < total;
-    let head = &bytes[..bytes.len().min(config.body_limit)];
+    let head = &bytes[..bytes.len().min(config.body_limit + MASK_MARGIN)];
     let kind = match content_type {
         Some(ct) if !config.logs_body_type(ct) => {
             return format!("[{total} bytes of {ct}, not logged]");
@@ -60,6 +70,7 @@ pub(crate) fn render(
             _ => return format!("[{total} bytes without a content type, not logged]"),
         },
     };
+    let secrets = &config.secrets;
     let text = match kind {
         Kind::Json if truncated || total > MAX_PARSE => {
             return format!("[{total} bytes of JSON, too long to mask, not logged]");
@@ -67,6 +78,12 @@ pub(crate) fn render(
         Kind::Json => match serde_json::from_slice::<Value>(bytes) {
             Ok(mut value) => {
                 mask_json(&mut value, config);
+                // Strings are masked once unescaped: a value inside JSON
+                // text nested in a string field is found whatever escaping
+                // the server used for it.
+                if !secrets.is_empty() {
+                    mask_strings(&mut value, config);
+                }
                 value.to_string()
             }
             Err(_) => return format!("[{total} bytes of JSON that does not parse, not logged]"),
@@ -74,7 +91,37 @@ pub(crate) fn render(
         Kind::Form => mask_form(&String::from_utf8_lossy(head), config),
         Kind::Text => String::from_utf8_lossy(head).into_owned(),
     };
+    // The text as printed too: keys, forms, text, doubly escaped values.
+    let text = match secrets.mask(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(masked) => masked,
+    };
     cap(text, total, total > config.body_limit, config.body_limit)
+}
+
+/// Masks registered credential values in every string of `value`, at any
+/// depth. A string that holds JSON text (an echo server's `"data"`) is
+/// parsed and masked in turn, by field name and by value, so a value is
+/// found unescaped however deep it is nested and however its server
+/// escaped it (`\/` or `/`, `\u0022` or `\"`).
+fn mask_strings(value: &mut Value, config: &LoggingConfig) {
+    match value {
+        Value::String(text) if text.len() >= MIN_LEN => {
+            let trimmed = text.trim_start();
+            if trimmed.starts_with(['{', '['])
+                && let Ok(mut nested) = serde_json::from_str::<Value>(text)
+            {
+                mask_json(&mut nested, config);
+                mask_strings(&mut nested, config);
+                *text = nested.to_string();
+            } else if let Cow::Owned(masked) = config.secrets.mask(text) {
+                *text = masked;
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, config)),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, config)),
+        _ => {}
+    }
 }
 
 enum Kind {
@@ -209,7 +256,8 @@ where
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     *this.total += data.len();
-                    let room = this.config.body_limit.saturating_sub(this.copy.len());
+                    let keep = this.config.body_limit + MASK_MARGIN;
+                    let room = keep.saturating_sub(this.copy.len());
                     this.copy.extend_from_slice(&data[..room.min(data.len())]);
                 }
                 this.inner.is_end_stream()
@@ -297,6 +345,37 @@ mod tests {
         assert_eq!(bare, "[5 bytes without a content type, not logged]");
         let sniffed = render(br#"{"token":"t"}"#, 13, None, &config());
         assert_eq!(sniffed, r#"{"token":"[redacted]"}"#);
+    }
+
+    /// Pins issue 18, security defect 4 (a value straddling the cut): the
+    /// text was cut to the limit before anything could mask the value,
+    /// leaving its first bytes in the log.
+    #[test]
+    fn a_value_straddling_the_limit_is_masked_before_the_cut() {
+        let config = config();
+        config.secrets.register("SECRETVALUE123");
+        let body = format!("{}SECRETVALUE123{}", "a".repeat(60), "b".repeat(10));
+        let text = render(body.as_bytes(), body.len(), Some("text/plain"), &config);
+        assert!(
+            text.starts_with(&format!("{}[RED", "a".repeat(60))),
+            "{text}"
+        );
+        assert!(!text.contains("SECR"), "{text}");
+    }
+
+    /// Registered values are masked in JSON strings at any depth, JSON
+    /// text nested in a string included, whatever its escaping.
+    #[test]
+    fn registered_values_are_masked_in_nested_json_text() {
+        let config = LoggingConfig::default();
+        config.secrets.register("pa\"ss/1");
+        config.secrets.register("k3y-123");
+        let body = br#"{"args":{"k":"k3y-123"},"data":"{\"login\":{\"pw\":\"pa\\\"ss\/1\",\"password\":\"x\"}}"}"#;
+        let text = render(body, body.len(), Some("application/json"), &config);
+        assert_eq!(
+            text,
+            r#"{"args":{"k":"[REDACTED]"},"data":"{\"login\":{\"password\":\"[redacted]\",\"pw\":\"[REDACTED]\"}}"}"#
+        );
     }
 
     #[test]

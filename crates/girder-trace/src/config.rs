@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use girder_core::secrets::SecretValues;
 use http::HeaderName;
 use tracing::Level;
 
@@ -110,6 +111,11 @@ pub struct LoggingConfig {
     pub(crate) request_id: Option<HeaderName>,
     pub(crate) propagate: bool,
     pub(crate) on_call_end: Option<Arc<dyn OnCallEnd>>,
+    /// The credential values the layers below registered, masked wherever
+    /// they occur in what is logged. NOTE: replaced by a fresh registry in
+    /// `LoggingLayer::new` and `Logging::new`, so that two layers built
+    /// from clones of one config never share one.
+    pub(crate) secrets: SecretValues,
 }
 
 impl Default for LoggingConfig {
@@ -136,6 +142,7 @@ impl Default for LoggingConfig {
             request_id: Some(HeaderName::from_static("x-request-id")),
             propagate: true,
             on_call_end: None,
+            secrets: SecretValues::new(),
         }
     }
 }
@@ -192,6 +199,19 @@ impl LoggingConfig {
     /// Whether a JSON or form field called `name` is masked in bodies.
     pub fn is_masked_field(&self, name: &str) -> bool {
         with_normalized(name, |name| self.mask_fields.iter().any(|n| n == name))
+    }
+
+    /// This configuration with a registry of its own (see `secrets`).
+    pub(crate) fn with_own_secrets(mut self) -> Self {
+        self.secrets = SecretValues::new();
+        self
+    }
+
+    /// Whether the layer logs anything a credential sent below could be
+    /// echoed in (headers, bodies), so that the layers below should
+    /// register the values they send.
+    pub(crate) fn masks_values(&self) -> bool {
+        self.headers || self.request_bodies || self.response_bodies
     }
 
     pub(crate) fn logs_body_type(&self, content_type: &str) -> bool {

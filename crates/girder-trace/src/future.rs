@@ -18,7 +18,7 @@ use crate::body::{Tee, content_type, render};
 use crate::config::{Format, LoggingConfig};
 use crate::hook::{CallOutcome, CallSummary, error_type};
 use crate::level::{TARGET, enabled, event_at};
-use crate::redact::Headers;
+use crate::redact::{Headers, Masked};
 use crate::span::Head;
 
 pin_project! {
@@ -209,7 +209,7 @@ impl Finish {
             Format::Structured => event_at!(
                 level,
                 error.type = error_type(kind),
-                error.message = %Chain(error),
+                error.message = %Masked { inner: Chain(error), secrets: &config.secrets },
                 http.request.resend_count = resent(resends),
                 duration_s = elapsed.as_secs_f64(),
                 "request failed"
@@ -217,7 +217,10 @@ impl Finish {
             Format::Compact => event_at!(
                 level,
                 "← {kind}: {} ({}{})",
-                Chain(error),
+                Masked {
+                    inner: Chain(error),
+                    secrets: &config.secrets
+                },
                 Seconds(elapsed),
                 Resent(resends)
             ),
@@ -256,8 +259,10 @@ impl Finish {
         });
     }
 
+    /// Every resend the layers below recorded: retries, 401 replays,
+    /// clock-skew re-signs and followed redirects.
     fn resends(&self) -> u32 {
-        self.record.attempts() - 1
+        self.record.resends()
     }
 
     /// Records the attributes known at the end on the span, in one

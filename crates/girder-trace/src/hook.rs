@@ -40,7 +40,9 @@ pub struct CallSummary<'a> {
     /// From the call's start to its end (the response head, the error, or
     /// the drop).
     pub duration: Duration,
-    /// How many times the request was sent again.
+    /// How many times the request was sent again: retries, 401 replays,
+    /// clock-skew re-signs and followed redirects
+    /// ([`CallRecord::resends`]).
     pub resends: u32,
     /// Every layer's decisions.
     pub record: &'a CallRecord,

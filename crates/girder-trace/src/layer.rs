@@ -10,7 +10,11 @@ use crate::service::Logging;
 /// # Clone
 ///
 /// The configuration is built once, here, and shared through an `Arc` by
-/// every service this layer wraps. The layer keeps no other state.
+/// every service this layer wraps, with one
+/// [`SecretValues`](girder_core::secrets::SecretValues) registry created
+/// here for the layer's lifetime: the credential values the layers below
+/// register on any call are masked in the logs of every call. The layer
+/// keeps no other state.
 #[derive(Debug, Clone)]
 pub struct LoggingLayer {
     config: Arc<LoggingConfig>,
@@ -20,7 +24,7 @@ impl LoggingLayer {
     /// A layer with `config`.
     pub fn new(config: LoggingConfig) -> Self {
         LoggingLayer {
-            config: Arc::new(config),
+            config: Arc::new(config.with_own_secrets()),
         }
     }
 }

@@ -12,8 +12,10 @@
 //!   query values as `REDACTED`), `server.address`, `server.port`,
 //!   `http.response.status_code`, `error.type` (the status code from 400
 //!   up, else a short name of the [`ErrorKind`](girder_core::ErrorKind)),
-//!   `http.request.resend_count` (from the call record's attempts, set only
-//!   when the request was resent), `otel.kind = "client"`,
+//!   `http.request.resend_count` (the call record's
+//!   [`resends`](girder_core::CallRecord::resends): retries, 401 replays,
+//!   clock-skew re-signs and followed redirects; set only when the request
+//!   was resent), `otel.kind = "client"`,
 //!   `otel.status_code = "ERROR"` on failure, and `http.request.id`; the
 //!   attributes known only at the end are recorded in one go when the call
 //!   ends;
@@ -77,7 +79,8 @@
 //! | 5xx | `WARN` | the server failed, and retry may still save the call; the call's error, if it comes, is logged at `ERROR` |
 //! | error (transport, timeout, refusal) | `ERROR` | the caller gets no response at all |
 //! | headers | on, at `DEBUG` | the first thing asked when a call misbehaves; off at `INFO` so that they cost nothing by default |
-//! | redacted headers | `Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, and names containing `auth`, `token`, `secret`, `password`, `api-key`, `signature`, `cookie`, `session`, `credential` | credentials hide under many names (`X-Auth-Token`, `X-Hub-Signature-256`, `X-Amz-Security-Token`); printing one is worse than hiding a harmless header |
+//! | masked values | every credential value the layers below register (tokens, API keys, passwords), wherever it occurs in a logged header, body, URL or error | an echoing server puts a key under any name, or inside JSON nested in a string |
+//! | redacted headers | any value marked sensitive, `Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, and names containing `auth`, `token`, `secret`, `password`, `api-key`, `signature`, `cookie`, `session`, `credential` | credentials hide under many names (`X-Auth-Token`, `X-Hub-Signature-256`, `X-Amz-Security-Token`); printing one is worse than hiding a harmless header |
 //! | redacted query values | OpenTelemetry's (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`), `key`, `api_key`, `auth`, `code`, and names containing `token`, `secret`, `password`, `signature`, `credential` | API keys and pre-signed URLs travel in the query |
 //! | bodies | off; 4 KiB; JSON, forms and `text/*` | bodies are large and personal: opt in per need; binary bodies say only their size |
 //! | masked body fields | `password`, `passwd`, `token`, `secret`, `client_secret`, `refresh_token`, `access_token`, `id_token`, `api_key`, `private_key`, `authorization`, `session`, any case, `-`/`_` ignored | OAuth token requests and responses, login forms; `refreshToken` is the same field as `refresh_token` |
@@ -90,7 +93,9 @@
 //! `Bytes`, `String`); a streamed body is noted as such and sent untouched.
 //! A buffered response body is shown at once. A streamed response
 //! [`Body`](girder_core::Body) is wrapped in a tee that copies the first
-//! `body_limit` bytes as the caller reads them and logs the copy when the
+//! `body_limit` bytes (and up to 4 KiB more, so that a credential value
+//! straddling the limit is masked whole before the text is cut) as the
+//! caller reads them and logs the copy when the
 //! body ends (or fails, or is dropped), inside the call's span; the caller
 //! reads the same frames. Other response body types are not logged.
 //!
@@ -104,6 +109,60 @@
 //! longer than the limit when streamed (so only a prefix was kept), is not
 //! printed at all, since it cannot be masked with certainty. Form bodies
 //! are masked pair by pair. `text/*` is printed as it is.
+//!
+//! # Masking by value
+//!
+//! Masking by name cannot catch a server that echoes a credential under
+//! another name (httpbin's `/anything` returns the request's headers in its
+//! body), or inside JSON text nested in a string field. So the layer
+//! creates one [`SecretValues`](girder_core::secrets::SecretValues)
+//! registry for its lifetime (shared by its clones and every service it
+//! wraps) and, when it logs headers or bodies at `DEBUG`, puts a handle to
+//! it into each request's extensions before calling the layer below. The
+//! layers below that add credentials (girder-auth, girder-sign) register
+//! the values they send there, and this layer replaces every registered
+//! value with `[REDACTED]` wherever it occurs in what it logs: header
+//! values, request and response bodies (every JSON string at any depth,
+//! JSON text nested in a string parsed and masked in turn, whatever its
+//! escaping; form and text bodies as printed, before they are cut to the
+//! limit, so that a value straddling the limit is not left half shown),
+//! `url.full` and error messages. Masking by name stays as it was. A
+//! header value marked sensitive is printed as `[redacted]` whatever its
+//! name.
+//!
+//! ```
+//! use girder_core::secrets::SecretValues;
+//! use girder_core::{Body, BoxError};
+//! use girder_test::{MockService, Reply};
+//! use girder_trace::{LoggingConfig, LoggingLayer};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! // The server echoes the key under another name.
+//! let api = MockService::new(Reply::ok().json(r#"{"seen":"k3y-123"}"#));
+//! let config = LoggingConfig::builder().response_bodies(true).build()?;
+//! let client = ServiceBuilder::new()
+//!     .layer(LoggingLayer::new(config))
+//!     // What an auth layer does with the key it adds.
+//!     .map_request(|request: http::Request<Body>| {
+//!         SecretValues::register_in(request.extensions(), "k3y-123");
+//!         request
+//!     })
+//!     .service(api);
+//! let request = http::Request::get("https://api.test/items").body(Body::empty())?;
+//! // At DEBUG, logs `response body` with `{"seen":"[REDACTED]"}`.
+//! client.oneshot(request).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The values registered on one call are masked on every later call; the
+//! registry holds the 64 most recent values. A request body is logged
+//! before the layers below run, so a value is masked there from the call
+//! after the one that first sent it. Without headers or bodies logged at
+//! `DEBUG`, no handle is put into the requests and nothing is registered.
+//! A registry the caller put into a request is replaced by the layer's.
 //!
 //! # When the events fire
 //!

@@ -4,8 +4,9 @@
 //! subscriber records the field.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt::{self, Write};
 
+use girder_core::secrets::SecretValues;
 use http::{HeaderMap, Uri, header};
 
 use crate::config::LoggingConfig;
@@ -26,6 +27,12 @@ pub(crate) struct FullUrl<'a> {
 
 impl fmt::Display for FullUrl<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        masked(f, &self.config.secrets, |out| self.write(out))
+    }
+}
+
+impl FullUrl<'_> {
+    fn write(&self, f: &mut dyn Write) -> fmt::Result {
         let uri = self.uri;
         if let Some(authority) = uri.authority() {
             let scheme = uri.scheme_str().unwrap_or("http");
@@ -49,36 +56,55 @@ impl fmt::Display for FullUrl<'_> {
         f.write_str(uri.path())?;
         if let Some(query) = uri.query() {
             f.write_char('?')?;
-            Query {
-                query,
-                config: self.config,
-            }
-            .fmt(f)?;
+            write_query(f, query, self.config)?;
         }
         Ok(())
     }
 }
 
 /// A query string with the values of sensitive parameters redacted.
-pub(crate) struct Query<'a> {
-    pub(crate) query: &'a str,
-    pub(crate) config: &'a LoggingConfig,
+fn write_query(f: &mut dyn Write, query: &str, config: &LoggingConfig) -> fmt::Result {
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            f.write_char('&')?;
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if config.is_redacted_query(&percent_decode(name)) => {
+                write!(f, "{name}={URL_REDACTED}")?;
+            }
+            _ => f.write_str(pair)?,
+        }
+    }
+    Ok(())
 }
 
-impl fmt::Display for Query<'_> {
+/// Writes what `write` writes, with every registered credential value
+/// masked. Straight through when nothing is registered (no layer below
+/// sends credentials, or nothing is logged at `DEBUG`); else through one
+/// buffer, so that a value is masked even where it spans two writes.
+pub(crate) fn masked(
+    f: &mut fmt::Formatter<'_>,
+    secrets: &SecretValues,
+    write: impl FnOnce(&mut dyn Write) -> fmt::Result,
+) -> fmt::Result {
+    if secrets.is_empty() {
+        return write(f);
+    }
+    let mut text = String::new();
+    write(&mut text)?;
+    f.write_str(&secrets.mask(&text))
+}
+
+/// Any `Display` with the registered credential values masked: for error
+/// messages, which may quote a URL or a server's answer.
+pub(crate) struct Masked<'a, T> {
+    pub(crate) inner: T,
+    pub(crate) secrets: &'a SecretValues,
+}
+
+impl<T: fmt::Display> fmt::Display for Masked<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, pair) in self.query.split('&').enumerate() {
-            if i > 0 {
-                f.write_char('&')?;
-            }
-            match pair.split_once('=') {
-                Some((name, _)) if self.config.is_redacted_query(&percent_decode(name)) => {
-                    write!(f, "{name}={URL_REDACTED}")?;
-                }
-                _ => f.write_str(pair)?,
-            }
-        }
-        Ok(())
+        masked(f, self.secrets, |out| write!(out, "{}", self.inner))
     }
 }
 
@@ -126,12 +152,20 @@ pub(crate) struct Headers<'a> {
 
 impl fmt::Display for Headers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        masked(f, &self.config.secrets, |out| self.write(out))
+    }
+}
+
+impl Headers<'_> {
+    fn write(&self, f: &mut dyn Write) -> fmt::Result {
         for (i, (name, value)) in self.headers.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{name}: ")?;
-            if self.config.is_redacted_header(name) {
+            // A value marked sensitive (as auth and signing mark theirs) is
+            // a credential whatever its name.
+            if value.is_sensitive() || self.config.is_redacted_header(name) {
                 f.write_str(REDACTED)?;
             } else {
                 match value.to_str() {
@@ -254,6 +288,28 @@ mod tests {
         assert_eq!(
             text,
             "accept: application/json; authorization: [redacted]; x-blob: [2 bytes, not text]"
+        );
+    }
+
+    #[test]
+    fn sensitive_and_registered_values_are_hidden_whatever_the_name() {
+        let config = LoggingConfig::default();
+        config.secrets.register("echoed-t0ken");
+        let mut headers = HeaderMap::new();
+        let mut marked = http::HeaderValue::from_static("tenant-key-1");
+        marked.set_sensitive(true);
+        headers.insert("x-tenant", marked);
+        headers.insert("x-echo", "got echoed-t0ken".parse().unwrap());
+        let text = Headers {
+            headers: &headers,
+            config: &config,
+        }
+        .to_string();
+        assert_eq!(text, "x-tenant: [redacted]; x-echo: got [REDACTED]");
+        assert_eq!(
+            full("https://api.test/x?q=1"),
+            "https://api.test/x?q=1",
+            "nothing registered: written straight through"
         );
     }
 

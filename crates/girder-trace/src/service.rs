@@ -4,17 +4,20 @@ use std::task::{Context, Poll};
 use girder_core::{BoxError, CallRecord};
 use http::{HeaderValue, Request, Response};
 use tower_service::Service;
+use tracing::Level;
 
 use crate::config::LoggingConfig;
 use crate::future::{Finish, ResponseFuture};
 use crate::layer::LoggingLayer;
+use crate::level::enabled;
 use crate::span::{Head, make_span, on_request};
 
 /// The service of [`LoggingLayer`]: one span and a few events per call.
 ///
 /// # Clone
 ///
-/// Clones share the configuration (an `Arc`); there is no other state.
+/// Clones share the configuration (an `Arc`) and with it the registry of
+/// credential values to mask; there is no other state.
 #[derive(Debug, Clone)]
 pub struct Logging<S> {
     inner: S,
@@ -22,9 +25,10 @@ pub struct Logging<S> {
 }
 
 impl<S> Logging<S> {
-    /// Wraps `inner` with `config`.
+    /// Wraps `inner` with `config` (and a registry of credential values to
+    /// mask of its own).
     pub fn new(inner: S, config: LoggingConfig) -> Self {
-        Logging::from_shared(inner, Arc::new(config))
+        Logging::from_shared(inner, Arc::new(config.with_own_secrets()))
     }
 
     pub(crate) fn from_shared(inner: S, config: Arc<LoggingConfig>) -> Self {
@@ -76,6 +80,13 @@ where
             && !request.headers().contains_key(name)
         {
             request.headers_mut().insert(name.clone(), new_request_id());
+        }
+        // The layers below (auth, signing) register the credential values
+        // they send here, so that an echo of one is masked in the headers
+        // and bodies logged at DEBUG; when nothing is logged at DEBUG,
+        // nobody pays for the handle.
+        if config.masks_values() && enabled(Level::DEBUG) {
+            request.extensions_mut().insert(config.secrets.clone());
         }
         let span = make_span(&request, config);
         let head = config.on_call_end.is_some().then(|| Head::of(&request));
