@@ -52,21 +52,20 @@ impl SecretValues {
         Self::default()
     }
 
-    /// Registers `value` (and its JSON-escaped and percent-encoded forms,
-    /// as an echoing server may write it) for masking. Values shorter than
-    /// [`MIN_LEN`] are ignored; a value already registered costs one read lock.
+    /// Registers `value` (and its JSON-escaped forms, `/` escaped or not,
+    /// and its percent-encoded form, as an echoing server may write it)
+    /// for masking. Values shorter than [`MIN_LEN`] are ignored; a value
+    /// already registered costs one read lock and no allocation.
     pub fn register(&self, value: &str) {
-        if value.len() < MIN_LEN {
+        if value.len() < MIN_LEN || self.contains(value) {
             return;
         }
         let forms = [
             Some(Cow::Borrowed(value)),
-            escaped_json(value),
+            escaped_json(value, false),
+            escaped_json(value, true),
             percent_encoded(value),
         ];
-        if self.contains_all(forms.iter().flatten()) {
-            return;
-        }
         let mut values = self.0.write().unwrap_or_else(|p| p.into_inner());
         for form in forms.into_iter().flatten() {
             if values.iter().any(|v| **v == *form) {
@@ -112,9 +111,9 @@ impl SecretValues {
         self.len() == 0
     }
 
-    fn contains_all<'a>(&self, mut forms: impl Iterator<Item = &'a Cow<'a, str>>) -> bool {
+    fn contains(&self, value: &str) -> bool {
         let values = self.0.read().unwrap_or_else(|p| p.into_inner());
-        forms.all(|form| values.iter().any(|v| **v == **form))
+        values.iter().any(|v| **v == *value)
     }
 }
 
@@ -127,11 +126,12 @@ impl fmt::Debug for SecretValues {
     }
 }
 
-/// `value` as it appears inside a JSON string, when that differs.
-fn escaped_json(value: &str) -> Option<Cow<'static, str>> {
+/// `value` as it appears inside a JSON string, `/` escaped (`\/`) or not
+/// (most encoders leave it), when that differs from `value`.
+fn escaped_json(value: &str, slash: bool) -> Option<Cow<'static, str>> {
     if !value
         .chars()
-        .any(|c| matches!(c, '"' | '\\' | '/') || c.is_control())
+        .any(|c| matches!(c, '"' | '\\') || (slash && c == '/') || c.is_control())
     {
         return None;
     }
@@ -140,7 +140,7 @@ fn escaped_json(value: &str) -> Option<Cow<'static, str>> {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '/' => out.push_str("\\/"),
+            '/' if slash => out.push_str("\\/"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -176,11 +176,15 @@ mod tests {
     fn masks_every_form_of_a_value_and_leaves_the_rest() {
         let secrets = SecretValues::new();
         secrets.register("pa ss/word\"1");
-        let text = r#"a pa ss/word"1 b "pa ss\/word\"1" c pa%20ss%2Fword%221 d"#;
+        let text = r#"a pa ss/word"1 b "pa ss\/word\"1" c pa%20ss%2Fword%221 d "pa ss/word\"1""#;
         assert_eq!(
             secrets.mask(text),
-            "a [REDACTED] b \"[REDACTED]\" c [REDACTED] d"
+            "a [REDACTED] b \"[REDACTED]\" c [REDACTED] d \"[REDACTED]\""
         );
+        // Registered again: nothing added.
+        let held = secrets.len();
+        secrets.register("pa ss/word\"1");
+        assert_eq!(secrets.len(), held);
         assert!(matches!(secrets.mask("nothing here"), Cow::Borrowed(_)));
     }
 
