@@ -23,7 +23,8 @@ fn request() -> Request<Body> {
 
 fn bench(c: &mut Criterion) {
     let inner = tower::service_fn(|_req: Request<Body>| {
-        std::future::ready(Ok::<_, BoxError>(Response::new(())))
+        // An empty body: the layer's response body must be an HTTP body.
+        std::future::ready(Ok::<_, BoxError>(Response::new(Body::empty())))
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

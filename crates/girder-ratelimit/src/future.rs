@@ -12,6 +12,7 @@ use tokio::time::Sleep;
 use tower_service::Service;
 
 use crate::backend::Scope;
+use crate::body::InFlightBody;
 use crate::service::After;
 use crate::wait::{BoxAcquire, BoxDecision, Step, Waiting};
 
@@ -21,7 +22,8 @@ pin_project! {
     /// Dropping it at any point is safe. A call waiting in line leaves the
     /// line; one at its head passes it to the next; one granted a permit
     /// it has not used yet gives the permit back; one in flight frees its
-    /// in-flight slot.
+    /// in-flight slot. A response hands the slot on to its body
+    /// ([`InFlightBody`]); an error or a refusal holds nothing.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
@@ -106,8 +108,9 @@ impl<S, B, ResB> Future for ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResB>>,
     S::Error: Into<BoxError>,
+    ResB: http_body::Body,
 {
-    type Output = Result<Response<ResB>, BoxError>;
+    type Output = Result<Response<InFlightBody<ResB>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -115,11 +118,18 @@ where
             let step = match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
-                    // The slot is freed here, with the response head.
-                    if let (Some(after), Ok(response)) = (this.after.take(), &result) {
-                        after.observe(response);
-                    }
-                    return Poll::Ready(result);
+                    // An error frees the slot here; a response's body takes
+                    // it, as the call is in flight until its body is done.
+                    let slot = match (this.after.take(), &result) {
+                        (Some(after), Ok(response)) => {
+                            after.observe(response);
+                            after.slot
+                        }
+                        _ => None,
+                    };
+                    return Poll::Ready(
+                        result.map(|response| response.map(|body| InFlightBody::new(body, slot))),
+                    );
                 }
                 StateProj::Failed { error } => {
                     *this.after = None;

@@ -27,7 +27,9 @@
 //!   a malformed one is ignored, never an error.
 //! - **An in-flight limit** (bulkhead), per partition:
 //!   [`max_in_flight`](RateLimitPolicyBuilder::max_in_flight), waiting or
-//!   refusing like quotas.
+//!   refusing like quotas. A call is in flight until its response body
+//!   ends or is dropped: responses come with an [`InFlightBody`] holding
+//!   the slot, transparent otherwise.
 //!
 //! ```
 //! use std::time::Duration;
@@ -92,7 +94,8 @@
 //! holds a place, not a permit, so the quota is untouched); the head
 //! passes the line on; a call that was granted a permit but dropped
 //! before it was sent (its service was not ready yet) gives the permit
-//! back; a call in flight frees its in-flight slot.
+//! back; a call in flight frees its in-flight slot, and so does a
+//! response body, read to its end or dropped.
 //!
 //! # Time
 //!
@@ -133,6 +136,7 @@
 //!   `Retry-After` and learns the server's quota.
 
 pub mod backend;
+mod body;
 pub mod clock;
 pub mod error;
 pub mod future;
@@ -145,6 +149,7 @@ mod service;
 mod wait;
 
 pub use backend::{GovernorBackend, RateLimitBackend};
+pub use body::InFlightBody;
 pub use error::{Cause, InvalidRateLimit, RateLimited};
 pub use hook::{LimitEvent, OnLimit};
 pub use layer::RateLimitLayer;

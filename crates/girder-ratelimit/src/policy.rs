@@ -154,8 +154,10 @@ impl RateLimitPolicyBuilder {
     }
 
     /// At most `max` calls of a partition in flight at once (a bulkhead),
-    /// from the call until its response head arrives. Others wait or are
-    /// refused, as [`mode`](Self::mode) says.
+    /// from the call until its response body ends or is dropped (see
+    /// [`InFlightBody`](crate::InFlightBody)): a streamed download is in
+    /// flight until it is done. Others wait or are refused, as
+    /// [`mode`](Self::mode) says.
     ///
     /// Default: no limit.
     pub fn max_in_flight(mut self, max: usize) -> Self {

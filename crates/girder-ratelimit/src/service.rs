@@ -9,6 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tower_service::Service;
 
 use crate::backend::{Acquire, Decision, Feedback, RateLimitBackend};
+use crate::body::InFlightBody;
 use crate::error::{Cause, RateLimited};
 use crate::future::ResponseFuture;
 use crate::hook::LimitEvent;
@@ -79,6 +80,9 @@ impl Shared {
 
 /// Limits the calls of the inner service; see the [crate docs](crate).
 ///
+/// Its responses carry the inner body in an [`InFlightBody`], which holds
+/// the call's in-flight slot until the body ends or is dropped.
+///
 /// # Clone
 ///
 /// Clones share the quota state (the backend), the lines and the
@@ -126,8 +130,9 @@ impl<S, B, ResB> Service<Request<B>> for RateLimit<S>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
     S::Error: Into<BoxError>,
+    ResB: http_body::Body,
 {
-    type Response = Response<ResB>;
+    type Response = Response<InFlightBody<ResB>>;
     type Error = BoxError;
     type Future = ResponseFuture<S, B>;
 

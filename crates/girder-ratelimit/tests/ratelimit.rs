@@ -10,8 +10,8 @@ use std::time::Duration;
 use girder_core::{Body, BoxError, CallRecord, Deadline, Event, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, Scope};
 use girder_ratelimit::{
-    Cause, GovernorBackend, LimitEvent, Mode, OnLimit, Quota, RateLimitBackend, RateLimitLayer,
-    RateLimitPolicy, RateLimited,
+    Cause, GovernorBackend, InFlightBody, LimitEvent, Mode, OnLimit, Quota, RateLimitBackend,
+    RateLimitLayer, RateLimitPolicy, RateLimited,
 };
 use girder_test::{MockService, Reply};
 use http::{Request, Response};
@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 type Svc = girder_ratelimit::RateLimit<MockService>;
+type Res = Response<InFlightBody<Body>>;
 
 fn limited(policy: RateLimitPolicy, mock: &MockService) -> Svc {
     RateLimitLayer::new(policy).layer(mock.clone())
@@ -34,11 +35,11 @@ fn get(uri: &str) -> Request<Body> {
     request
 }
 
-async fn send(svc: &Svc, uri: &str) -> Result<Response<Body>, BoxError> {
+async fn send(svc: &Svc, uri: &str) -> Result<Res, BoxError> {
     svc.clone().oneshot(get(uri)).await
 }
 
-fn refusal(result: Result<Response<Body>, BoxError>) -> RateLimited {
+fn refusal<R: std::fmt::Debug>(result: Result<R, BoxError>) -> RateLimited {
     let error = result.expect_err("the call should be refused");
     error
         .downcast_ref::<RateLimited>()
@@ -1309,4 +1310,217 @@ async fn an_interval_off_the_millisecond_grid_still_gets_within_one_percent() {
     let rate = 1023.0 / at.last().unwrap().as_secs_f64() * 60.0;
     assert!(rate <= 421.0 && rate > 421.0 * 0.99, "{rate:.3} per minute");
     println!("achieved rate: {rate:.3} calls/min against a quota of 421/min");
+}
+
+/// A response body that sends one chunk and then stays open (a long
+/// download, an event stream) until it is dropped.
+struct HeldOpen {
+    sent: bool,
+}
+
+impl http_body::Body for HeldOpen {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
+        if std::mem::replace(&mut self.sent, true) {
+            Poll::Pending
+        } else {
+            Poll::Ready(Some(Ok(http_body::Frame::data("chunk".into()))))
+        }
+    }
+}
+
+/// A service answering every call at once with the body `make` makes.
+#[derive(Clone)]
+struct Bodies {
+    make: fn() -> Body,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Bodies {
+    fn new(make: fn() -> Body) -> Self {
+        Bodies {
+            make,
+            calls: Arc::default(),
+        }
+    }
+}
+
+impl Service<Request<Body>> for Bodies {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Body>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(Response::new((self.make)())))
+    }
+}
+
+fn held_open() -> Body {
+    Body::new(HeldOpen { sent: false })
+}
+
+/// The next data chunk of `body`, if one is ready.
+fn next_data(body: &mut InFlightBody<Body>) -> Poll<Option<bytes::Bytes>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let frame = http_body::Body::poll_frame(Pin::new(body), &mut cx);
+    frame.map(|frame| frame.map(|frame| frame.unwrap().into_data().unwrap()))
+}
+
+/// Pins issue 18: `max_in_flight` gave the slot back at the response head,
+/// so a partition limited to one call in flight had any number of bodies
+/// streaming at once. The slot is now held until the body is dropped.
+#[tokio::test(start_paused = true)]
+async fn a_streamed_body_holds_its_in_flight_slot_until_it_is_dropped() {
+    let inner = Bodies::new(held_open);
+    let policy = policy()
+        .max_in_flight(1)
+        .mode(Mode::Reject)
+        .build()
+        .unwrap();
+    let svc = RateLimitLayer::new(policy).layer(inner.clone());
+    let mut response = svc
+        .clone()
+        .oneshot(get("https://api.test/a"))
+        .await
+        .unwrap();
+    assert!(response.body().holds_slot());
+    assert_eq!(
+        next_data(response.body_mut()),
+        Poll::Ready(Some("chunk".into()))
+    );
+    assert!(next_data(response.body_mut()).is_pending());
+    assert!(response.body().holds_slot(), "still streaming");
+
+    let refused = refusal(svc.clone().oneshot(get("https://api.test/a")).await);
+    assert_eq!(refused.cause(), Cause::InFlight);
+    // Another partition has its own slot.
+    drop(
+        svc.clone()
+            .oneshot(get("https://other.test/a"))
+            .await
+            .unwrap(),
+    );
+
+    drop(response);
+    drop(
+        svc.clone()
+            .oneshot(get("https://api.test/a"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_waits_for_the_slot_of_a_streaming_body() {
+    let policy = policy()
+        .max_in_flight(1)
+        .max_wait(ms(10_000))
+        .build()
+        .unwrap();
+    let svc = RateLimitLayer::new(policy).layer(Bodies::new(held_open));
+    let streaming = svc
+        .clone()
+        .oneshot(get("https://api.test/a"))
+        .await
+        .unwrap();
+    let mut second = Box::pin(svc.clone().oneshot(get("https://api.test/a")));
+    assert!(poll_once(&mut second).is_pending());
+    tokio::time::advance(ms(5_000)).await;
+    assert!(
+        poll_once(&mut second).is_pending(),
+        "the body still streams"
+    );
+    drop(streaming);
+    match poll_once(&mut second) {
+        Poll::Ready(Ok(response)) => assert!(response.body().holds_slot()),
+        _ => panic!("the second call goes once the body is dropped"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_read_to_its_end_frees_the_slot_and_passes_through_unchanged() {
+    let policy = || {
+        policy()
+            .max_in_flight(1)
+            .mode(Mode::Reject)
+            .build()
+            .unwrap()
+    };
+    let svc = RateLimitLayer::new(policy()).layer(Bodies::new(|| Body::from("abc")));
+    let mut response = svc
+        .clone()
+        .oneshot(get("https://api.test/a"))
+        .await
+        .unwrap();
+    let body = response.body_mut();
+    assert!(body.holds_slot());
+    assert!(!http_body::Body::is_end_stream(body));
+    assert_eq!(http_body::Body::size_hint(body).exact(), Some(3));
+    assert_eq!(body.get_ref().as_bytes().map(|b| &b[..]), Some(&b"abc"[..]));
+    assert_eq!(next_data(body), Poll::Ready(Some("abc".into())));
+    // Its last frame: a reader that stops at `is_end_stream` frees it too.
+    assert!(http_body::Body::is_end_stream(body));
+    assert!(!body.holds_slot());
+    let next = svc
+        .clone()
+        .oneshot(get("https://api.test/a"))
+        .await
+        .unwrap();
+
+    // `into_inner` gives the slot back; so does the conversion to `Body`,
+    // which only boxes a body that still holds one.
+    let refused = refusal(svc.clone().oneshot(get("https://api.test/a")).await);
+    assert_eq!(refused.cause(), Cause::InFlight);
+    let inner = next.into_body().into_inner();
+    assert_eq!(inner.as_bytes().map(|b| &b[..]), Some(&b"abc"[..]));
+    let converted = Body::from(
+        svc.clone()
+            .oneshot(get("https://api.test/a"))
+            .await
+            .unwrap()
+            .into_body(),
+    );
+    assert!(converted.as_bytes().is_none(), "boxed with its slot");
+    assert_eq!(
+        refusal(svc.clone().oneshot(get("https://api.test/a")).await).cause(),
+        Cause::InFlight
+    );
+    drop(converted);
+    let mut response = svc
+        .clone()
+        .oneshot(get("https://api.test/a"))
+        .await
+        .unwrap();
+    assert!(next_data(response.body_mut()).is_ready());
+    let converted = Body::from(response.into_body());
+    assert!(
+        converted.as_bytes().is_some(),
+        "no slot: the inner body as it is"
+    );
+
+    // A body already at its end holds nothing from the start.
+    let svc = RateLimitLayer::new(policy()).layer(Bodies::new(Body::empty));
+    let empty = svc
+        .clone()
+        .oneshot(get("https://api.test/a"))
+        .await
+        .unwrap();
+    assert!(!empty.body().holds_slot());
+    drop(
+        svc.clone()
+            .oneshot(get("https://api.test/a"))
+            .await
+            .unwrap(),
+    );
 }
