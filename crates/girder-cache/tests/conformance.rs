@@ -110,6 +110,10 @@ fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
 #[derive(Debug, PartialEq, Eq, Clone, Copy, PartialOrd, Ord)]
 enum Verdict {
     Pass,
+    /// Not expressible here: the case expects interim (1xx) responses to
+    /// reach the caller, and neither an `http::Response` (always final)
+    /// nor girder's transport (hyper drops them) can carry one.
+    Aside,
     Fail,
     Inconclusive,
 }
@@ -236,6 +240,8 @@ async fn run_case(case: &Value) -> Outcome {
         if at > now {
             tokio::time::advance(Duration::from_secs_f64(at - now)).await;
         }
+        // Request dates are relative to the moment the request is sent.
+        let now = start_time(start);
         origin.lock().unwrap().step = n;
         let contacts_before = origin.lock().unwrap().contacts.len();
         let r = &step["request"];
@@ -303,6 +309,12 @@ async fn run_case(case: &Value) -> Outcome {
                 reason: format!("step {n}: {reason}"),
             }
         };
+        if step["expect"]["interim_responses"].is_array() {
+            return Outcome {
+                verdict: Verdict::Aside,
+                reason: format!("step {n}: expects interim responses, which the transport drops"),
+            };
+        }
         let response = match result {
             Ok(response) => response,
             Err(e) => {
@@ -506,12 +518,15 @@ async fn run_case(case: &Value) -> Outcome {
 }
 
 /// Upstream tests that apply to a private cache but that the converted
-/// `cases.json` leaves out because browsers skip them, converted here from
-/// `upstream-tests-export.json`: the 11 required ones (3xx stale, the
-/// caller's conditionals answered with a 304, partial content reuse,
-/// `immutable`, interim responses) and the optimal tests they depend on or
-/// pair with.
+/// `cases.json` leaves out (browsers skip them, or they were judged out of
+/// scope), converted here from `upstream-tests-export.json`: the 11
+/// required ones (3xx stale, the caller's conditionals answered with a
+/// 304, partial content reuse, `immutable`, interim responses) and the 28
+/// optimal ones, so that the optimal figure is out of the 95 upstream
+/// optimal tests that apply to a private cache, as cache-tests.fyi counts.
+/// Left out: CDN-only and shared-cache-only tests.
 const CONVERTED: &[&str] = &[
+    // Required.
     "status-301-stale",
     "status-302-stale",
     "status-303-stale",
@@ -523,15 +538,35 @@ const CONVERTED: &[&str] = &[
     "partial-use-stored-headers",
     "cc-resp-immutable-stale",
     "interim-not-cached",
-    // What those depend on, or their optimal twin.
+    // Optimal.
     "status-301-fresh",
     "status-302-fresh",
     "status-303-fresh",
     "status-307-fresh",
     "status-308-fresh",
-    "conditional-etag-strong-respond",
-    "partial-store-complete-reuse-partial",
     "cc-resp-immutable-fresh",
+    "method-POST",
+    "conditional-lm-fresh",
+    "conditional-lm-fresh-earlier",
+    "conditional-lm-stale",
+    "conditional-lm-fresh-no-lm",
+    "conditional-lm-fresh-rfc850",
+    "conditional-etag-strong-respond",
+    "conditional-etag-weak-respond",
+    "conditional-etag-strong-respond-multiple-first",
+    "conditional-etag-strong-respond-multiple-second",
+    "conditional-etag-strong-respond-multiple-last",
+    "partial-store-partial-reuse-partial",
+    "partial-store-complete-reuse-partial",
+    "partial-store-complete-reuse-partial-no-last",
+    "partial-store-complete-reuse-partial-suffix",
+    "partial-store-partial-reuse-partial-byterange",
+    "partial-store-partial-reuse-partial-absent",
+    "partial-store-partial-reuse-partial-suffix",
+    "partial-store-partial-complete",
+    "interim-102",
+    "interim-103",
+    "interim-no-header-reuse",
 ];
 
 fn upstream_path() -> PathBuf {
@@ -558,9 +593,35 @@ fn convert(test: &Value) -> Value {
     let mut steps = Vec::new();
     let mut at = 0.0;
     let mut last_validators: Option<(usize, Value, Value)> = None;
+    let mut previous_at = 0.0;
     for (i, req) in test["requests"].as_array().unwrap().iter().enumerate() {
         let n = i + 1;
         let get = |k: &str| req.get(k).filter(|v| !v.is_null());
+        // fixupHeader (test-engine/lib/header-fixup.mjs): dates in RFC 850
+        // form where asked, and `magic_locations` made absolute.
+        let rfc850: Vec<String> = get("rfc850date")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let fixup = |name: &str, v: &Value| -> Value {
+            let mut value = upstream_value(v);
+            if value.is_object() && rfc850.contains(&name.to_ascii_lowercase()) {
+                value["format"] = json!("rfc850");
+            }
+            let location =
+                ["location", "content-location"].contains(&name.to_ascii_lowercase().as_str());
+            if location && get("magic_locations") == Some(&Value::Bool(true)) {
+                let base = format!("http://cache.test/{id}/");
+                value = json!(match v.as_str() {
+                    Some("") | None => base,
+                    Some(rest) => format!("{base}{rest}"),
+                });
+            }
+            value
+        };
         let method = get("request_method")
             .and_then(Value::as_str)
             .unwrap_or("GET");
@@ -575,7 +636,7 @@ fn convert(test: &Value) -> Value {
             .flatten()
         {
             let name = h[0].as_str().unwrap();
-            let value = upstream_value(&h[1]);
+            let value = fixup(name, &h[1]);
             if name.eq_ignore_ascii_case("etag") {
                 etag = value.clone();
             }
@@ -709,11 +770,29 @@ fn convert(test: &Value) -> Value {
             .into_iter()
             .flatten()
         {
-            request_headers.push(json!([h[0], upstream_value(&h[1])]));
+            let name = h[0].as_str().unwrap();
+            let mut value = fixup(name, &h[1]);
+            // `magic_ims`: the date is relative to the previous response's
+            // server time, not this request's.
+            if get("magic_ims") == Some(&Value::Bool(true))
+                && name.eq_ignore_ascii_case("if-modified-since")
+                && let Some(offset) = value["http_date_offset_s"].as_f64()
+            {
+                value["http_date_offset_s"] = json!(offset + previous_at - at);
+            }
+            request_headers.push(json!([name, value]));
         }
         let mut request = json!({"method": method, "url": "/", "headers": request_headers});
         if let Some(mode) = get("cache") {
             request["cache"] = mode.clone();
+        }
+        if let Some(body) = get("request_body") {
+            request["body"] = body.clone();
+        }
+        if let Some(interim) = get("expected_interim_responses")
+            && interim.as_array().is_some_and(|a| !a.is_empty())
+        {
+            expect["interim_responses"] = interim.clone();
         }
         let mut step = json!({
             "step": n,
@@ -728,6 +807,7 @@ fn convert(test: &Value) -> Value {
         if let Some(checks) = get("setup_tests") {
             step["setup_checks"] = checks.clone();
         }
+        previous_at = at;
         if get("pause_after") == Some(&Value::Bool(true)) {
             at += 3.0;
         }
@@ -776,17 +856,42 @@ const KNOWN_OPTIMAL_FAILURES: &[(&str, &str)] = &[
     ("vary-normalise-lang-select", LANGUAGE),
     ("other-cookie", IDENTITY),
     ("private-derived-authorization-reuse", IDENTITY),
+    ("method-POST", POST),
+    ("conditional-lm-fresh-no-lm", NO_LM),
+    ("partial-store-partial-reuse-partial", PARTIAL),
+    ("partial-store-partial-reuse-partial-byterange", PARTIAL),
+    ("partial-store-partial-reuse-partial-absent", PARTIAL),
+    ("partial-store-partial-reuse-partial-suffix", PARTIAL),
+    ("partial-store-partial-complete", PARTIAL),
 ];
 
 const LANGUAGE: &str = "Vary values are compared as lists, not by Accept-Language semantics";
+const POST: &str =
+    "a POST response is never stored for later GETs; a 2xx to POST invalidates the URI instead";
+const NO_LM: &str = "without Last-Modified, If-Modified-Since is evaluated against the stored Date (RFC 9111 section 4.3.2), which is later than the date given, so the cache answers 200";
+const PARTIAL: &str =
+    "206 responses are not stored: ranges are served only from a stored complete response";
 const IDENTITY: &str = "credentials (Cookie, Authorization) are part of the key: a request with credentials never sees an entry stored without them, and the reverse";
 
 /// Figures the harness asserts exactly: a case that stops passing, for
 /// whatever reason, changes one of them.
-const REQUIRED: usize = 145;
-const OPTIMAL_CREDITED: usize = 73;
-const OPTIMAL: usize = 78;
-const CHECK_PASSED: usize = 45;
+/// [credited, failed, inconclusive, dependency-failed, aside, total].
+const REQUIRED: [usize; 6] = [144, 0, 0, 0, 1, 145];
+const OPTIMAL: [usize; 6] = [83, 12, 0, 0, 3, 98];
+const CHECK: [usize; 6] = [45, 29, 4, 0, 0, 78];
+/// The cases that expect interim responses to reach the caller.
+const ASIDE: &[&str] = &[
+    "interim-not-cached",
+    "interim-102",
+    "interim-103",
+    "interim-no-header-reuse",
+];
+/// The optimal cases derived for a private cache (not upstream's).
+const DERIVED_OPTIMAL: &[&str] = &[
+    "private-derived-authorization-reuse",
+    "private-derived-s-maxage-ignored",
+    "private-derived-s-maxage-ignored-reversed",
+];
 
 #[tokio::test(start_paused = true)]
 async fn cache_tests_conformance() {
@@ -832,15 +937,16 @@ async fn cache_tests_conformance() {
                 .iter()
                 .all(|d| !deps.contains_key(d) || credited(d, deps, results))
     }
-    // kind -> [credited, failed, inconclusive, dependency-failed, total]
-    let mut by_kind: BTreeMap<String, [usize; 5]> = BTreeMap::new();
+    // kind -> [credited, failed, inconclusive, dependency-failed, aside, total]
+    let mut by_kind: BTreeMap<String, [usize; 6]> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut not_credited = Vec::new();
+    let mut aside = Vec::new();
     for case in &cases {
         let id = case["id"].as_str().unwrap();
         let (kind, outcome) = &results[id];
         let counts = by_kind.entry(kind.clone()).or_default();
-        counts[4] += 1;
+        counts[5] += 1;
         match outcome.verdict {
             Verdict::Pass if credited(id, &deps, &results) => counts[0] += 1,
             Verdict::Pass => {
@@ -855,19 +961,24 @@ async fn cache_tests_conformance() {
                 counts[2] += 1;
                 not_credited.push(format!("[{kind}] {id}: inconclusive: {}", outcome.reason));
             }
+            Verdict::Aside => {
+                counts[4] += 1;
+                aside.push(id.to_owned());
+            }
         }
     }
-    println!("kind      credited  fail  inconclusive  dependency-failed  total");
+    println!("kind      credited  fail  inconclusive  dependency-failed  aside  total");
     for (kind, c) in &by_kind {
         println!(
-            "{kind:<9} {:>8}  {:>4}  {:>12}  {:>17}  {:>5}",
-            c[0], c[1], c[2], c[3], c[4]
+            "{kind:<9} {:>8}  {:>4}  {:>12}  {:>17}  {:>5}  {:>5}",
+            c[0], c[1], c[2], c[3], c[4], c[5]
         );
     }
     for f in failures.iter().chain(&not_credited) {
         println!("{f}");
     }
-    let required = by_kind["required"];
+    println!("aside (interim responses): {aside:?}");
+
     let problems: Vec<_> = failures
         .iter()
         .chain(&not_credited)
@@ -877,28 +988,34 @@ async fn cache_tests_conformance() {
         problems.is_empty(),
         "required cases not credited: {problems:#?}"
     );
-    assert_eq!(required, [REQUIRED, 0, 0, 0, REQUIRED], "required");
-    let optimal = by_kind["optimal"];
-    let unexplained: Vec<_> = failures
+    assert_eq!(by_kind["required"], REQUIRED, "required");
+    assert_eq!(aside, ASIDE, "the cases set aside");
+
+    // Exactly the documented optimal cases fail: one that stops passing,
+    // or starts to, changes the list (and the crate docs).
+    let mut optimal_failing: Vec<&str> = failures
         .iter()
         .chain(&not_credited)
-        .filter(|f| f.starts_with("[optimal]"))
-        .filter(|f| {
-            !KNOWN_OPTIMAL_FAILURES
-                .iter()
-                .any(|(id, _)| f.starts_with(&format!("[optimal] {id}:")))
-        })
+        .filter_map(|f| f.strip_prefix("[optimal] "))
+        .filter_map(|f| f.split(':').next())
         .collect();
+    optimal_failing.sort_unstable();
+    let mut known: Vec<&str> = KNOWN_OPTIMAL_FAILURES.iter().map(|(id, _)| *id).collect();
+    known.sort_unstable();
+    assert_eq!(optimal_failing, known, "optimal cases failing");
+    let optimal = by_kind["optimal"];
+    assert_eq!(optimal, OPTIMAL, "optimal");
+    // The target: 80% of the 95 upstream optimal tests that apply to a
+    // private cache (the 3 derived cases and those set aside count against).
+    let upstream_credited = optimal[0]
+        - DERIVED_OPTIMAL
+            .iter()
+            .filter(|id| results[**id].1.verdict == Verdict::Pass)
+            .count();
+    assert_eq!(optimal[5] - DERIVED_OPTIMAL.len(), 95);
     assert!(
-        unexplained.is_empty(),
-        "optimal cases failed without a documented reason: {unexplained:#?}"
+        upstream_credited * 5 >= 95 * 4,
+        "optimal below 80%: {upstream_credited}/95"
     );
-    assert_eq!(
-        (optimal[0], optimal[4]),
-        (OPTIMAL_CREDITED, OPTIMAL),
-        "optimal credited / total"
-    );
-    assert_eq!(optimal[0] + KNOWN_OPTIMAL_FAILURES.len(), OPTIMAL);
-    assert!(optimal[0] * 5 >= optimal[4] * 4, "optimal below 80%");
-    assert_eq!(by_kind["check"][0], CHECK_PASSED, "check cases credited");
+    assert_eq!(by_kind["check"], CHECK, "check");
 }
