@@ -48,6 +48,9 @@ pub enum SigningErrorKind {
     InvalidValue,
     /// The signer itself failed (a key that cannot sign).
     Key,
+    /// A covered component occurs more than once where the scheme signs
+    /// exactly one value (RFC 9421 §2.2.8: a query parameter named twice).
+    AmbiguousComponent,
 }
 
 impl SigningError {
@@ -100,6 +103,9 @@ impl fmt::Display for SigningErrorKind {
             SigningErrorKind::MissingComponent => "a covered component is missing",
             SigningErrorKind::InvalidValue => "a value cannot be signed",
             SigningErrorKind::Key => "the key cannot sign",
+            SigningErrorKind::AmbiguousComponent => {
+                "a covered component occurs more than once and cannot be signed by name"
+            }
         })
     }
 }

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Lower-case hex of `bytes`.
+/// Lower-case hex of `bytes` (tests compare with it).
+#[cfg(test)]
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -226,7 +227,9 @@ impl Civil {
         }
     }
 
-    /// `20150830T123600Z`, SigV4's `X-Amz-Date`.
+    /// `20150830T123600Z`, SigV4's `X-Amz-Date` (tests compare the
+    /// hand-written form with it).
+    #[cfg(test)]
     pub(crate) fn amz_date(&self) -> String {
         let mut text = String::new();
         self.write_amz_date(&mut text)

@@ -108,11 +108,10 @@ where
                         offset_ms = offset,
                         "rejected for clock skew; re-signing once at the server's time"
                     );
-                    CallRecord::note(&resign.parts.extensions, "sign", || {
-                        Event::Note(
-                            format!("clock offset of {offset} ms learned from Date; re-signed")
-                                .into(),
-                        )
+                    // A resend: the trace layer counts it through
+                    // `CallRecord::resends`.
+                    CallRecord::note(&resign.parts.extensions, "sign", || Event::Resigned {
+                        offset_ms: offset,
                     });
                     // The rejection's body is dropped unread: a rejected
                     // request was not acted on.

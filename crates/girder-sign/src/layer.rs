@@ -2,6 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use girder_core::WallClock;
+use girder_core::origin::CredentialScope;
 use tower_layer::Layer;
 
 use crate::service::{Shared, Signing};
@@ -52,6 +53,7 @@ impl<G: Signer> SigningLayer<G> {
                 signer: Arc::new(signer),
                 clock: Arc::new(Clock::new(clock)),
                 skew: None,
+                scope: CredentialScope::any(),
             },
         }
     }
@@ -63,6 +65,24 @@ impl<G: Signer> SigningLayer<G> {
     pub fn skew(mut self, policy: SkewPolicy) -> Self {
         self.shared.skew = Some(policy);
         self
+    }
+
+    /// Signs only requests whose origin `scope` permits; any other
+    /// request, and any request marked
+    /// [`CrossOriginHop`](girder_core::origin::CrossOriginHop) (a redirect
+    /// hop that left the call's first origin), is passed to the inner
+    /// service unsigned and untouched: no signature, session token or key
+    /// id reaches an origin the credentials were not configured for.
+    ///
+    /// Default: every origin ([`CredentialScope::any`])
+    pub fn scope(mut self, scope: CredentialScope) -> Self {
+        self.shared.scope = scope;
+        self
+    }
+
+    /// The origins this layer signs for (see [`SigningLayer::scope`]).
+    pub fn credential_scope(&self) -> &CredentialScope {
+        &self.shared.scope
     }
 
     /// The signer.

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use girder_core::origin::CredentialScope;
 use girder_core::{BoxError, CallRecord, Event, SigningError};
 use http::Request;
 use http::request::Parts;
@@ -17,6 +18,8 @@ pub(crate) struct Shared<G> {
     pub(crate) signer: Arc<G>,
     pub(crate) clock: Arc<Clock>,
     pub(crate) skew: Option<SkewPolicy>,
+    /// The origins this layer signs for; see [`SigningLayer::scope`].
+    pub(crate) scope: CredentialScope,
 }
 
 impl<G> Clone for Shared<G> {
@@ -25,6 +28,7 @@ impl<G> Clone for Shared<G> {
             signer: self.signer.clone(),
             clock: self.clock.clone(),
             skew: self.skew.clone(),
+            scope: self.scope.clone(),
         }
     }
 }
@@ -36,6 +40,7 @@ impl<G> fmt::Debug for Shared<G> {
         f.debug_struct("Shared")
             .field("clock", &self.clock)
             .field("skew", &self.skew)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +168,19 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        // A request for an origin outside the scope (or a redirect hop
+        // that left the call's first origin) goes on untouched: a
+        // signature, a session token or a key id would hand a credential
+        // to a server it was not meant for. No re-sign either: a skew
+        // re-sign would sign it.
+        if !self.shared.scope.permits(&req) {
+            tracing::debug!(
+                target: "girder::sign",
+                scheme = self.shared.signer.scheme(),
+                "request not signed: its origin is outside the credential scope"
+            );
+            return ResponseFuture::called(self.inner.call(req), None);
+        }
         let (mut parts, body) = req.into_parts();
         // Keep what a re-sign needs, only when skew recovery is on and the
         // body can be sent again.

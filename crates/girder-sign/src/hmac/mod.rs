@@ -399,7 +399,16 @@ impl Signer for HmacSigner {
         let signature = self.signature_value(&tag[..len])?;
         let headers = &mut parts.headers;
         if let Some(name) = &self.key_id_header {
-            headers.insert(name.clone(), self.key_id.clone());
+            // The key id header is the scheme's API key (`X-API-Key`):
+            // sensitive, so a redirect to another origin drops it and
+            // logs hide it, and registered so a logged echo of it is
+            // masked wherever it appears.
+            let mut key_id = self.key_id.clone();
+            key_id.set_sensitive(true);
+            headers.insert(name.clone(), key_id);
+            if let Ok(text) = self.key_id.to_str() {
+                girder_core::secrets::SecretValues::register_in(&parts.extensions, text);
+            }
         }
         if let Some(name) = &self.timestamp_header {
             headers.insert(name.clone(), value(timestamp.as_bytes())?);
@@ -407,6 +416,10 @@ impl Signer for HmacSigner {
         if let (Some(name), Some(nonce)) = (&self.nonce_header, &nonce) {
             headers.insert(name.clone(), value(nonce)?);
         }
+        // Derived, so not registered as a secret; sensitive all the same,
+        // as a credential for this request.
+        let mut signature = signature;
+        signature.set_sensitive(true);
         headers.insert(self.signature_header.clone(), signature);
         Ok(())
     }

@@ -14,10 +14,11 @@ use crate::error::InvalidSigningConfig;
 pub enum Component {
     /// `@method`: the method, as sent (`POST`).
     Method,
-    /// `@target-uri`: the absolute URI.
+    /// `@target-uri`: the absolute URI as sent (not normalised), without
+    /// any userinfo.
     TargetUri,
     /// `@authority`: host, and port if not the scheme's default, lower case
-    /// (from the URI, else the `Host` header).
+    /// (from the URI, else the `Host` header); never any userinfo.
     Authority,
     /// `@scheme`: `http` or `https`.
     Scheme,
@@ -27,7 +28,9 @@ pub enum Component {
     Path,
     /// `@query`: `?` and the query, `?` alone when there is none.
     Query,
-    /// `@query-param;name="…"`: one query parameter's value, by name.
+    /// `@query-param;name="…"`: one query parameter's value, by name. A
+    /// parameter that occurs more than once cannot be signed
+    /// ([`SigningErrorKind::AmbiguousComponent`], RFC 9421 §2.2.8).
     QueryParam(String),
     /// A header field, by (lower-case) name.
     Field(HeaderName),
@@ -169,18 +172,26 @@ fn missing(what: impl Into<std::borrow::Cow<'static, str>>) -> SigningError {
     SigningError::new(SigningErrorKind::MissingComponent, SCHEME).with_detail(what)
 }
 
+/// The scheme's default port, for `@authority`'s normalisation.
+fn default_port(parts: &Parts) -> Option<u16> {
+    match parts.uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
+        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
+        _ => None,
+    }
+}
+
+/// `@authority` (§2.2.3): host and port, lower case, the default port
+/// left out (RFC 9110 §4.2.3), and never the userinfo (`user:pw@`), which
+/// is not part of the authority a server sees.
 fn write_authority(out: &mut impl Sink, parts: &Parts) -> Result<(), SigningError> {
     if let Some(authority) = parts.uri.authority() {
-        // RFC 9110 §4.2.3 normalisation: the default port is left out.
-        let default = match parts.uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
-            Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
-            _ => None,
-        };
-        if authority.port_u16().is_some() && authority.port_u16() == default {
-            out.put_lower(authority.host());
-        } else {
-            out.put_lower(authority.as_str());
+        out.put_lower(authority.host());
+        if let Some(port) = authority.port()
+            && Some(port.as_u16()) != default_port(parts)
+        {
+            out.put(":");
+            out.put(port.as_str());
         }
         return Ok(());
     }
@@ -193,6 +204,27 @@ fn write_authority(out: &mut impl Sink, parts: &Parts) -> Result<(), SigningErro
             Err(SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("host"))
         }
         None => Err(missing("@authority")),
+    }
+}
+
+/// The authority as it is written in the target URI (§2.2.2: not
+/// normalised), without the userinfo (§2.2.3 keeps it out of any
+/// component; it never goes on the wire).
+fn write_authority_as_sent(out: &mut impl Sink, parts: &Parts) -> Result<(), SigningError> {
+    if let Some(authority) = parts.uri.authority() {
+        let text = authority.as_str();
+        out.put(text.rsplit_once('@').map_or(text, |(_, host)| host));
+        return Ok(());
+    }
+    match parts.headers.get(http::header::HOST).map(|h| h.to_str()) {
+        Some(Ok(host)) => {
+            out.put(host.trim());
+            Ok(())
+        }
+        Some(Err(_)) => {
+            Err(SigningError::new(SigningErrorKind::InvalidValue, SCHEME).with_detail("host"))
+        }
+        None => Err(missing("@target-uri")),
     }
 }
 
@@ -217,9 +249,11 @@ fn write_value(
                 .uri
                 .scheme_str()
                 .ok_or_else(|| missing("@target-uri"))?;
-            out.put_lower(scheme);
+            // The target URI as sent (§2.2.2): scheme, host and port as
+            // written; only `@authority` is normalised.
+            out.put(scheme);
             out.put("://");
-            write_authority(out, parts)?;
+            write_authority_as_sent(out, parts)?;
             out.put(path);
             if let Some(query) = parts.uri.query() {
                 out.put("?");
@@ -241,14 +275,23 @@ fn write_value(
         Component::QueryParam(name) => {
             let query = parts.uri.query().unwrap_or("");
             let wanted = form_decode(name);
-            let value = query
-                .split('&')
-                .filter_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (form_decode(k) == wanted).then_some(v)
-                })
+            let mut values = query.split('&').filter_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (form_decode(k) == wanted).then_some(v)
+            });
+            let value = values
                 .next()
                 .ok_or_else(|| missing(format!("@query-param {name}")))?;
+            // §2.2.8: a parameter named more than once cannot be covered
+            // by name; signing the first value would let the others be
+            // changed unseen.
+            if values.next().is_some() {
+                return Err(
+                    SigningError::new(SigningErrorKind::AmbiguousComponent, SCHEME).with_detail(
+                        format!("@query-param {name} occurs more than once in the query"),
+                    ),
+                );
+            }
             form_encode(out, &form_decode(value));
         }
         Component::Field(name) => {

@@ -7,8 +7,12 @@ use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::Signer as _;
+use girder_core::{SigningError, SigningErrorKind};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256, Sha512};
+
+use super::rsa::RsaPssKey;
+use crate::error::InvalidSigningConfig;
 
 /// The hash of `Content-Digest` (RFC 9530).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,15 +63,83 @@ pub(crate) fn content_digest_into<'a>(
     &out[..=end]
 }
 
+/// Checks the `Content-Digest` in `headers` (if any) against `body`:
+/// when a member with a known algorithm (`sha-256`, `sha-512`) does not
+/// match, the field is replaced by the correct digests of the known
+/// algorithms it named. Members of other algorithms cannot be checked and
+/// go with it. A field naming no known algorithm is left as it is.
+pub(crate) fn refresh_content_digest(headers: &mut http::HeaderMap, body: &[u8]) {
+    let mut named: [Option<DigestAlgorithm>; 2] = [None, None];
+    let mut stale = false;
+    for value in headers.get_all(super::CONTENT_DIGEST) {
+        let Ok(text) = value.to_str() else {
+            stale = true;
+            continue;
+        };
+        for member in text.split(',') {
+            let member = member.trim();
+            let algorithm = match member.split_once('=').map(|(k, _)| k.trim()) {
+                Some("sha-256") => DigestAlgorithm::Sha256,
+                Some("sha-512") => DigestAlgorithm::Sha512,
+                _ => continue,
+            };
+            let slot = usize::from(algorithm == DigestAlgorithm::Sha512);
+            named[slot] = Some(algorithm);
+            let mut buf = [0u8; DIGEST_VALUE_MAX];
+            if content_digest_into(algorithm, body, &mut buf) != member.as_bytes() {
+                stale = true;
+            }
+        }
+    }
+    if !stale {
+        return;
+    }
+    let mut fresh = String::new();
+    for algorithm in named.into_iter().flatten() {
+        if !fresh.is_empty() {
+            fresh.push_str(", ");
+        }
+        fresh.push_str(&content_digest(algorithm, body));
+    }
+    if fresh.is_empty() {
+        // Nothing known to recompute (an unreadable field): drop it
+        // rather than send a digest that cannot be vouched for.
+        headers.remove(super::CONTENT_DIGEST);
+        return;
+    }
+    if let Ok(value) = http::HeaderValue::try_from(fresh) {
+        headers.insert(super::CONTENT_DIGEST, value);
+    }
+}
+
 /// A signing key and its algorithm.
 ///
 /// `Debug` shows the algorithm only.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum SignatureKey {
     /// `hmac-sha256` with a shared secret.
     HmacSha256(Arc<SecretSlice<u8>>),
     /// `ed25519` (RFC 8032).
     Ed25519(Arc<ed25519_dalek::SigningKey>),
+    /// `rsa-pss-sha512` (RFC 9421 §3.3.1): RSASSA-PSS with SHA-512,
+    /// MGF1-SHA-512 and a 64-byte salt. Randomised: each signature differs.
+    RsaPssSha512(RsaPssKey),
+}
+
+/// A signature: short ones (HMAC, Ed25519) on the stack, RSA's on the heap.
+pub(crate) enum SignatureBytes {
+    Short([u8; 64], usize),
+    Long(Vec<u8>),
+}
+
+impl SignatureBytes {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            SignatureBytes::Short(bytes, len) => &bytes[..*len],
+            SignatureBytes::Long(bytes) => bytes,
+        }
+    }
 }
 
 impl SignatureKey {
@@ -82,11 +154,23 @@ impl SignatureKey {
         SignatureKey::Ed25519(Arc::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
+    /// An `rsa-pss-sha512` key from DER: PKCS#8 (`rsaEncryption` or
+    /// `id-RSASSA-PSS`) or PKCS#1. See [`RsaPssKey::from_der`].
+    pub fn rsa_pss_sha512_der(der: &[u8]) -> Result<SignatureKey, InvalidSigningConfig> {
+        RsaPssKey::from_der(der).map(SignatureKey::RsaPssSha512)
+    }
+
+    /// An `rsa-pss-sha512` key from PEM (`PRIVATE KEY` or
+    /// `RSA PRIVATE KEY`). See [`RsaPssKey::from_pem`].
+    pub fn rsa_pss_sha512_pem(pem: &str) -> Result<SignatureKey, InvalidSigningConfig> {
+        RsaPssKey::from_pem(pem).map(SignatureKey::RsaPssSha512)
+    }
+
     /// The public key of an `ed25519` key, to hand to the verifier.
     pub fn ed25519_public_key(&self) -> Option<[u8; 32]> {
         match self {
             SignatureKey::Ed25519(key) => Some(key.verifying_key().to_bytes()),
-            SignatureKey::HmacSha256(_) => None,
+            SignatureKey::HmacSha256(_) | SignatureKey::RsaPssSha512(_) => None,
         }
     }
 
@@ -95,12 +179,14 @@ impl SignatureKey {
         match self {
             SignatureKey::HmacSha256(_) => "hmac-sha256",
             SignatureKey::Ed25519(_) => "ed25519",
+            SignatureKey::RsaPssSha512(_) => "rsa-pss-sha512",
         }
     }
 
-    /// The signature of `base` in the first bytes of the array, and its
-    /// length (32 for HMAC-SHA256, 64 for Ed25519).
-    pub(crate) fn sign(&self, base: &[u8]) -> ([u8; 64], usize) {
+    /// The signature of `base`: 32 bytes for HMAC-SHA256, 64 for
+    /// Ed25519, the modulus's length for RSA-PSS. Fails only when the
+    /// system's random source (RSA-PSS's salt) fails.
+    pub(crate) fn sign(&self, base: &[u8]) -> Result<SignatureBytes, SigningError> {
         let mut out = [0u8; 64];
         match self {
             SignatureKey::HmacSha256(secret) => {
@@ -108,11 +194,17 @@ impl SignatureKey {
                     .expect("HMAC takes any key length");
                 mac.update(base);
                 out[..32].copy_from_slice(&mac.finalize().into_bytes());
-                (out, 32)
+                Ok(SignatureBytes::Short(out, 32))
             }
             SignatureKey::Ed25519(key) => {
                 out.copy_from_slice(&key.sign(base).to_bytes());
-                (out, 64)
+                Ok(SignatureBytes::Short(out, 64))
+            }
+            SignatureKey::RsaPssSha512(key) => {
+                key.sign(base).map(SignatureBytes::Long).ok_or_else(|| {
+                    SigningError::new(SigningErrorKind::Key, super::SCHEME)
+                        .with_detail("no random source for the RSA-PSS salt")
+                })
             }
         }
     }

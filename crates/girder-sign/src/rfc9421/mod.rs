@@ -39,6 +39,7 @@
 mod component;
 mod key;
 mod params;
+mod rsa;
 
 use std::fmt;
 use std::sync::Arc;
@@ -54,9 +55,10 @@ use secrecy::ExposeSecret;
 pub use component::{Component, signature_base};
 pub use key::{DigestAlgorithm, SignatureKey, content_digest};
 pub use params::SignatureParams;
+pub use rsa::{RsaPssKey, RsaPssPublicKey};
 
 use component::{Covered, write_base};
-use key::{DIGEST_VALUE_MAX, content_digest_into};
+use key::{DIGEST_VALUE_MAX, SignatureBytes, content_digest_into};
 use params::ParamsRef;
 
 use crate::encode::{Count, since_epoch};
@@ -194,7 +196,10 @@ impl HttpSignatureSigner {
             let bytes = payload
                 .bytes()
                 .ok_or_else(|| SigningError::new(SigningErrorKind::StreamingBody, SCHEME))?;
-            if !bytes.is_empty() {
+            // An empty body gets no digest of its own, but a digest the
+            // request already carries is replaced by the empty body's:
+            // a stale one is never signed, nor sent.
+            if !bytes.is_empty() || parts.headers.contains_key(CONTENT_DIGEST) {
                 let mut buf = [0u8; DIGEST_VALUE_MAX];
                 let digest =
                     HeaderValue::from_bytes(content_digest_into(algorithm, bytes, &mut buf))
@@ -204,6 +209,10 @@ impl HttpSignatureSigner {
                     covered.extra = Some(&digest_covered);
                 }
             }
+        } else if let Some(bytes) = payload.bytes() {
+            // No digest of our own, but one the request carries must
+            // still match the bytes sent.
+            key::refresh_content_digest(&mut parts.headers, bytes);
         }
         // `Signature-Input`'s member `label=(…);…`, built once at its
         // exact size; the signature base ends with its value.
@@ -214,22 +223,24 @@ impl HttpSignatureSigner {
         input.push('=');
         params.write(&mut input, covered);
         let serialized = &input[self.label.len() + 1..];
-        let (signature, len) = match &self.keyed {
+        let signature = match &self.keyed {
             // The base goes straight into the keyed MAC, never into a
             // buffer of its own.
             Some(keyed) => {
                 let mut mac = keyed.0.clone();
                 write_base(&mut mac, parts, covered, serialized)?;
-                mac.finalize()
+                let (tag, len) = mac.finalize();
+                SignatureBytes::Short(tag, len)
             }
-            // Ed25519 signs the whole message at once.
+            // Ed25519 and RSA-PSS sign the whole message at once.
             None => {
                 let mut base = String::with_capacity(256);
                 write_base(&mut base, parts, covered, serialized)?;
-                self.key.sign(base.as_bytes())
+                self.key.sign(base.as_bytes())?
             }
         };
-        let signature = &signature[..len];
+        let signature = signature.as_slice();
+        let len = signature.len();
         let encoded = base64::encoded_len(len, true).expect("a short signature");
         let mut value = String::with_capacity(self.label.len() + 3 + encoded);
         value.push_str(&self.label);
@@ -255,10 +266,13 @@ fn append(
         // its buffer without a copy.
         _ => member,
     };
-    let value = HeaderValue::try_from(joined).map_err(|_| {
+    let mut value = HeaderValue::try_from(joined).map_err(|_| {
         SigningError::new(SigningErrorKind::InvalidValue, SCHEME)
             .with_detail(name.as_str().to_owned())
     })?;
+    // `Signature` is this request's credential; `Signature-Input` only
+    // names what it covers, and stays visible for debugging.
+    value.set_sensitive(name == SIGNATURE);
     headers.insert(name, value);
     Ok(())
 }
@@ -506,18 +520,18 @@ mod tests {
         covered.push(Component::Field(CONTENT_DIGEST));
         let params = signer.params(at, None).serialize(&covered);
         let base = signature_base(&parts, &covered, &params).unwrap();
-        // Lower case written without copying, the default port left out,
-        // a query parameter decoded and encoded again.
+        // The target URI as sent; the authority lower case without the
+        // default port; a query parameter decoded and encoded again.
         assert!(base.starts_with(
-            "\"@method\": POST\n\"@target-uri\": https://api.test/v1/orders?expand=items&x=%20y\n\
+            "\"@method\": POST\n\"@target-uri\": https://API.test:443/v1/orders?expand=items&x=%20y\n\
              \"@authority\": api.test\n\"@scheme\": https\n"
         ));
         assert!(base.contains("\n\"@query-param\";name=\"x\": %20y\n\"x-multi\": a, b\n"));
-        let (tag, len) = key.sign(base.as_bytes());
+        let tag = key.sign(base.as_bytes()).unwrap();
         assert_eq!(via_sign.headers[SIGNATURE_INPUT], format!("sig1={params}"));
         assert_eq!(
             via_sign.headers[SIGNATURE],
-            format!("sig1=:{}:", B64.encode(&tag[..len]))
+            format!("sig1=:{}:", B64.encode(tag.as_slice()))
         );
         assert_eq!(
             via_sign.headers[CONTENT_DIGEST],
