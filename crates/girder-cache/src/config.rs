@@ -201,7 +201,8 @@ impl CacheConfigBuilder {
     /// not a refusal of girder's own (`CircuitOpen`, `RateLimited`) and not
     /// an answer (RFC 9111 §4.2.4 lets a disconnected cache serve stale).
     /// `must-revalidate` and `no-cache` forbid it; `Duration::ZERO` turns it
-    /// off. Default: 24 h.
+    /// off. Entries that allow it are kept this long past their freshness
+    /// (within `max_bytes`). Default: 24 h.
     pub fn stale_if_unreachable(mut self, window: Duration) -> Self {
         self.config.stale_if_unreachable = window;
         self

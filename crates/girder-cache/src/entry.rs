@@ -144,6 +144,24 @@ impl Vary {
         }
     }
 
+    /// `headers` with each header this Vary nominates in its normalised
+    /// form, for `http-cache-semantics`, which compares nominated headers
+    /// byte for byte: given normalised headers on both sides it agrees with
+    /// [`Vary::matches`].
+    pub(crate) fn normalise_request(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut out = headers.clone();
+        if let Vary::Headers(selected) = self {
+            for (name, _) in selected.iter() {
+                if let Some(value) =
+                    normalised(headers, name).and_then(|v| HeaderValue::from_bytes(&v).ok())
+                {
+                    out.insert(name.clone(), value);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether two requests select the same variant under this Vary.
     pub(crate) fn same_selection(&self, a: &HeaderMap, b: &HeaderMap) -> bool {
         match self {
@@ -320,17 +338,23 @@ impl StoredResponse {
         options: CacheOptions,
     ) -> StoredResponse {
         strip_hop_by_hop(&mut headers);
+        let vary = Vary::of(&headers, &request.headers);
+        let mut policy_request = http::Request::new(());
+        *policy_request.method_mut() = request.method.clone();
+        *policy_request.uri_mut() = request.uri.clone();
+        *policy_request.headers_mut() = vary.normalise_request(&request.headers);
+        let (policy_request, ()) = policy_request.into_parts();
         let mut head = http::Response::new(());
         let normalised = normalise_for_policy(status, policy_headers.as_ref().unwrap_or(&headers));
         *head.status_mut() = policy_status(status, &normalised);
         *head.headers_mut() = normalised;
         let (parts, ()) = head.into_parts();
-        let policy = CachePolicy::new_options(request, &parts, response_time, options);
+        let policy = CachePolicy::new_options(&policy_request, &parts, response_time, options);
         let fresh_until = response_time + policy.time_to_live(response_time);
         StoredResponse {
             status,
             version,
-            vary: Vary::of(&headers, &request.headers),
+            vary,
             directives: Directives::of(&headers),
             headers,
             body,

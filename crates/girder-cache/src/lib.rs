@@ -199,6 +199,7 @@ mod directives;
 pub mod entry;
 pub mod error;
 mod flight;
+mod freshness;
 pub mod key;
 mod layer;
 mod mode;

@@ -6,14 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use girder_core::record::CacheStatus;
 use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, ReplayBody, WallClock};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_cache_semantics::{BeforeRequest, CacheOptions};
+use http_cache_semantics::CacheOptions;
 use tower_service::Service;
 
 use crate::answer::{self, Special};
@@ -514,82 +514,6 @@ impl<St: CacheStore> Shared<St> {
         }
     }
 
-    /// Whether `stored` may answer `request` without asking the server.
-    fn is_fresh_for<B>(
-        &self,
-        stored: &StoredResponse,
-        request: &Request<B>,
-        now: SystemTime,
-    ) -> bool {
-        if !directives::in_request(request.headers()) {
-            return stored.is_fresh(now);
-        }
-        // Request directives (max-age, min-fresh, max-stale, no-cache):
-        // the policy's exact rules.
-        matches!(
-            stored.policy.before_request(request, now),
-            BeforeRequest::Fresh(_)
-        )
-    }
-
-    fn may_serve_while_revalidating<B>(
-        &self,
-        stored: &StoredResponse,
-        request: &Request<B>,
-        now: SystemTime,
-    ) -> bool {
-        if stored.directives.forbids_stale || directives::in_request(request.headers()) {
-            return false;
-        }
-        let window = stored
-            .directives
-            .stale_while_revalidate
-            .or(self.config.stale_while_revalidate);
-        window.is_some_and(|w| stored.staleness(now) <= w)
-    }
-
-    fn may_serve_if_error(
-        &self,
-        stored: &StoredResponse,
-        request: &HeaderMap,
-        now: SystemTime,
-    ) -> bool {
-        if stored.directives.forbids_stale {
-            return false;
-        }
-        let window = Directives::of(request)
-            .stale_if_error
-            .or(stored.directives.stale_if_error)
-            .or(self.config.stale_if_error);
-        window.is_some_and(|w| stored.staleness(now) <= w)
-    }
-
-    /// RFC 9111 §4.2.4: a cache that cannot reach the server may serve a
-    /// stale response the server did not forbid it to serve, for
-    /// [`stale_if_unreachable`](crate::CacheConfigBuilder::stale_if_unreachable).
-    /// Refusals of girder's own and the call's deadline are not "cannot
-    /// reach": they keep to `stale-if-error`.
-    fn may_serve_if_unreachable(
-        &self,
-        stored: &StoredResponse,
-        error: &(dyn std::error::Error + 'static),
-        now: SystemTime,
-    ) -> bool {
-        use girder_core::ErrorKind;
-        let window = self.config.stale_if_unreachable;
-        !stored.directives.forbids_stale
-            && !window.is_zero()
-            && stored.staleness(now) <= window
-            && matches!(
-                ErrorKind::of(error),
-                ErrorKind::Connect
-                    | ErrorKind::Transport
-                    | ErrorKind::Timeout
-                    | ErrorKind::Protocol
-                    | ErrorKind::Other
-            )
-    }
-
     /// A response built from a stored one, with its `Age`.
     fn serve<B>(
         &self,
@@ -601,30 +525,6 @@ impl<St: CacheStore> Shared<St> {
         note(request, status);
         tracing::debug!(target: "girder::cache", %status, method = %request.method(), "served from cache");
         from_stored(stored, now, status, request.method())
-    }
-
-    /// How long an entry stays useful.
-    fn retain_for(&self, variants: &[StoredResponse], now: SystemTime) -> Duration {
-        variants
-            .iter()
-            .map(|v| {
-                let fresh = v.fresh_until.duration_since(now).unwrap_or_default();
-                let d = v.directives;
-                let stale = [
-                    d.stale_while_revalidate
-                        .or(self.config.stale_while_revalidate),
-                    d.stale_if_error.or(self.config.stale_if_error),
-                    v.has_validator().then_some(self.config.keep_stale_for),
-                    (!d.forbids_stale).then_some(self.config.stale_if_unreachable),
-                ]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or_default();
-                fresh + stale
-            })
-            .max()
-            .unwrap_or_default()
     }
 
     /// Stores `new` in front of the variants of `existing` it does not

@@ -1274,3 +1274,34 @@ async fn waiters_give_readiness_back_and_drive_it_again() {
     assert_eq!(text(waiter.await.unwrap().unwrap()).await, "/slow");
     assert_eq!(origin.request_count(), 3);
 }
+
+/// Pins `Vary` losing its whitespace normalisation whenever the request
+/// carried a real request directive (`http-cache-semantics` compares the
+/// nominated headers byte for byte).
+#[tokio::test(start_paused = true)]
+async fn vary_normalisation_holds_with_request_directives() {
+    let origin = counting(&[("cache-control", "max-age=60"), ("vary", "accept")]);
+    let mut svc = layer().layer(origin.clone());
+    send(&mut svc, with(get("/vd"), "accept", "a/b,c/d")).await;
+    let req = with(
+        with(get("/vd"), "accept", "a/b, c/d"),
+        "cache-control",
+        "min-fresh=1",
+    );
+    let res = send(&mut svc, req).await;
+    assert_eq!(status(&res), CacheStatus::Hit);
+    // The directive is still applied.
+    let req = with(
+        with(get("/vd"), "accept", "a/b, c/d"),
+        "cache-control",
+        "min-fresh=600",
+    );
+    assert_ne!(status(&send(&mut svc, req).await), CacheStatus::Hit);
+    // And a different value is still a different variant.
+    let req = with(
+        with(get("/vd"), "accept", "a/b"),
+        "cache-control",
+        "min-fresh=1",
+    );
+    assert_ne!(status(&send(&mut svc, req).await), CacheStatus::Hit);
+}
