@@ -66,6 +66,8 @@
 //! | RFC 9421 label | `sig1` | the RFC's own example label |
 //! | SigV4 payload | signed (SHA-256) | required by most services; `UNSIGNED-PAYLOAD` is opt-in |
 //! | SigV4 paths | normalised, encoded twice | every service but S3; [`s3_paths`](sigv4::SigV4SignerBuilder::s3_paths) for S3 |
+//! | SigV4 unsigned headers | `authorization`, `user-agent`, `x-amzn-trace-id`, `baggage`, `traceparent`, `tracestate`, and the hop-by-hop ones (`expect`, `transfer-encoding`, `connection`, `keep-alive`, `proxy-authorization`, `te`, `upgrade`) | proxies, meshes and tracers rewrite them after signing (see [`sigv4`]) |
+//! | credential scope | every origin ([`CredentialScope::any`](girder_core::origin::CredentialScope::any)) | the `Client` narrows it to its base URL's origin |
 //! | clock | [`WallClock::system`](girder_core::WallClock::system) | tokio-pausable time of day |
 //! | clock-skew recovery | off; [`SkewPolicy::default`]: 401/403 (or AWS `RequestTimeTooSkewed`) whose `Date` is over 60 s off, offsets up to 24 h | opt-in: it keeps a copy of each request; 60 s is well past `Date`'s one-second grain and network delay |
 //!
@@ -83,18 +85,67 @@
 //! - `httpsig` and `http-sig` offer RFC 9421 as functions over a request;
 //!   here it is a `tower` layer that re-signs each attempt.
 //! - `aws-sigv4` is the SDK's signer; girder's own SigV4 avoids the
-//!   smithy runtime (see [`sigv4`]) and is checked against both AWS suites.
+//!   smithy runtime (see [`sigv4`]) and is checked against both AWS suites
+//!   through the layer itself (one signing path, no separate "raw" one).
 //! - Clock skew: with a [`SkewPolicy`] the layer learns the server's
 //!   offset from the `Date` of a rejection and re-signs once. httpsig
 //!   leaves that to the caller; the AWS SDKs correct their clock inside
 //!   their own retry loop.
 //!
+//! # Where credentials go
+//!
+//! A signature, a session token or an API key is a credential for the
+//! servers it was configured for. [`SigningLayer::scope`] names them (a
+//! [`CredentialScope`](girder_core::origin::CredentialScope) of origins;
+//! every origin by default): a request for any other origin, and any
+//! redirect hop that left the call's first origin (marked
+//! [`CrossOriginHop`](girder_core::origin::CrossOriginHop)), passes
+//! through unsigned and untouched, and is never re-signed after a
+//! clock-skew rejection. The girder `Client` scopes the layer to its base
+//! URL's origin.
+//!
+//! ```
+//! use girder_core::origin::{CredentialScope, Origin};
+//! use girder_core::{Body, WallClock};
+//! use girder_sign::SigningLayer;
+//! use girder_sign::hmac::HmacSigner;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), girder_core::BoxError> {
+//! let signer = HmacSigner::builder("key-1", b"secret".to_vec()).build()?;
+//! let layer = SigningLayer::with_clock(signer, WallClock::system())
+//!     .scope(CredentialScope::only([Origin::parse("https://api.test")?]));
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(layer)
+//!     .service_fn(|req: http::Request<Body>| async move {
+//!         Ok::<_, girder_core::BoxError>(http::Response::new(req.headers().contains_key("x-signature")))
+//!     });
+//! let home = http::Request::get("https://api.test/orders").body(Body::empty())?;
+//! assert!(*svc.ready().await?.call(home).await?.body());
+//! let away = http::Request::get("https://elsewhere.test/").body(Body::empty())?;
+//! assert!(!*svc.ready().await?.call(away).await?.body(), "nothing added off-scope");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every header a signer adds that carries a credential or a signature
+//! (`Authorization` and `X-Amz-Security-Token` for SigV4, RFC 9421's
+//! `Signature`, the HMAC scheme's signature and API-key headers) is marked
+//! sensitive ([`HeaderValue::set_sensitive`](http::HeaderValue::set_sensitive)),
+//! so a redirect policy strips it off-origin and logs never print it. The
+//! secret values sent (SigV4's session token, the HMAC scheme's API key)
+//! are registered with the [`SecretValues`](girder_core::secrets::SecretValues)
+//! found in the request's extensions, so a logging layer masks them
+//! wherever a server echoes them. Signatures are derived, and not
+//! registered.
+//!
 //! # Not covered
 //!
-//! RFC 9421's `rsa-pss-sha512`, `rsa-v1_5-sha256` and `ecdsa-*`
-//! algorithms, component parameters (`sf`, `key`, `bs`, `req`, `tr`) and
-//! response signing; SigV4a and SigV4 chunked (streaming) payload
-//! signing. A [`Signer`] of your own covers any other scheme.
+//! RFC 9421's `rsa-v1_5-sha256` and `ecdsa-*` algorithms, component
+//! parameters (`sf`, `key`, `bs`, `req`, `tr`) and response signing;
+//! SigV4a and SigV4 chunked (streaming) payload signing. A [`Signer`] of
+//! your own covers any other scheme.
 //!
 //! # Stack position and bounds
 //!

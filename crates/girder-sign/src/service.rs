@@ -82,6 +82,10 @@ impl<G: Signer> Shared<G> {
 /// re-signed request goes to a clone made at the first call (the
 /// readiness of the original was spent on the first request).
 ///
+/// A request outside the layer's credential scope, or marked
+/// [`CrossOriginHop`](girder_core::origin::CrossOriginHop), is passed on
+/// unsigned and untouched (see [`SigningLayer::scope`]).
+///
 /// # Clone
 ///
 /// Clones share the signer, the clock and the learned offset (`Arc`s).

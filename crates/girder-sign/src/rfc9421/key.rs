@@ -67,7 +67,8 @@ pub(crate) fn content_digest_into<'a>(
 /// when a member with a known algorithm (`sha-256`, `sha-512`) does not
 /// match, the field is replaced by the correct digests of the known
 /// algorithms it named. Members of other algorithms cannot be checked and
-/// go with it. A field naming no known algorithm is left as it is.
+/// go with it. A field naming no known algorithm is left as it is; one
+/// that is not text is dropped (it cannot be vouched for).
 pub(crate) fn refresh_content_digest(headers: &mut http::HeaderMap, body: &[u8]) {
     let mut named: [Option<DigestAlgorithm>; 2] = [None, None];
     let mut stale = false;

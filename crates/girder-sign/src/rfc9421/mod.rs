@@ -3,14 +3,65 @@
 //! The signer covers an ordered list of [`Component`]s (derived components
 //! such as `@method` and `@target-uri`, and header fields), adds the
 //! signature parameters (`created`, `expires`, `keyid`, `nonce`, `alg`,
-//! `tag`), signs the signature base with `hmac-sha256` or `ed25519`, and
-//! sends `Signature-Input` and `Signature`. A buffered body gets a
-//! `Content-Digest` (`sha-256` by default, or `sha-512`), which the
-//! signature then covers.
+//! `tag`), signs the signature base with `hmac-sha256`, `ed25519` or
+//! `rsa-pss-sha512`, and sends `Signature-Input` and `Signature` (marked
+//! sensitive). A buffered body gets a `Content-Digest` (`sha-256` by
+//! default, or `sha-512`), which the signature then covers; a
+//! `Content-Digest` already on the request that does not match the body
+//! (the empty body included) is replaced, never signed or sent stale.
+//!
+//! `@authority` is normalised (lower-case host, default port left out);
+//! `@target-uri` is the target URI as sent. Neither ever carries the
+//! URI's userinfo. A `@query-param` whose parameter occurs more than once
+//! is refused ([`SigningErrorKind::AmbiguousComponent`], §2.2.8).
 //!
 //! With the parameters of RFC 9421 Appendix B.2.5 and B.2.6 (no nonce, no
 //! `alg`, the covered components given there) it reproduces the RFC's
-//! signatures byte for byte; the crate's conformance tests check that.
+//! signatures byte for byte; for B.2.1 (`rsa-pss-sha512`, randomised) the
+//! signature base matches byte for byte and the signatures verify. The
+//! crate's conformance tests check all three.
+//!
+//! # RSA-PSS
+//!
+//! `rsa-pss-sha512` (RSASSA-PSS, SHA-512, MGF1-SHA-512, 64-byte salt)
+//! runs on `ring`, whose RSA is constant-time. Keys load from PKCS#8 (the
+//! `rsaEncryption` or `id-RSASSA-PSS` algorithm) or PKCS#1, as DER or PEM;
+//! [`RsaPssPublicKey`] verifies.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use girder_sign::rfc9421::{Component, HttpSignatureSigner, RsaPssPublicKey, SignatureKey};
+//! use girder_sign::{Payload, Signer};
+//!
+//! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+//! # let pem = std::fs::read_to_string(format!("{dir}/rfc9421-test-key-rsa-pss.pem")).unwrap();
+//! # let public_pem = std::fs::read_to_string(format!("{dir}/rfc9421-test-key-rsa-pss.pub.pem")).unwrap();
+//! // `pem` holds `-----BEGIN PRIVATE KEY-----…` (RFC 9421's test-key-rsa-pss here).
+//! let key = SignatureKey::rsa_pss_sha512_pem(&pem).unwrap();
+//! let signer = HttpSignatureSigner::builder("test-key-rsa-pss", key)
+//!     .components([Component::Method, Component::Authority])
+//!     .nonce(false)
+//!     .build()
+//!     .unwrap();
+//! let (mut parts, ()) = http::Request::get("https://example.com/").body(()).unwrap().into_parts();
+//! signer.sign(&mut parts, Payload::Bytes(b""), SystemTime::UNIX_EPOCH).unwrap();
+//!
+//! // The verifier rebuilds the base from Signature-Input and checks.
+//! let input = parts.headers["signature-input"].to_str().unwrap();
+//! let base = girder_sign::rfc9421::signature_base(
+//!     &parts,
+//!     &[Component::Method, Component::Authority],
+//!     input.strip_prefix("sig1=").unwrap(),
+//! )
+//! .unwrap();
+//! use base64::Engine as _;
+//! let signature = parts.headers["signature"].to_str().unwrap();
+//! let bytes = base64::engine::general_purpose::STANDARD
+//!     .decode(signature.trim_start_matches("sig1=:").trim_end_matches(':'))
+//!     .unwrap();
+//! let public = RsaPssPublicKey::from_pem(&public_pem).unwrap();
+//! assert!(public.verify(base.as_bytes(), &bytes));
+//! ```
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};

@@ -9,6 +9,49 @@
 //! [`SigV4Signer::presign`] makes a presigned URL instead: the `X-Amz-*`
 //! parameters and the signature go in the query, valid for 1 s to 7 days.
 //!
+//! `Authorization` and `X-Amz-Security-Token` are marked sensitive, and
+//! the session token is registered with the request's
+//! [`SecretValues`](girder_core::secrets::SecretValues), if any. The
+//! `Host` signed (and set, when missing) is the URI's host and port only,
+//! never its userinfo.
+//!
+//! # Headers left unsigned
+//!
+//! Every request header is signed except these, which something on the
+//! way changes after signing: `authorization` (it carries the signature),
+//! `user-agent`, `x-amzn-trace-id`, the W3C trace context (`traceparent`,
+//! `tracestate`, `baggage`: service meshes and tracing proxies rewrite
+//! them), and the hop-by-hop fields (`expect`, `transfer-encoding`,
+//! `connection`, `keep-alive`, `proxy-authorization`, `te`, `upgrade`).
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use girder_sign::sigv4::SigV4Signer;
+//! use girder_sign::{Payload, Signer};
+//!
+//! let signer = SigV4Signer::builder("AKIDEXAMPLE", "secret", "us-east-1", "service").build().unwrap();
+//! let (mut parts, ()) = http::Request::get("https://example.amazonaws.com/")
+//!     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+//!     .body(())
+//!     .unwrap()
+//!     .into_parts();
+//! signer.sign(&mut parts, Payload::Bytes(b""), SystemTime::UNIX_EPOCH).unwrap();
+//! let authorization = parts.headers["authorization"].to_str().unwrap();
+//! assert!(authorization.contains("SignedHeaders=host;x-amz-date,"));
+//! assert!(parts.headers["authorization"].is_sensitive());
+//! ```
+//!
+//! # One implementation
+//!
+//! The layer ([`Signer::sign`]), [`SigV4Signer::presign`],
+//! [`SigV4Signer::sign_raw`] and [`SigV4Signer::presign_raw`] all read
+//! their request into one form and sign it with the same function; the
+//! raw entry points only also keep copies of the canonical request and the
+//! string to sign. The crate's conformance tests run both AWS suites
+//! through the layer (a `SigningLayer` over an `http::Request`), and
+//! through `sign_raw` for the texts (and for the one case whose target,
+//! a literal space in a non-S3 path, no `http::Request` can hold).
+//!
 //! # Why not `aws-sigv4`
 //!
 //! The `aws-sigv4` crate (1.x) brings `aws-smithy-runtime-api`,
@@ -100,7 +143,8 @@ pub enum PayloadMode {
 }
 
 /// A request as SigV4 sees it, for signing outside a `tower` stack and
-/// for the conformance suites (whose paths are not valid URIs).
+/// for the conformance suites (some of whose paths are not valid URIs).
+/// Signed by the same code as the layer's requests.
 #[derive(Debug, Clone)]
 pub struct RawRequest<'a> {
     /// The method.
@@ -124,7 +168,7 @@ pub struct SigV4Output {
     pub string_to_sign: String,
     /// The hex signature.
     pub signature: String,
-    /// The `Authorization` header value.
+    /// The `Authorization` header value; empty for a presigned URL.
     pub authorization: String,
     /// The headers the signer adds (`x-amz-date`, the token, the content
     /// hash, `authorization`), in that order; none for a presigned URL.
