@@ -102,6 +102,13 @@ pub(super) struct Signed {
     query: Vec<(&'static str, String)>,
 }
 
+/// [`Signed`]'s parts that [`SigV4Signer::sign_lines`] computes.
+struct Sealed {
+    signature: [u8; 64],
+    authorization: Option<String>,
+    query: Vec<(&'static str, String)>,
+}
+
 impl Signed {
     fn amz_date(&self) -> &str {
         std::str::from_utf8(self.amz_date.as_bytes()).expect("digits are ASCII")
@@ -256,21 +263,19 @@ impl SigV4Signer {
                 .ok_or_else(|| SigningError::new(SigningErrorKind::StreamingBody, SCHEME))?;
             hex_into(&Sha256::digest(bytes), &mut payload_hash.hex);
         }
-        let (signature, authorization, params) =
-            self.sign_lines(head, &amz_date, &payload_hash, mode, trace)?;
+        let sealed = self.sign_lines(head, &amz_date, &payload_hash, mode, trace)?;
         Ok(Signed {
             amz_date,
             payload_hash,
-            signature,
-            authorization,
-            query: params,
+            signature: sealed.signature,
+            authorization: sealed.authorization,
+            query: sealed.query,
         })
     }
 
     /// [`sign_head`](Self::sign_head) once the date and the payload hash
     /// are known: the signature, and the `Authorization` value or the
     /// presigned URL's parameters.
-    #[allow(clippy::type_complexity)]
     fn sign_lines<'a>(
         &self,
         head: Head<'a>,
@@ -278,7 +283,7 @@ impl SigV4Signer {
         payload_hash: &'a PayloadHash,
         mode: Mode,
         mut trace: Option<&mut Trace>,
-    ) -> Result<([u8; 64], Option<String>, Vec<(&'static str, String)>), SigningError> {
+    ) -> Result<Sealed, SigningError> {
         let amz_date_text = std::str::from_utf8(amz_date.as_bytes()).expect("digits are ASCII");
         let date = &amz_date_text[..8];
         let mut head = head;
@@ -379,7 +384,11 @@ impl SigV4Signer {
                 None
             }
         };
-        Ok((signature, authorization, params))
+        Ok(Sealed {
+            signature,
+            authorization,
+            query: params,
+        })
     }
 
     /// [`Signer::sign`](crate::Signer::sign): signs the head of the
