@@ -251,8 +251,9 @@ async fn run_case(case: &Value) -> Outcome {
             .uri(url);
         // Upstream's client sends these on every request of a test that
         // does not run in a browser's own cache, before the test's own
-        // headers (test-engine/client/fetching.mjs). The first two are
-        // request directives a cache must ignore (RFC 9111 §5.2.3).
+        // headers, and Test-Name, Test-ID and Req-Num after them
+        // (test-engine/client/fetching.mjs). The first two are request
+        // directives a cache must ignore (RFC 9111 §5.2.3).
         if plumbing {
             builder = builder
                 .header("pragma", "foo")
@@ -260,6 +261,12 @@ async fn run_case(case: &Value) -> Outcome {
         }
         for pair in r["headers"].as_array().into_iter().flatten() {
             builder = builder.header(pair[0].as_str().unwrap(), value_at(&pair[1], now));
+        }
+        if let Some(name) = case["title"]
+            .as_str()
+            .and_then(|t| HeaderValue::from_bytes(t.as_bytes()).ok())
+        {
+            builder = builder.header("test-name", name);
         }
         builder = builder
             .header("test-id", id.as_str())
@@ -815,6 +822,7 @@ fn convert(test: &Value) -> Value {
     }
     json!({
         "id": id,
+        "title": test["name"],
         "kind": test.get("kind").and_then(Value::as_str).unwrap_or("required"),
         "depends_on": test.get("depends_on").cloned().unwrap_or(json!([])),
         // Browser-only tests run in the browser's own cache, where the
