@@ -92,7 +92,8 @@
 //!
 //! Dropping a waiting call is always safe: it leaves the line (a waiter
 //! holds a place, not a permit, so the quota is untouched); the head
-//! passes the line on; a call that was granted a permit but dropped
+//! passes the line on; a call waiting on a remote backend drops the
+//! round trip; a call that was granted a permit but dropped
 //! before it was sent (its service was not ready yet) gives the permit
 //! back; a call in flight frees its in-flight slot, and so does a
 //! response body, read to its end or dropped.
