@@ -19,10 +19,11 @@ use bytes::Bytes;
 use girder_auth::{AuthConfig, AuthLayer};
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
 use girder_cache::{CacheConfig, CacheLayer, CacheMode, CacheStatus};
+use girder_core::origin::{CredentialScope, Origin};
 use girder_core::{
     Body, BoxError, CallRecord, CallRecordLayer, Deadline, IDEMPOTENCY_KEY, ServerHints,
 };
-use girder_ratelimit::{RateLimitLayer, RateLimitPolicy};
+use girder_ratelimit::{InFlightBody, RateLimitLayer, RateLimitPolicy};
 use girder_retry::{RetryLayer, RetryPolicy};
 use girder_sign::{Signer, SigningLayer};
 use girder_trace::{LoggingConfig, LoggingLayer};
@@ -235,9 +236,9 @@ fn default_headers() -> HeaderMap {
     headers
 }
 
-/// Builds a [`Client`]: DESIGN.md's canonical stack over the
+/// Builds a [`Client`]: the canonical stack (ARCHITECTURE.md) over the
 /// [`Transport`], outermost first: logging (or a bare call record), cache,
-/// retry, circuit breaker, rate limit, auth, signing, redirects,
+/// retry, circuit breaker, rate limit, redirects, auth, signing,
 /// per-attempt timeout, decompression.
 ///
 /// | setting | default |
@@ -253,6 +254,7 @@ fn default_headers() -> HeaderMap {
 /// | `Accept` | `application/json` |
 /// | decompression | gzip (feature `gzip`, default), br and zstd (features `br`, `zstd`) |
 /// | redirects | up to 10, never HTTPS to HTTP, credentials dropped across origins |
+/// | credential origins (auth and signing add credentials only there) | the base URL's origin; any origin without a base URL, redirect hops that left the first origin excepted |
 /// | largest response body read | 64 MiB |
 pub struct ClientBuilder {
     base_url: Option<String>,
@@ -270,6 +272,7 @@ pub struct ClientBuilder {
     logging: Option<LoggingConfig>,
     max_response_bytes: usize,
     redirects: usize,
+    credential_origins: Option<Vec<Origin>>,
     error: Option<Error>,
 }
 
@@ -291,6 +294,7 @@ impl Default for ClientBuilder {
             logging: Some(LoggingConfig::default()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             redirects: 10,
+            credential_origins: None,
             error: None,
         }
     }
@@ -459,6 +463,36 @@ impl ClientBuilder {
         self
     }
 
+    /// The origins (`https://api.example.com`, `http://127.0.0.1:8080`)
+    /// auth and signing may add credentials for; a request for any other
+    /// origin goes without them. An origin that does not parse makes
+    /// [`build`](ClientBuilder::build) fail. Layers given with
+    /// [`signing_layer`](ClientBuilder::signing_layer) or an
+    /// [`AuthConfig`] with its own scope keep theirs.
+    ///
+    /// Default: the base URL's origin; without a base URL every origin,
+    /// except that a redirect hop that left the call's first origin never
+    /// gets a credential.
+    pub fn credential_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let mut parsed = Vec::new();
+        for text in origins {
+            match Origin::parse(text.as_ref()) {
+                Ok(origin) => parsed.push(origin),
+                Err(e) => {
+                    self.error.get_or_insert_with(|| {
+                        Error::with_message(Kind::Builder, e.to_string(), None)
+                    });
+                }
+            }
+        }
+        self.credential_origins = Some(parsed);
+        self
+    }
+
     /// Builds the client over the default [`Transport`].
     pub fn build(self) -> Result<Client, Error> {
         let transport = Transport::builder()
@@ -494,11 +528,35 @@ impl ClientBuilder {
         let service = crate::decompress::Decompress::new(service);
         let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
             .layer(service);
+        // Credentials go only where the user said: the listed origins, or
+        // the base URL's. A layer given its own scope keeps it.
+        let scope = match (self.credential_origins, &base) {
+            (Some(origins), _) => CredentialScope::only(origins),
+            (None, Some(base)) => CredentialScope::only(base.origin()),
+            (None, None) => CredentialScope::any(),
+        };
+        let signing = self.signing.map(|layer| {
+            if *layer.credential_scope() == CredentialScope::any() {
+                layer.scope(scope.clone())
+            } else {
+                layer
+            }
+        });
+        let auth = self.auth.map(|config| {
+            if *config.scope() == CredentialScope::any() {
+                config.with_scope(scope.clone())
+            } else {
+                config
+            }
+        });
+        let service = option_layer(signing).layer(service);
+        let service = option_layer(auth.map(AuthLayer::new)).layer(service);
+        // Redirects above auth and signing: each hop is authorised and
+        // signed anew for its own URL, and a hop that leaves the origin is
+        // marked so that neither adds a credential to it.
         let redirects = (self.redirects > 0)
             .then(|| FollowRedirectLayer::with_policy(Redirects::new(self.redirects)));
         let service = option_layer(redirects).layer(service);
-        let service = option_layer(self.signing).layer(service);
-        let service = option_layer(self.auth.map(AuthLayer::new)).layer(service);
         // One box here: every layer above moves the future of the layer
         // below into its own (twice, with the `Either` of an optional
         // layer), and below this point it is 1.3 KiB (auth's and the
@@ -506,7 +564,16 @@ impl ClientBuilder {
         // than the copies it saves.
         let service = service
             .map_future(|future| -> Pin<Box<dyn Future<Output = _> + Send>> { Box::pin(future) });
-        let service = option_layer(self.rate_limit.map(RateLimitLayer::new)).layer(service);
+        // The in-flight limit holds its slot until the body ends; a body
+        // that holds none goes on as it was (no box).
+        let rate_limit = self.rate_limit.map(|policy| {
+            tower::ServiceBuilder::new()
+                .map_response(|response: http::Response<InFlightBody<Body>>| {
+                    response.map(Body::from)
+                })
+                .layer(RateLimitLayer::new(policy))
+        });
+        let service = option_layer(rate_limit).layer(service);
         let service = option_layer(self.breaker.map(CircuitBreakerLayer::new)).layer(service);
         let service = option_layer(self.retry.map(RetryLayer::new)).layer(service);
         let service = option_layer(self.cache.map(CacheLayer::new)).layer(service);

@@ -44,6 +44,9 @@ pub struct ClientConfig {
     pub max_retries: Option<u32>,
     /// The `User-Agent`.
     pub user_agent: Option<String>,
+    /// The origins credentials may be sent to
+    /// ([`ClientBuilder::credential_origins`]); default: the base URL's.
+    pub credential_origins: Option<Vec<String>>,
 }
 
 /// An API key from configuration; `Debug` and `Display` never show it.
@@ -81,6 +84,7 @@ impl fmt::Debug for ClientConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_retries", &self.max_retries)
             .field("user_agent", &self.user_agent)
+            .field("credential_origins", &self.credential_origins)
             .finish()
     }
 }
@@ -164,8 +168,9 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
 impl ClientConfig {
     /// Reads `{PREFIX}_BASE_URL`, `{PREFIX}_KEY`, `{PREFIX}_KEY_HEADER`,
     /// `{PREFIX}_TIMEOUT`, `{PREFIX}_ATTEMPT_TIMEOUT`,
-    /// `{PREFIX}_CONNECT_TIMEOUT`, `{PREFIX}_MAX_RETRIES` and
-    /// `{PREFIX}_USER_AGENT` (`from_env("API")` reads `API_BASE_URL`,
+    /// `{PREFIX}_CONNECT_TIMEOUT`, `{PREFIX}_MAX_RETRIES`,
+    /// `{PREFIX}_USER_AGENT` and `{PREFIX}_CREDENTIAL_ORIGINS` (comma
+    /// separated) (`from_env("API")` reads `API_BASE_URL`,
     /// `API_KEY`, …). Unset variables keep the defaults; malformed ones are
     /// an error naming the variable.
     pub fn from_env(prefix: &str) -> Result<ClientConfig, ConfigError> {
@@ -201,11 +206,18 @@ impl ClientConfig {
             connect_timeout: time("CONNECT_TIMEOUT")?,
             max_retries,
             user_agent: get("USER_AGENT"),
+            credential_origins: get("CREDENTIAL_ORIGINS").map(|list| {
+                list.split(',')
+                    .map(|origin| origin.trim().to_owned())
+                    .filter(|origin| !origin.is_empty())
+                    .collect()
+            }),
         };
         config.check(&|field| match field {
             "base_url" => var("BASE_URL"),
             "max_retries" => var("MAX_RETRIES"),
             "api_key_header" => var("KEY_HEADER"),
+            "credential_origins" => var("CREDENTIAL_ORIGINS"),
             other => other.to_owned(),
         })?;
         Ok(config)
@@ -231,6 +243,10 @@ impl ClientConfig {
                     format!("{header:?} is not a header name"),
                 )
             })?;
+        }
+        for origin in self.credential_origins.iter().flatten() {
+            girder_core::origin::Origin::parse(origin)
+                .map_err(|why| ConfigError::new(name("credential_origins"), why.to_string()))?;
         }
         if let Some(key) = &self.api_key
             && http::HeaderValue::try_from(key.0.as_str()).is_err()
@@ -274,6 +290,9 @@ impl ClientConfig {
         if let Some(agent) = &self.user_agent {
             builder = builder.user_agent(agent);
         }
+        if let Some(origins) = &self.credential_origins {
+            builder = builder.credential_origins(origins);
+        }
         if let Some(key) = &self.api_key {
             let secret = crate::auth::SecretString::from(key.expose().to_owned());
             let config = match &self.api_key_header {
@@ -313,6 +332,10 @@ mod tests {
                 ("API_TIMEOUT", "45s"),
                 ("API_ATTEMPT_TIMEOUT", "1500ms"),
                 ("API_MAX_RETRIES", "5"),
+                (
+                    "API_CREDENTIAL_ORIGINS",
+                    "https://api.test, https://uploads.api.test:8443",
+                ),
                 ("OTHER_TIMEOUT", "nonsense"),
             ]),
         )
@@ -322,6 +345,13 @@ mod tests {
         assert_eq!(config.attempt_timeout, Some(Duration::from_millis(1500)));
         assert_eq!(config.max_retries, Some(5));
         assert_eq!(config.connect_timeout, None);
+        assert_eq!(
+            config.credential_origins,
+            Some(vec![
+                "https://api.test".to_owned(),
+                "https://uploads.api.test:8443".to_owned()
+            ])
+        );
         let debug = format!("{config:?}");
         assert!(
             !debug.contains("sk-live") && debug.contains("[redacted]"),
@@ -342,6 +372,11 @@ mod tests {
             ("API_MAX_RETRIES", "1000", "more than 99"),
             ("API_BASE_URL", "api.test", "needs a scheme"),
             ("API_KEY_HEADER", "bad header", "not a header name"),
+            (
+                "API_CREDENTIAL_ORIGINS",
+                "https://a.test,b.test",
+                "invalid origin",
+            ),
         ] {
             let err = ClientConfig::from_lookup("API", env(&[(var, value)])).unwrap_err();
             assert_eq!(err.setting(), var, "{err}");

@@ -374,8 +374,27 @@ impl fmt::Display for Error {
         }
         if let Some(message) = &self.inner.message {
             write!(f, ": {message}")?;
-        } else if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
+        }
+        // The whole chain down to the root cause ("client error (Connect):
+        // tcp connect error: Connection refused"), each link once: many
+        // errors repeat their source's text in their own.
+        let mut written = String::new();
+        let mut next = self
+            .inner
+            .source
+            .as_deref()
+            .map(|s| s as &dyn std::error::Error);
+        while let Some(error) = next {
+            let text = error.to_string();
+            if !text.is_empty()
+                && !written.contains(&text)
+                && self.inner.message.as_deref() != Some(text.as_str())
+            {
+                write!(f, ": {text}")?;
+                written.push_str(&text);
+                written.push('\n');
+            }
+            next = error.source();
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //!
 //! This is the facade crate. [`Client`] and [`ClientBuilder`] stack the
 //! layers in the canonical order (logging, cache, retry, circuit breaker,
-//! rate limit, auth, signing, then redirects, the per-attempt timeout and
+//! rate limit, redirects, auth, signing, then the per-attempt timeout and
 //! decompression) over the [`transport`], each layer optional and
 //! configured with its own type; requests and responses are typed, and
 //! every failure is one [`Error`] with a [`Kind`]. The layers live in their

@@ -57,6 +57,17 @@ impl BaseUrl {
         })
     }
 
+    /// The base URL's origin.
+    pub(crate) fn origin(&self) -> Option<girder_core::origin::Origin> {
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query("/")
+            .build()
+            .ok()?;
+        girder_core::origin::Origin::of(&uri)
+    }
+
     fn same_origin(&self, uri: &Uri) -> bool {
         uri.scheme() == Some(&self.scheme) && uri.authority() == Some(&self.authority)
     }

@@ -173,6 +173,7 @@ async fn the_rate_limiters_refusals_below_never_trip_the_breaker() {
         .unwrap();
     let client = ServiceBuilder::new()
         .layer(breaker)
+        .map_response(|response: http::Response<_>| response.map(girder::Body::from))
         .layer(RateLimitLayer::new(limiter))
         .service(Transport::new().unwrap());
     assert_eq!(

@@ -21,6 +21,7 @@ fn stack(
 > + Clone {
     ServiceBuilder::new()
         .layer(CallRecordLayer::new())
+        .map_response(|response: http::Response<_>| response.map(Body::from))
         .layer(RateLimitLayer::new(policy))
         .service(Transport::new().unwrap())
 }

@@ -98,6 +98,9 @@ async fn no_secret_reaches_the_log_at_trace_level() {
         .layer(LoggingLayer::new(config))
         .layer(RetryLayer::new(RetryPolicy::default()))
         .layer(CircuitBreakerLayer::default())
+        // The limiter's body holds its in-flight slot; as girder's `Body`,
+        // the logging layer can show it.
+        .map_response(|response: http::Response<_>| response.map(Body::from))
         .layer(RateLimitLayer::default())
         .map_request(sign)
         .service(Transport::new().unwrap());
@@ -286,5 +289,108 @@ async fn the_client_with_real_auth_and_signing_logs_no_secret() {
         "retry",
     ] {
         assert!(log.contains(visible), "{visible} missing from the log");
+    }
+}
+
+/// Pins issue 18, security defect 4: with body logging on, a server that
+/// echoes the request (httpbin-style) put the API key in the log under
+/// another field name, and the Basic password inside a JSON string nested
+/// in a JSON field; masking by field name alone cannot catch either.
+#[tokio::test(start_paused = true)]
+async fn credentials_echoed_by_the_server_are_masked_by_value() {
+    use girder::auth::{ApiKey, AuthConfig, BasicAuth};
+
+    const KEY: &str = "echo-key-5ecret-PPP";
+    const PASSWORD: &str = "echo-pw-5ecret-QQQ";
+
+    let output = Output::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer({
+            let output = output.clone();
+            move || output.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = TestServer::start().await;
+    // What httpbin's /anything answers: the request's headers under their
+    // own names, here renamed, and a nested JSON document as a string.
+    server.route(
+        "/v1/anything",
+        girder_test::Script::from_fn(|req| {
+            let key = req.header("x-api-key").unwrap_or("-");
+            let basic = req.header("authorization").unwrap_or("-");
+            let decoded = basic
+                .strip_prefix("Basic ")
+                .and_then(|b| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD.decode(b).ok()
+                })
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
+            let password = decoded.split_once(':').map_or("", |(_, p)| p);
+            let body = serde_json::json!({
+                "echo": { "caller-token": key, "auth": basic },
+                "data": serde_json::json!({"login": {"password": password}}).to_string(),
+            });
+            Reply::ok().json(body.to_string())
+        }),
+    );
+    let logging = || {
+        LoggingConfig::builder()
+            .headers(true)
+            .response_bodies(true)
+            .build()
+            .unwrap()
+    };
+    let keyed = girder::Client::builder()
+        .base_url(server.url("/v1"))
+        .logging(logging())
+        .auth(AuthConfig::new(
+            ApiKey::header("x-api-key", KEY.to_owned().into()).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let text = keyed
+        .get("anything")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(KEY), "the server echoed the key: {text}");
+
+    let basic = girder::Client::builder()
+        .base_url(server.url("/v1"))
+        .logging(logging())
+        .auth(AuthConfig::new(
+            BasicAuth::new("ann", PASSWORD.to_owned().into()).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let text = basic
+        .get("anything")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(PASSWORD),
+        "the server echoed the password: {text}"
+    );
+    let encoded =
+        server.requests()[1].header("authorization").unwrap()["Basic ".len()..].to_owned();
+
+    let log = output.text();
+    for secret in [KEY, PASSWORD, &encoded] {
+        assert!(!log.contains(secret), "{secret} leaked into:\n{log}");
+    }
+    for shown in ["caller-token", "login", "[REDACTED]"] {
+        assert!(log.contains(shown), "{shown:?} missing from:\n{log}");
     }
 }
