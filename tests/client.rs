@@ -11,6 +11,8 @@ use girder::{Client, Kind};
 use girder_test::{Reply, Script, TestServer};
 use serde::{Deserialize, Serialize};
 
+mod common;
+
 fn client(server: &TestServer) -> girder::ClientBuilder {
     Client::builder().base_url(server.url("/api/"))
 }
@@ -510,28 +512,7 @@ async fn user_info_in_a_url_is_refused_not_sent_or_logged() {
 /// signature covers the timestamp, the method, the path and query and the
 /// `Authorization` header that auth set, so signing must come after auth.
 fn signed_over_authorization(req: &girder_test::RecordedRequest) -> bool {
-    use hmac::{Hmac, Mac};
-    let (Some(ts), Some(sig), Some(auth)) = (
-        req.header("x-timestamp"),
-        req.header("x-signature"),
-        req.header("authorization"),
-    ) else {
-        return false;
-    };
-    let canonical = format!(
-        "{ts}\n{}\n{}\n{auth}",
-        req.method,
-        req.uri.path_and_query().map_or("/", |pq| pq.as_str())
-    );
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"stack-secret").unwrap();
-    mac.update(canonical.as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    hex == sig
+    common::hmac_signed(req, b"stack-secret", &["authorization"])
 }
 
 #[tokio::test(start_paused = true)]
