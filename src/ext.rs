@@ -57,7 +57,12 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
         self,
         policy: BreakerPolicy,
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
-    /// Adds a [`RateLimitLayer`].
+    /// Adds a [`RateLimitLayer`]. Its responses carry the body in an
+    /// [`InFlightBody`](crate::ratelimit::InFlightBody), which holds the
+    /// in-flight slot until the body is done; a layer above that wants
+    /// girder's [`Body`](crate::Body) (the logging layer shows only those
+    /// bodies) gets it with
+    /// `.map_response(|r: http::Response<_>| r.map(girder::Body::from))`.
     fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
     /// Adds an [`AuthLayer`].
     fn auth(self, config: AuthConfig) -> ServiceBuilder<Stack<AuthLayer, L>>;
