@@ -10,6 +10,8 @@
 //!   as a `tower::Service`: a stand-in for the transport or for any layer.
 //! - [`FaultLayer`]: errors, statuses, latency and lost responses injected
 //!   at rates drawn from a seeded RNG, for requests a predicate selects.
+//! - [`RedisServer`]: a real `redis-server` on a free loopback port, for
+//!   tests of shared state (skipped where it is not installed, except in CI).
 //!
 //! ```
 //! use girder_test::{Reply, TestServer};
@@ -35,6 +37,7 @@
 pub mod fault;
 pub mod mock;
 mod recorded;
+pub mod redis;
 mod reply;
 mod router;
 mod server;
@@ -42,6 +45,7 @@ mod server;
 pub use fault::{FaultLayer, InjectedFault};
 pub use mock::MockService;
 pub use recorded::RecordedRequest;
+pub use redis::{RedisServer, RedisServerError};
 pub use reply::{Reply, Script};
 pub use server::TestServer;
 
