@@ -49,7 +49,7 @@ impl Directives {
                 let secs = kv
                     .next()
                     .map(|v| v.trim().trim_matches('"'))
-                    .and_then(|v| v.parse::<u64>().ok())
+                    .and_then(delta_seconds)
                     .map(Duration::from_secs);
                 if name.eq_ignore_ascii_case("stale-while-revalidate") {
                     d.stale_while_revalidate = secs;
@@ -83,6 +83,40 @@ impl Directives {
             }
         }
         d
+    }
+}
+
+/// RFC 9111 §1.2.2: a delta-seconds value too large to represent is
+/// taken as 2^31; larger values would overflow when added to a time.
+pub(crate) const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// A delta-seconds value (digits only), at most [`MAX_DELTA_SECONDS`].
+pub(crate) fn delta_seconds(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        text.parse::<u64>()
+            .map_or(MAX_DELTA_SECONDS, |v| v.min(MAX_DELTA_SECONDS)),
+    )
+}
+
+/// A directive value with delta-seconds over 2^31 written as 2^31 (quotes
+/// kept); any other value unchanged.
+pub(crate) fn clamp_delta_seconds(value: &str) -> std::borrow::Cow<'_, str> {
+    let (quoted, inner) = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) => (true, inner),
+        None => (false, value),
+    };
+    match delta_seconds(inner) {
+        Some(secs) if secs == MAX_DELTA_SECONDS => {
+            if quoted {
+                format!("\"{secs}\"").into()
+            } else {
+                secs.to_string().into()
+            }
+        }
+        _ => value.into(),
     }
 }
 

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::{HeaderMap, HeaderName, StatusCode, Uri, Version};
 use http_cache_semantics::{CacheOptions, CachePolicy};
 
 use crate::directives::Directives;
+use crate::policy::{self, PolicyInputs};
+use crate::vary::Vary;
 
 /// The stored responses of one [`CacheKey`](crate::CacheKey): one per
 /// `Vary` variant, most recently stored first.
@@ -63,7 +65,6 @@ impl fmt::Debug for CacheEntry {
             .finish()
     }
 }
-
 /// One stored response: its head, its body bytes and its RFC 9111 policy.
 #[derive(Clone)]
 pub struct StoredResponse {
@@ -72,105 +73,21 @@ pub struct StoredResponse {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) policy: Arc<CachePolicy>,
+    /// What the policy is built from (kept for the encoding).
+    pub(crate) inputs: Arc<PolicyInputs>,
     pub(crate) vary: Vary,
     pub(crate) response_time: SystemTime,
     pub(crate) fresh_until: SystemTime,
     pub(crate) directives: Directives,
 }
-
-/// The request header values a stored response was selected by.
-#[derive(Clone, Debug)]
-pub(crate) enum Vary {
-    /// `Vary: *`: matches no later request.
-    Star,
-    /// The nominated headers and the (normalised) values the original
-    /// request had.
-    Headers(Box<[Selected]>),
-}
-
-/// One nominated header and its normalised value in the original request
-/// (`None`: the request did not have it).
-type Selected = (HeaderName, Option<Box<[u8]>>);
-
-/// A header's lines as one list, without the whitespace around its
-/// members: `a, b` and `a,b` on two lines select the same variant.
-fn normalised(headers: &HeaderMap, name: &HeaderName) -> Option<Box<[u8]>> {
-    let mut out: Vec<u8> = Vec::new();
-    let mut any = false;
-    for value in headers.get_all(name) {
-        for member in value.as_bytes().split(|b| *b == b',') {
-            let member = member.trim_ascii();
-            if any {
-                out.push(b',');
-            }
-            any = true;
-            out.extend_from_slice(member);
-        }
-    }
-    any.then(|| out.into_boxed_slice())
-}
-
-impl Vary {
-    fn of(response: &HeaderMap, request: &HeaderMap) -> Vary {
-        let mut selected: Vec<Selected> = Vec::new();
-        for value in response.get_all(http::header::VARY) {
-            let Ok(text) = value.to_str() else {
-                return Vary::Star;
-            };
-            for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                if name == "*" {
-                    return Vary::Star;
-                }
-                let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-                    return Vary::Star;
-                };
-                if selected.iter().any(|(n, _)| n == name) {
-                    continue;
-                }
-                let values = normalised(request, &name);
-                selected.push((name, values));
-            }
-        }
-        Vary::Headers(selected.into())
-    }
-
-    /// Whether a request with `headers` selects this response.
-    pub(crate) fn matches(&self, headers: &HeaderMap) -> bool {
-        match self {
-            Vary::Star => false,
-            Vary::Headers(selected) => selected
-                .iter()
-                .all(|(name, values)| normalised(headers, name) == *values),
-        }
-    }
-
-    /// `headers` with each header this Vary nominates in its normalised
-    /// form, for `http-cache-semantics`, which compares nominated headers
-    /// byte for byte: given normalised headers on both sides it agrees with
-    /// [`Vary::matches`].
-    pub(crate) fn normalise_request(&self, headers: &HeaderMap) -> HeaderMap {
-        let mut out = headers.clone();
-        if let Vary::Headers(selected) = self {
-            for (name, _) in selected.iter() {
-                if let Some(value) =
-                    normalised(headers, name).and_then(|v| HeaderValue::from_bytes(&v).ok())
-                {
-                    out.insert(name.clone(), value);
-                }
-            }
-        }
-        out
-    }
-
-    /// Whether two requests select the same variant under this Vary.
-    pub(crate) fn same_selection(&self, a: &HeaderMap, b: &HeaderMap) -> bool {
-        match self {
-            Vary::Star => false,
-            Vary::Headers(selected) => selected
-                .iter()
-                .all(|(name, _)| normalised(a, name) == normalised(b, name)),
-        }
-    }
+/// What the cache adds to an exchange to store it: the key's URI and
+/// credential headers, the TTL override and the policy options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoreContext<'a> {
+    pub(crate) uri: &'a Uri,
+    pub(crate) keyed: &'a [HeaderName],
+    pub(crate) ttl_override: Option<Duration>,
+    pub(crate) options: CacheOptions,
 }
 
 /// Header fields a cache must not store (RFC 9111 §3.1): hop-by-hop
@@ -201,156 +118,56 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
 }
-
-/// RFC 9111 §5.2.2.3: `must-understand` lets a cache that understands the
-/// status code ignore `no-store`. The statuses are those
-/// `http-cache-semantics` understands.
-fn must_understand_honoured(status: StatusCode, line: &str) -> bool {
-    UNDERSTOOD.contains(&status.as_u16())
-        && line
-            .split(',')
-            .any(|d| d.trim().eq_ignore_ascii_case("must-understand"))
-}
-
-/// The response headers as `http-cache-semantics` should read them:
-/// directive names in lower case (they are case-insensitive), dates in
-/// any of the three HTTP-date forms rewritten as IMF-fixdate (it reads
-/// only that one), an invalid `Expires` as already expired, and `Age` as
-/// its first member.
-pub(crate) fn normalise_for_policy(status: StatusCode, headers: &HeaderMap) -> HeaderMap {
-    use http::header::{AGE, CACHE_CONTROL, DATE, EXPIRES, LAST_MODIFIED};
-    let mut out = headers.clone();
-    if out.contains_key(CACHE_CONTROL) {
-        let lines: Vec<HeaderValue> = headers
-            .get_all(CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|line| {
-                let understood = must_understand_honoured(status, line);
-                let parts: Vec<String> = line
-                    .split(',')
-                    .filter(|part| !(understood && part.trim().eq_ignore_ascii_case("no-store")))
-                    .map(|part| match part.split_once('=') {
-                        Some((name, value)) => {
-                            format!("{}={}", name.trim().to_ascii_lowercase(), value.trim())
-                        }
-                        None => part.trim().to_ascii_lowercase(),
-                    })
-                    .collect();
-                HeaderValue::from_str(&parts.join(", "))
-                    .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
-            })
-            .collect();
-        out.remove(CACHE_CONTROL);
-        for line in lines {
-            out.append(CACHE_CONTROL, line);
-        }
-    }
-    let date = |value: Option<&HeaderValue>| {
-        value
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::date::parse)
-            .map(|t| {
-                HeaderValue::from_str(&httpdate::fmt_http_date(t))
-                    .expect("an HTTP date is a valid header value")
-            })
-    };
-    if out.contains_key(EXPIRES) {
-        let single = headers.get_all(EXPIRES).iter().count() == 1;
-        let expires = date(headers.get(EXPIRES))
-            .filter(|_| single)
-            .unwrap_or_else(|| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
-        out.insert(EXPIRES, expires);
-    }
-    for name in [DATE, LAST_MODIFIED] {
-        if out.contains_key(&name) {
-            match date(headers.get(&name)) {
-                Some(value) => {
-                    out.insert(name, value);
-                }
-                None => {
-                    out.remove(name);
-                }
-            }
-        }
-    }
-    if let Some(age) = headers.get(AGE) {
-        let first = age
-            .to_str()
-            .ok()
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
-        match first.and_then(|v| HeaderValue::from_str(v).ok()) {
-            Some(value) => {
-                out.insert(AGE, value);
-            }
-            None => {
-                out.remove(AGE);
-            }
-        }
-    }
-    out
-}
-
-/// The statuses `http-cache-semantics` understands (it stores no other).
-const UNDERSTOOD: [u16; 14] = [
-    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
-];
-
-/// The status the policy is computed for. RFC 9111 §3 lets a cache store a
-/// final response of any status when it has explicit freshness (`max-age`,
-/// `Expires`) or is marked `public` (which allows a heuristic lifetime,
-/// §4.2.2); `http-cache-semantics` stores only the statuses it knows, so a
-/// response of another status that qualifies is judged as a 200, which is
-/// storable on exactly those grounds. 206 (partial content is never
-/// combined here) and 304 (an answer to a conditional) keep their own.
-fn policy_status(status: StatusCode, normalised: &HeaderMap) -> StatusCode {
-    use http::header::{CACHE_CONTROL, EXPIRES};
-    let code = status.as_u16();
-    if UNDERSTOOD.contains(&code) || code < 200 || code == 206 || code == 304 {
-        return status;
-    }
-    let explicit = normalised.contains_key(EXPIRES)
-        || normalised
-            .get_all(CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|d| d.split('=').next().unwrap_or_default().trim())
-            .any(|d| d == "max-age" || d == "public");
-    if explicit { StatusCode::OK } else { status }
-}
-
 impl StoredResponse {
-    /// Builds a stored response from an exchange. `policy_headers` are the
-    /// response headers the freshness is computed from (the served ones,
-    /// or those with the TTL override's `max-age`).
-    #[allow(clippy::too_many_arguments)]
+    /// Builds a stored response from an exchange: the request (`request`)
+    /// and the response received at `response_time`.
     pub(crate) fn new(
         request: &http::request::Parts,
+        context: &StoreContext<'_>,
         status: StatusCode,
         version: Version,
         mut headers: HeaderMap,
-        policy_headers: Option<HeaderMap>,
         body: Bytes,
         response_time: SystemTime,
-        options: CacheOptions,
     ) -> StoredResponse {
         strip_hop_by_hop(&mut headers);
-        let vary = Vary::of(&headers, &request.headers);
-        let mut policy_request = http::Request::new(());
-        *policy_request.method_mut() = request.method.clone();
-        *policy_request.uri_mut() = request.uri.clone();
-        *policy_request.headers_mut() = vary.normalise_request(&request.headers);
-        let (policy_request, ()) = policy_request.into_parts();
-        let mut head = http::Response::new(());
-        let normalised = normalise_for_policy(status, policy_headers.as_ref().unwrap_or(&headers));
-        *head.status_mut() = policy_status(status, &normalised);
-        *head.headers_mut() = normalised;
-        let (parts, ()) = head.into_parts();
-        let policy = CachePolicy::new_options(&policy_request, &parts, response_time, options);
-        let fresh_until = response_time + policy.time_to_live(response_time);
+        let vary = Vary::of(&headers, &request.headers, context.keyed);
+        let inputs = PolicyInputs {
+            method: request.method.clone(),
+            uri: context.uri.clone(),
+            headers: policy::request_headers(&request.headers, &vary),
+            ttl_override: context.ttl_override.map(|ttl| ttl.as_secs()),
+            options: context.options,
+        };
+        StoredResponse::assemble(
+            status,
+            version,
+            headers,
+            body,
+            vary,
+            Arc::new(inputs),
+            response_time,
+        )
+    }
+
+    /// A stored response from what it keeps; what it derives (the policy,
+    /// freshness, directives) is computed here, the one place, so a decoded
+    /// entry is served exactly as the original.
+    pub(crate) fn assemble(
+        status: StatusCode,
+        version: Version,
+        headers: HeaderMap,
+        body: Bytes,
+        vary: Vary,
+        inputs: Arc<PolicyInputs>,
+        response_time: SystemTime,
+    ) -> StoredResponse {
+        let policy = inputs.policy(status, &headers, response_time);
+        // Delta-seconds are clamped to 2^31 (policy.rs), so this only
+        // fails for a time near the end of `SystemTime`: never fresh then.
+        let fresh_until = response_time
+            .checked_add(policy.time_to_live(response_time))
+            .unwrap_or(response_time);
         StoredResponse {
             status,
             version,
@@ -359,6 +176,7 @@ impl StoredResponse {
             headers,
             body,
             policy: Arc::new(policy),
+            inputs,
             response_time,
             fresh_until,
         }

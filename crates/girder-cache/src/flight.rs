@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode, Version};
 use tokio::sync::watch;
 
 use crate::CacheKey;
-use crate::entry::Vary;
+use crate::vary::Vary;
 
 /// What a leader's request came to, as its waiters see it.
 #[derive(Clone, Debug)]

@@ -24,11 +24,12 @@ impl<St> Shared<St> {
         }
         // Request directives (max-age, min-fresh, max-stale, no-cache):
         // the policy's exact rules, on the request as the policy was built
-        // from it (nominated headers normalised), so that the variant
-        // `Vary` selected is not refused over whitespace.
+        // from it (nominated headers normalised, credentials out), so
+        // that the variant `Vary` selected is not refused over whitespace.
+        // The URI is the key's, as the policy's: the key matched already.
         let mut normalised = Request::new(());
         *normalised.method_mut() = request.method().clone();
-        *normalised.uri_mut() = request.uri().clone();
+        *normalised.uri_mut() = stored.inputs.uri.clone();
         *normalised.headers_mut() = stored.vary.normalise_request(request.headers());
         matches!(
             stored.policy.before_request(&normalised, now),
@@ -112,7 +113,7 @@ impl<St> Shared<St> {
                 .flatten()
                 .max()
                 .unwrap_or_default();
-                fresh + stale
+                fresh.saturating_add(stale)
             })
             .max()
             .unwrap_or_default()

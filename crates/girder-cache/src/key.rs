@@ -171,6 +171,11 @@ impl KeyMaker {
         }
     }
 
+    /// The credential headers, whose values the identity covers.
+    pub(crate) fn credential_headers(&self) -> &[HeaderName] {
+        &self.headers
+    }
+
     /// The key of a request.
     pub(crate) fn key(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> CacheKey {
         // The credential material, length-prefixed so boundaries count.

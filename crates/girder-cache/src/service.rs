@@ -19,7 +19,7 @@ use tower_service::Service;
 use crate::answer::{self, Special};
 use crate::body::{Buffered, buffer};
 use crate::directives::{self, Directives};
-use crate::entry::{CacheEntry, StoredResponse};
+use crate::entry::{CacheEntry, StoreContext, StoredResponse};
 use crate::flight::{self, Flights, Landing, Leader, Role, SharedResponse};
 use crate::key::{CacheKey, KeyMaker};
 use crate::pass::{PassCall, Passes};
@@ -788,13 +788,12 @@ where
             let merged = merge_304(&stale.headers, &parts.headers);
             let updated = StoredResponse::new(
                 &head,
+                &shared.store_context(&key),
                 stale.status,
                 stale.version,
                 merged,
-                shared.policy_headers_for(&stale.headers),
                 stale.body.clone(),
                 now,
-                shared.options,
             );
             note_status(CacheStatus::Revalidated);
             let response = from_stored(&updated, now, CacheStatus::Revalidated, &head.method);
@@ -865,13 +864,12 @@ where
     };
     let stored = StoredResponse::new(
         &head,
+        &shared.store_context(&key),
         parts.status,
         parts.version,
         parts.headers.clone(),
-        shared.policy_headers_for(&parts.headers),
         bytes.clone(),
         now,
-        shared.options,
     );
     let worth_storing = stored.policy.is_storable()
         && (stored.is_fresh(now)
@@ -920,23 +918,14 @@ impl<St: CacheStore> Shared<St> {
 }
 
 impl<St> Shared<St> {
-    /// The headers freshness is computed from: with the TTL override's
-    /// `max-age` when the response says nothing about caching.
-    fn policy_headers_for(&self, headers: &HeaderMap) -> Option<HeaderMap> {
-        let ttl = self.config.ttl_override?;
-        if headers.contains_key(header::CACHE_CONTROL)
-            || headers.contains_key(header::EXPIRES)
-            || headers.contains_key(header::PRAGMA)
-        {
-            return None;
+    /// What a response stored under `key` is built with.
+    fn store_context<'a>(&'a self, key: &'a CacheKey) -> StoreContext<'a> {
+        StoreContext {
+            uri: key.uri(),
+            keyed: self.keys.credential_headers(),
+            ttl_override: self.config.ttl_override,
+            options: self.options,
         }
-        let mut with = headers.clone();
-        with.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&format!("max-age={}", ttl.as_secs()))
-                .expect("digits are a valid header value"),
-        );
-        Some(with)
     }
 }
 
