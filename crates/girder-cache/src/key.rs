@@ -89,6 +89,48 @@ impl CacheKey {
         out
     }
 
+    /// A name for the entry in a shared store: 64 lower-case hex digits,
+    /// the SHA-256 of the key's parts (method, scheme and authority in
+    /// lower case, path, query, identity hash), each length-prefixed after
+    /// a format tag.
+    ///
+    /// Equal keys give equal names (the authority's case does not count,
+    /// as for `==`), in every process and on every platform, and the name
+    /// changes only with a major version of this crate. It holds no secret
+    /// (the identity is already a keyed hash, and credential query
+    /// parameters are not part of the key) and no URI in clear either, so
+    /// a store's key listing shows nothing of the calls. A store adds its
+    /// own prefix. Processes that share entries must share
+    /// [`identity_secret`](crate::CacheConfigBuilder::identity_secret), or
+    /// authenticated calls get different names in each.
+    pub fn to_storage_key(&self) -> String {
+        use sha2::Digest;
+        let mut hash = Sha256::new();
+        let mut field = |tag: u8, bytes: &[u8]| {
+            hash.update([tag]);
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        field(b'v', b"girder-cache storage key 1");
+        field(b'm', self.method.as_str().as_bytes());
+        if let Some(scheme) = self.uri.scheme_str() {
+            field(b's', scheme.to_ascii_lowercase().as_bytes());
+        }
+        if let Some(authority) = self.uri.authority() {
+            field(b'a', authority.as_str().to_ascii_lowercase().as_bytes());
+        }
+        field(b'p', self.uri.path().as_bytes());
+        if let Some(query) = self.uri.query() {
+            field(b'q', query.as_bytes());
+        }
+        if let Some(identity) = &self.identity {
+            field(b'i', identity);
+        }
+        let mut out = String::with_capacity(64);
+        push_hex(&mut out, &hash.finalize());
+        out
+    }
+
     /// The same key for another method (the HEAD twin of a GET entry).
     pub(crate) fn with_method(&self, method: Method) -> CacheKey {
         CacheKey {
@@ -317,6 +359,44 @@ mod tests {
         assert!(q.identity().is_some());
         assert_eq!(q.uri(), none.uri());
         assert_ne!(q, none);
+    }
+
+    /// Pins the storage key's stability: a shared store's entries must be
+    /// found by every process and every later version, so this value may
+    /// change only with a major version. Pins too that equal keys (the
+    /// host's case differs) get one name, which `to_key_string` does not.
+    #[test]
+    fn the_storage_key_is_stable_and_follows_equality() {
+        let maker = KeyMaker::new(
+            [7; 32],
+            vec![HeaderName::from_static("x-api-key")],
+            vec!["api_key".into()],
+        );
+        let h = headers(&[("x-api-key", "k1")]);
+        let key = |uri: &str| maker.key(&Method::GET, &uri.parse().unwrap(), &h);
+        let a = key("https://API.test/items?page=2&api_key=s3cr3t");
+        let b = key("https://api.test/items?page=2&api_key=s3cr3t");
+        assert_eq!(a, b);
+        assert_ne!(a.to_key_string(), b.to_key_string());
+        assert_eq!(a.to_storage_key(), b.to_storage_key());
+        assert_eq!(
+            a.to_storage_key(),
+            "6d1d2c7778d647e907e8e16789f44cecb50afdb8399ea4148ea40e5b9af1690e"
+        );
+        let name = a.to_storage_key();
+        assert!(name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit()));
+        // Every part counts.
+        let others = [
+            key("https://api.test/items?page=3&api_key=s3cr3t"),
+            key("http://api.test/items?page=2&api_key=s3cr3t"),
+            key("https://api.test/items/?page=2&api_key=s3cr3t"),
+            key("https://api.test/items?page=2&api_key=other"),
+            key("https://api.test/items?page=2"),
+            a.with_method(Method::HEAD),
+        ];
+        for other in &others {
+            assert_ne!(other.to_storage_key(), name, "{other:?}");
+        }
     }
 
     #[test]

@@ -1305,3 +1305,89 @@ async fn vary_normalisation_holds_with_request_directives() {
     );
     assert_ne!(status(&send(&mut svc, req).await), CacheStatus::Hit);
 }
+
+/// Pins the defect where a delta-seconds value too large for the cache
+/// (RFC 9111 §1.2.2 says: take it as 2^31) panicked the call (`max-age`,
+/// `Age` or `stale-if-error` of `u64::MAX` overflowed a time) or, beyond
+/// `u64`, made the response stale at once.
+#[tokio::test(start_paused = true)]
+async fn huge_delta_seconds_are_taken_as_2_pow_31() {
+    let huge = "18446744073709551615";
+    let beyond = "99999999999999999999999";
+    let cases = [
+        ("/max-age", format!("max-age={huge}"), None),
+        ("/max-age-beyond", format!("max-age={beyond}"), None),
+        ("/quoted", format!("max-age=\"{huge}\""), None),
+        ("/age", "max-age=60".to_owned(), Some(huge)),
+        ("/sie", format!("max-age=60, stale-if-error={huge}"), None),
+        (
+            "/swr",
+            format!("max-age=60, stale-while-revalidate={huge}"),
+            None,
+        ),
+    ];
+    for (path, cc, age) in cases {
+        let mut reply = Reply::ok().header("cache-control", &cc).body("x");
+        if let Some(age) = age {
+            reply = reply.header("age", age);
+        }
+        let origin = MockService::new(reply);
+        let mut svc = layer().layer(origin.clone());
+        // An `Age` of 2^31 seconds is stale at once: nothing to store.
+        let first = if path == "/age" {
+            CacheStatus::Bypass
+        } else {
+            CacheStatus::Miss
+        };
+        assert_eq!(status(&send(&mut svc, get(path)).await), first, "{path}");
+        advance(3600).await;
+        let again = send(&mut svc, get(path)).await;
+        let expected = match path {
+            "/age" => CacheStatus::Bypass,
+            "/sie" => CacheStatus::Miss,
+            "/swr" => CacheStatus::Stale,
+            _ => CacheStatus::Hit,
+        };
+        assert_eq!(status(&again), expected, "{path}");
+        if expected == CacheStatus::Hit {
+            assert_eq!(again.headers()["age"], "3600", "{path}");
+        }
+    }
+}
+
+/// Pins the defect where, under `ttl_override`, a 304 that brought
+/// freshness of its own (`Cache-Control: max-age=5`) was ignored: the
+/// refreshed response was judged by the stored headers plus the override
+/// (fresh for 60 s) while it was served saying `max-age=5`.
+#[tokio::test(start_paused = true)]
+async fn a_304s_freshness_counts_under_the_ttl_override() {
+    let origin = MockService::new(Script::from_fn(|req| {
+        if req.header("if-none-match") == Some("\"e1\"") {
+            Reply::status(304).header("cache-control", "max-age=5")
+        } else {
+            Reply::ok().header("etag", "\"e1\"").body("silent")
+        }
+    }));
+    let config = config()
+        .ttl_override(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut svc = CacheLayer::new(config).layer(origin.clone());
+    send(&mut svc, get("/t")).await;
+    advance(30).await;
+    assert_eq!(status(&send(&mut svc, get("/t")).await), CacheStatus::Hit);
+    advance(31).await;
+    let res = send(&mut svc, get("/t")).await;
+    assert_eq!(status(&res), CacheStatus::Revalidated);
+    assert_eq!(res.headers()["cache-control"], "max-age=5");
+    advance(4).await;
+    assert_eq!(status(&send(&mut svc, get("/t")).await), CacheStatus::Hit);
+    advance(2).await;
+    let res = send(&mut svc, get("/t")).await;
+    assert_eq!(
+        status(&res),
+        CacheStatus::Revalidated,
+        "max-age=5 has run out"
+    );
+    assert_eq!(origin.request_count(), 3);
+}
