@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use crate::handle::Metrics;
 use crate::hook::{Cause, StateChange};
 use crate::shared::{LazyNow, Shared};
+use crate::store::FleetState;
 use crate::window::Sliding;
 
 #[derive(Debug)]
@@ -110,6 +111,15 @@ impl Circuit {
         now: &mut LazyNow,
     ) -> (Admission, Option<StateChange>) {
         let mut inner = self.lock();
+        self.admit_locked(&mut inner, shared, now)
+    }
+
+    fn admit_locked(
+        &self,
+        inner: &mut Inner,
+        shared: &Shared,
+        now: &mut LazyNow,
+    ) -> (Admission, Option<StateChange>) {
         let mut change = None;
         if let Phase::Open { until } = inner.phase {
             let now = now.get();
@@ -129,7 +139,7 @@ impl Circuit {
                 succeeded: 0,
             };
             inner.generation += 1;
-            change = Some(self.change(BreakerState::Open, &inner, Cause::OpenElapsed, None));
+            change = Some(self.change(BreakerState::Open, inner, Cause::OpenElapsed, None));
         }
         let generation = inner.generation;
         let admission = match &mut inner.phase {
@@ -158,6 +168,72 @@ impl Circuit {
             }
         };
         (admission, change)
+    }
+
+    /// Decides again, with what the shared store said, a call that
+    /// [`admit`](Self::admit) admitted under `ticket` before the store
+    /// answered. The circuit follows the fleet: open there, it opens here
+    /// for the time left; probing there, a closed circuit here starts
+    /// probing too, and a probe needs one of the fleet's slots. A fleet
+    /// that says closed changes nothing (the caller keeps its ticket).
+    ///
+    /// NOTE: every process's own trips and windows stay its own; only the
+    /// fleet's open period and probe slots are adopted (see `store.rs`).
+    pub(crate) fn settle(
+        &self,
+        shared: &Shared,
+        ticket: Ticket,
+        fleet: FleetState,
+        now: &mut LazyNow,
+    ) -> (Admission, Option<StateChange>) {
+        let mut inner = self.lock();
+        // The call is decided again below: its provisional probe slot
+        // goes back first (unless the circuit has moved on since).
+        if ticket.probe
+            && ticket.generation == inner.generation
+            && let Phase::HalfOpen { in_flight, .. } = &mut inner.phase
+        {
+            *in_flight -= 1;
+        }
+        let mut adopted = None;
+        match fleet {
+            FleetState::Closed => {}
+            FleetState::Open { remaining } => {
+                let until = now.get() + remaining;
+                if !matches!(inner.phase, Phase::Open { until: current } if current >= until) {
+                    adopted = Some(self.open(&mut inner, until, Cause::Shared, remaining));
+                }
+            }
+            FleetState::HalfOpen { probe } => {
+                if let Phase::Closed = inner.phase {
+                    inner.phase = Phase::HalfOpen {
+                        in_flight: 0,
+                        succeeded: 0,
+                    };
+                    inner.generation += 1;
+                    adopted = Some(self.change(BreakerState::Closed, &inner, Cause::Shared, None));
+                }
+                if !probe {
+                    // Every fleet slot is taken: refused as by a full
+                    // half-open circuit (or by this one, if it opened).
+                    inner.refused += 1;
+                    let now = now.get();
+                    let refusal = match inner.phase {
+                        Phase::Open { until } if until > now => Admission::Refused {
+                            state: BreakerState::Open,
+                            retry_after: Some(until - now),
+                        },
+                        _ => Admission::Refused {
+                            state: BreakerState::HalfOpen,
+                            retry_after: None,
+                        },
+                    };
+                    return (refusal, adopted);
+                }
+            }
+        }
+        let (admission, change) = self.admit_locked(&mut inner, shared, now);
+        (admission, adopted.or(change))
     }
 
     /// Gives back a probe slot whose call was dropped before it finished.

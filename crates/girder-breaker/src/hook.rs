@@ -56,6 +56,10 @@ pub enum Cause {
     ProbesSucceeded,
     /// [`BreakerHandle::reset`](crate::BreakerHandle::reset).
     Reset,
+    /// The shared [`CircuitStore`](crate::CircuitStore) said another
+    /// process opened the circuit (this one opens for the time left), or
+    /// is probing it (this one probes too, within the fleet's slots).
+    Shared,
 }
 
 impl fmt::Display for Cause {
@@ -71,6 +75,7 @@ impl fmt::Display for Cause {
             Cause::ProbeFailed => f.write_str("probe failed"),
             Cause::ProbesSucceeded => f.write_str("probes succeeded"),
             Cause::Reset => f.write_str("reset"),
+            Cause::Shared => f.write_str("following the shared store"),
         }
     }
 }

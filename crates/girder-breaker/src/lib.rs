@@ -103,7 +103,69 @@
 //! # Call record
 //!
 //! Every admission or refusal appends `circuit <state>, admitted|refused`
-//! to the request's [`CallRecord`](girder_core::CallRecord).
+//! to the request's [`CallRecord`](girder_core::CallRecord). A call the
+//! shared store did not answer in time (or failed) first notes
+//! `circuit store too slow; local circuit decided` (or `failed`).
+//!
+//! # Sharing circuits across processes
+//!
+//! Replicas of a service calling one API share its health: when one sees
+//! it fail, the others should stop too. Give the policy a
+//! [`CircuitStore`] ([`BreakerPolicyBuilder::store`]) and every breaker on
+//! that store shares the open decisions of its circuits (see the
+//! [`store`] module):
+//!
+//! - a circuit that opens in one process is open in all of them for its
+//!   open period: another process's next call is refused without being
+//!   sent, with the time left as its retry-after;
+//! - once that period is over, at most `half_open_probes` probes are in
+//!   flight across the fleet (a dropped probe gives its slot back), and
+//!   the process whose probes succeed closes the circuit for everyone.
+//!
+//! Each process keeps its own windows and counts, and a process whose own
+//! circuit is open refuses without asking the store. A call waits for the
+//! store at most 20 ms ([`BreakerPolicyBuilder::store_budget`]) and never
+//! past its [`Deadline`](girder_core::Deadline); past that, or when the
+//! store fails, the process's own circuit decides: a slow store never
+//! refuses a call. A shadow breaker ([`Mode::MetricsOnly`]) reads the
+//! store but publishes nothing.
+//!
+//! [`LocalCircuitStore`] shares circuits between layers of one process
+//! (as below); a store on Redis shares them between processes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use girder_breaker::{BreakerPolicy, CircuitBreaker, CircuitOpen, LocalCircuitStore, OpenDuration};
+//! use girder_core::{BoxError, Body};
+//! use girder_test::{MockService, Reply};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let store = Arc::new(LocalCircuitStore::new());
+//! let policy = BreakerPolicy::builder()
+//!     .consecutive_failures(2)
+//!     .open_duration(OpenDuration::fixed(Duration::from_secs(30)))
+//!     .store(store)
+//!     .build()?;
+//! // Two replicas: A sees the API fail, B has not called it yet.
+//! let (api_a, api_b) = (MockService::new(Reply::status(500)), MockService::new(Reply::ok()));
+//! let replica_a = CircuitBreaker::new(api_a, policy.clone());
+//! let replica_b = CircuitBreaker::new(api_b.clone(), policy);
+//! let get = || http::Request::get("https://api.test/items").body(Body::empty()).unwrap();
+//!
+//! for _ in 0..2 {
+//!     replica_a.clone().oneshot(get()).await?;
+//! }
+//! // A's circuit opened: B's next call is refused without being sent.
+//! let refused = replica_b.clone().oneshot(get()).await.unwrap_err();
+//! let open = refused.downcast_ref::<CircuitOpen>().unwrap();
+//! assert_eq!(open.retry_after(), Some(Duration::from_secs(30)));
+//! assert_eq!(api_b.request_count(), 0);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Differences from tower-resilience and from resilience4j
 //!
@@ -118,6 +180,8 @@
 //!   probes; a refused caller learns the time until the next probe.
 //! - A probe that hangs holds its slot until its future ends: put a
 //!   per-attempt timeout below the breaker (the facade does).
+//! - Circuits can be shared by a fleet of processes, through a
+//!   [`CircuitStore`], each process keeping its own windows.
 
 mod circuit;
 pub mod error;
@@ -128,6 +192,7 @@ mod layer;
 mod policy;
 mod service;
 mod shared;
+pub mod store;
 mod window;
 
 pub use error::{CircuitOpen, InvalidBreakerPolicy};
@@ -137,3 +202,4 @@ pub use hook::{Cause, OnStateChange, StateChange};
 pub use layer::CircuitBreakerLayer;
 pub use policy::{BreakerPolicy, BreakerPolicyBuilder, OpenDuration, Window};
 pub use service::CircuitBreaker;
+pub use store::{CircuitStore, LocalCircuitStore};

@@ -8,6 +8,7 @@ use girder_core::{Classify, Partition};
 
 use crate::error::InvalidBreakerPolicy;
 use crate::hook::OnStateChange;
+use crate::store::CircuitStore;
 
 /// The sliding window over which failure and slow-call rates are measured.
 ///
@@ -143,6 +144,8 @@ pub struct BreakerPolicy {
     pub(crate) classifier: Option<Arc<dyn Classify>>,
     pub(crate) on_state_change: Arc<dyn OnStateChange>,
     pub(crate) seed: Option<u64>,
+    pub(crate) store: Option<Arc<dyn CircuitStore>>,
+    pub(crate) store_budget: Duration,
 }
 
 impl BreakerPolicy {
@@ -172,6 +175,8 @@ impl Default for BreakerPolicy {
             classifier: None,
             on_state_change: Arc::new(()),
             seed: None,
+            store: None,
+            store_budget: Duration::from_millis(20),
         }
     }
 }
@@ -191,6 +196,8 @@ impl fmt::Debug for BreakerPolicy {
             .field("max_partitions", &self.max_partitions)
             .field("idle_after", &self.idle_after)
             .field("custom_classifier", &self.classifier.is_some())
+            .field("store", &self.store)
+            .field("store_budget", &self.store_budget)
             .finish_non_exhaustive()
     }
 }
@@ -331,6 +338,28 @@ impl BreakerPolicyBuilder {
         self
     }
 
+    /// Shares the circuits' open periods and half-open probing with every
+    /// breaker using `store`, in this process or others; see
+    /// [`store`](crate::store). Each breaker keeps its own windows.
+    ///
+    /// Default: none; every circuit is this breaker's own, and a call pays
+    /// nothing for the option.
+    pub fn store(mut self, store: Arc<dyn CircuitStore>) -> Self {
+        self.policy.store = Some(store);
+        self
+    }
+
+    /// How long a call waits for the [`store`](Self::store) at most (1 ms
+    /// to 1 s), never past the call's [`Deadline`](girder_core::Deadline).
+    /// Past it, or when the store fails, the call is decided by this
+    /// breaker's own circuit: a slow store never refuses a call.
+    ///
+    /// Default: 20 ms.
+    pub fn store_budget(mut self, budget: Duration) -> Self {
+        self.policy.store_budget = budget;
+        self
+    }
+
     /// Checks the policy.
     pub fn build(self) -> Result<BreakerPolicy, InvalidBreakerPolicy> {
         let p = self.policy;
@@ -392,6 +421,11 @@ impl BreakerPolicyBuilder {
         if p.idle_after < Duration::from_secs(1) {
             return Err(InvalidBreakerPolicy::new(
                 "idle eviction must wait at least 1 second",
+            ));
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&p.store_budget) {
+            return Err(InvalidBreakerPolicy::new(
+                "store budget must be 1 ms to 1 s",
             ));
         }
         Ok(p)
@@ -479,6 +513,14 @@ mod tests {
             (
                 BreakerPolicy::builder().evict_idle_after(Duration::from_millis(10)),
                 "idle",
+            ),
+            (
+                BreakerPolicy::builder().store_budget(Duration::ZERO),
+                "store budget",
+            ),
+            (
+                BreakerPolicy::builder().store_budget(Duration::from_secs(5)),
+                "store budget",
             ),
         ];
         for (builder, words) in cases {

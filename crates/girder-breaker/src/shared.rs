@@ -12,6 +12,7 @@ use crate::circuit::Circuit;
 use crate::handle::Mode;
 use crate::hook::StateChange;
 use crate::policy::BreakerPolicy;
+use crate::store::link::Link;
 
 /// The time, read at most once per call and only when needed: a call
 /// through a closed circuit never asks at admission.
@@ -27,6 +28,9 @@ impl LazyNow {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) policy: BreakerPolicy,
+    /// The shared store, if the policy has one; `None` costs a call one
+    /// branch.
+    pub(crate) link: Option<Link>,
     circuits: RwLock<HashMap<PartitionKey, Arc<Circuit>, foldhash::fast::RandomState>>,
     mode: AtomicU8,
     /// The origin of the time window's seconds.
@@ -40,7 +44,12 @@ impl Shared {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
+        let link = policy
+            .store
+            .clone()
+            .map(|store| Link::new(store, policy.store_budget));
         Shared {
+            link,
             policy,
             circuits: RwLock::new(HashMap::default()),
             mode: AtomicU8::new(Mode::Automatic as u8),
@@ -134,7 +143,8 @@ impl Shared {
         map.values().cloned().collect()
     }
 
-    /// Traces `change` and calls the hook; never under a lock.
+    /// Traces `change`, tells the shared store, and calls the hook; never
+    /// under a lock.
     pub(crate) fn announce(&self, change: StateChange) {
         use girder_core::record::BreakerState;
         match change.to {
@@ -154,6 +164,13 @@ impl Shared {
                 cause = %change.cause,
                 "circuit state changed"
             ),
+        }
+        // A shadow breaker reports what it would do; it must not make the
+        // rest of the fleet do it.
+        if let Some(link) = &self.link
+            && self.mode() != Mode::MetricsOnly
+        {
+            link.publish(&change);
         }
         self.policy.on_state_change.on_state_change(&change);
     }

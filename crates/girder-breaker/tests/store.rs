@@ -1,0 +1,457 @@
+//! Circuits shared through a [`CircuitStore`]: several breaker layers on
+//! one [`LocalCircuitStore`] stand for several processes on one remote
+//! store. Paused time throughout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use girder_breaker::store::{Admit, FleetState, ProbeToken};
+use girder_breaker::{
+    BreakerPolicy, BreakerPolicyBuilder, BreakerState, Cause, CircuitBreaker, CircuitOpen,
+    CircuitStore, LocalCircuitStore, Mode, OpenDuration, StateChange,
+};
+use girder_core::{Body, BoxError, CallRecord, Deadline, PartitionKey};
+use girder_test::{MockService, Reply, poll_once};
+use http::{Request, Response};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+const SEC: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
+
+type Breaker = CircuitBreaker<MockService>;
+type Call = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+/// `/fail` 500, `/hang` 200 after an hour, anything else 200.
+fn api() -> MockService {
+    let api = MockService::new(Reply::ok());
+    api.route("/fail", Reply::status(500))
+        .route("/hang", Reply::ok().delay(3600 * SEC));
+    api
+}
+
+/// Opens after two failures in a row, for 10 s; one probe at a time.
+fn policy(store: Arc<dyn CircuitStore>) -> BreakerPolicyBuilder {
+    BreakerPolicy::builder()
+        .consecutive_failures(2)
+        .open_duration(OpenDuration::fixed(10 * SEC))
+        .half_open_probes(1)
+        .seed(7)
+        .store(store)
+}
+
+/// One "process": a breaker over its own API.
+fn process(policy: BreakerPolicyBuilder) -> (Breaker, MockService) {
+    let api = api();
+    let breaker = CircuitBreaker::new(api.clone(), policy.build().unwrap());
+    (breaker, api)
+}
+
+async fn start(service: &mut Breaker, request: Request<Body>) -> Call {
+    let ready = ServiceExt::<Request<Body>>::ready(service).await.unwrap();
+    Box::pin(ready.call(request))
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+async fn send(service: &mut Breaker, uri: &str) -> Result<Response<Body>, BoxError> {
+    start(service, get(uri)).await.await
+}
+
+async fn status(service: &mut Breaker, uri: &str) -> u16 {
+    send(service, uri).await.unwrap().status().as_u16()
+}
+
+async fn refusal(service: &mut Breaker, uri: &str) -> CircuitOpen {
+    let err = send(service, uri).await.unwrap_err();
+    err.downcast_ref::<CircuitOpen>()
+        .unwrap_or_else(|| panic!("not a refusal: {err}"))
+        .clone()
+}
+
+fn state(service: &Breaker) -> BreakerState {
+    service
+        .handle()
+        .metrics(&PartitionKey::authority("a.test".parse().unwrap()))
+        .unwrap()
+        .state
+}
+
+async fn trip(service: &mut Breaker) {
+    for _ in 0..2 {
+        assert_eq!(status(service, "http://a.test/fail").await, 500);
+    }
+    assert_eq!(state(service), BreakerState::Open);
+}
+
+/// Pins issue 19 item 3: a circuit that opened in one process did not stop
+/// the others, which kept sending to an API already seen failing.
+#[tokio::test(start_paused = true)]
+async fn a_circuit_opened_in_one_process_refuses_the_next_call_of_another() {
+    let store = Arc::new(LocalCircuitStore::new());
+    let changes = Arc::new(Mutex::new(Vec::<StateChange>::new()));
+    let log = changes.clone();
+    let (mut a, _) = process(policy(store.clone()));
+    let (mut b, b_api) = process(
+        policy(store.clone())
+            .on_state_change(move |change: &StateChange| log.lock().unwrap().push(change.clone())),
+    );
+
+    trip(&mut a).await;
+    tokio::time::advance(4 * SEC).await;
+    let open = refusal(&mut b, "http://a.test/ok").await;
+    assert_eq!(open.retry_after(), Some(6 * SEC), "the open time left");
+    assert_eq!(b_api.request_count(), 0, "B's call never reached its API");
+
+    // B's own circuit is open for the time left: refused without asking.
+    assert_eq!(state(&b), BreakerState::Open);
+    tokio::time::advance(2 * SEC).await;
+    assert_eq!(
+        refusal(&mut b, "http://a.test/ok").await.retry_after(),
+        Some(4 * SEC)
+    );
+    let seen = changes.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].from, seen[0].to, seen[0].cause, seen[0].open_for),
+        (
+            BreakerState::Closed,
+            BreakerState::Open,
+            Cause::Shared,
+            Some(6 * SEC)
+        )
+    );
+    // Other partitions are not touched.
+    assert_eq!(status(&mut b, "http://b.test/ok").await, 200);
+}
+
+/// Pins issue 19 item 3: half-open probing bounded per process only, so a
+/// fleet of N sent N times the probes at a recovering API; and a dropped
+/// probe must give its fleet slot back.
+#[tokio::test(start_paused = true)]
+async fn half_open_probes_are_bounded_across_processes_and_freed_when_dropped() {
+    let store = Arc::new(LocalCircuitStore::new());
+    let (mut a, a_api) = process(policy(store.clone()));
+    let (mut b, b_api) = process(policy(store.clone()));
+    // C makes no call while the circuit is open: it never adopts it.
+    let (mut c, c_api) = process(policy(store.clone()));
+    trip(&mut a).await;
+    assert!(send(&mut b, "http://a.test/ok").await.is_err());
+    tokio::time::advance(10 * SEC).await;
+
+    // A's probe hangs and holds the fleet's only slot.
+    let mut probe = start(&mut a, get("http://a.test/hang")).await;
+    assert!(poll_once(&mut probe).is_pending());
+    for process in [&mut b, &mut c] {
+        let open = refusal(process, "http://a.test/ok").await;
+        assert_eq!(open.retry_after(), None, "a probe is in flight");
+    }
+    assert_eq!(state(&c), BreakerState::HalfOpen, "C follows the fleet");
+    assert_eq!((b_api.request_count(), c_api.request_count()), (0, 0));
+
+    // Dropped, the probe frees the slot: C probes, succeeds and closes the
+    // fleet's circuit; A and B follow at their next calls.
+    drop(probe);
+    assert_eq!(status(&mut c, "http://a.test/ok").await, 200);
+    assert_eq!(state(&c), BreakerState::Closed);
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    assert_eq!(status(&mut a, "http://a.test/ok").await, 200);
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    assert_eq!(
+        (state(&a), state(&b)),
+        (BreakerState::Closed, BreakerState::Closed)
+    );
+    assert_eq!(a_api.request_count(), 2 + 1 + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_probe_opens_the_fleet_circuit_again() {
+    let store = Arc::new(LocalCircuitStore::new());
+    let (mut a, _) = process(policy(store.clone()));
+    let (mut b, b_api) = process(policy(store.clone()));
+    trip(&mut a).await;
+    tokio::time::advance(10 * SEC).await;
+    assert_eq!(status(&mut b, "http://a.test/fail").await, 500);
+    assert_eq!(state(&b), BreakerState::Open, "B's probe failed");
+    let open = refusal(&mut a, "http://a.test/ok").await;
+    assert_eq!(open.retry_after(), Some(10 * SEC));
+    assert_eq!(b_api.request_count(), 1);
+}
+
+/// Pins: shadow mode would have refused the fleet's calls through the
+/// store, which is not what a shadow breaker is for.
+#[tokio::test(start_paused = true)]
+async fn a_shadow_breaker_does_not_open_the_fleet_circuit() {
+    let store = Arc::new(LocalCircuitStore::new());
+    let (mut a, _) = process(policy(store.clone()));
+    let (mut b, _) = process(policy(store.clone()));
+    a.handle().set_mode(Mode::MetricsOnly);
+    trip(&mut a).await;
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+}
+
+/// Answers nothing, ever.
+#[derive(Debug)]
+struct Stuck;
+
+impl CircuitStore for Stuck {
+    fn admit(&self, _: &PartitionKey, _: ProbeToken, _: u32) -> Admit {
+        Admit::Pending(Box::pin(std::future::pending()))
+    }
+    fn release_probe(&self, _: &PartitionKey, _: ProbeToken) {}
+    fn publish_open(&self, _: &PartitionKey, _: Duration) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn publish_closed(&self, _: &PartitionKey) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+fn notes(record: &CallRecord) -> Vec<String> {
+    record
+        .entries()
+        .iter()
+        .map(|e| e.event.to_string())
+        .collect()
+}
+
+/// Pins issue 19 item 4: a store that does not answer must cost a call at
+/// most the budget (or what is left of its deadline), then the local
+/// circuit decides; it must never hold or refuse the call.
+#[tokio::test(start_paused = true)]
+async fn a_store_that_never_answers_costs_at_most_the_budget() {
+    let (mut b, api) = process(policy(Arc::new(Stuck)));
+    let record = CallRecord::new();
+    let mut request = get("http://a.test/ok");
+    request.extensions_mut().insert(record.clone());
+    let started = Instant::now();
+    let response = start(&mut b, request).await.await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(started.elapsed(), 20 * MS, "the default budget");
+    assert_eq!(
+        notes(&record),
+        [
+            "circuit store too slow; local circuit decided",
+            "circuit closed, admitted"
+        ]
+    );
+
+    let mut request = get("http://a.test/ok");
+    Deadline::after(5 * MS).apply(&mut request);
+    let started = Instant::now();
+    start(&mut b, request).await.await.unwrap();
+    assert_eq!(started.elapsed(), 5 * MS, "the deadline is nearer");
+
+    // The local circuit still works, and once open refuses without asking.
+    trip(&mut b).await;
+    let started = Instant::now();
+    assert!(send(&mut b, "http://a.test/ok").await.is_err());
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(api.request_count(), 4);
+}
+
+/// Fails while `down`, else a [`LocalCircuitStore`].
+#[derive(Debug, Default)]
+struct Flaky {
+    down: AtomicBool,
+    store: LocalCircuitStore,
+}
+
+impl CircuitStore for Flaky {
+    fn admit(&self, key: &PartitionKey, probe: ProbeToken, max: u32) -> Admit {
+        if self.down.load(Ordering::Relaxed) {
+            return Admit::Ready(Err("connection refused".into()));
+        }
+        self.store.admit(key, probe, max)
+    }
+    fn release_probe(&self, key: &PartitionKey, probe: ProbeToken) {
+        self.store.release_probe(key, probe)
+    }
+    fn publish_open(&self, key: &PartitionKey, open_for: Duration) -> Result<(), BoxError> {
+        if self.down.load(Ordering::Relaxed) {
+            return Err("connection refused".into());
+        }
+        self.store.publish_open(key, open_for)
+    }
+    fn publish_closed(&self, key: &PartitionKey) -> Result<(), BoxError> {
+        self.store.publish_closed(key)
+    }
+}
+
+/// Keeps the `message` of every `girder::breaker` event at WARN or INFO.
+#[derive(Default, Clone)]
+struct Events(Arc<Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Events {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Other tests run on other threads without this subscriber.
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "girder::breaker" && *metadata.level() <= tracing::Level::INFO
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        self.0.lock().unwrap().push(message);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Pins issue 19 item 4: a failing store must not fail calls, and its
+/// fallback must be traced once per transition, not once per call.
+#[tokio::test(start_paused = true)]
+async fn a_failing_store_falls_back_to_local_state_traced_once_per_transition() {
+    let events = Events::default();
+    let _guard = tracing::subscriber::set_default(events.clone());
+    let flaky = Arc::new(Flaky::default());
+    let (mut a, _) = process(policy(flaky.clone()));
+    let (mut b, b_api) = process(policy(flaky.clone()));
+    let stored = || events.0.lock().unwrap().clone();
+
+    flaky.down.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO, "an error is no wait");
+    // A trips while the store is down: its circuit opens all the same. A
+    // is another process: it traces its own fallback, once; its failed
+    // publication adds nothing (A already knows the store is down).
+    trip(&mut a).await;
+    let failed = "circuit store failed; circuits decided by this process alone";
+    assert_eq!(stored(), [failed, failed, "circuit opened"]);
+
+    flaky.down.store(false, Ordering::Relaxed);
+    for _ in 0..2 {
+        assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    }
+    let back = "circuit store answering again; circuits shared with the fleet";
+    assert_eq!(stored()[3..], [back]);
+    flaky.down.store(true, Ordering::Relaxed);
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    assert_eq!(stored()[3..], [back, failed]);
+    assert_eq!(b_api.request_count(), 7);
+}
+
+/// Answers what `store` decided at once, `delay` later: a remote store
+/// whose script ran but whose reply is still on the wire.
+#[derive(Debug)]
+struct Late {
+    store: Arc<LocalCircuitStore>,
+    delay: Duration,
+    released: AtomicUsize,
+}
+
+impl CircuitStore for Late {
+    fn admit(&self, key: &PartitionKey, probe: ProbeToken, max: u32) -> Admit {
+        let answer = self.store.admit(key, probe, max).now().unwrap();
+        let delay = self.delay;
+        Admit::Pending(Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            answer
+        }))
+    }
+    fn release_probe(&self, key: &PartitionKey, probe: ProbeToken) {
+        self.released.fetch_add(1, Ordering::Relaxed);
+        self.store.release_probe(key, probe)
+    }
+    fn publish_open(&self, key: &PartitionKey, open_for: Duration) -> Result<(), BoxError> {
+        self.store.publish_open(key, open_for)
+    }
+    fn publish_closed(&self, key: &PartitionKey) -> Result<(), BoxError> {
+        self.store.publish_closed(key)
+    }
+}
+
+/// Pins the cancellation safety of a round trip: a call dropped while the
+/// store answers (or whose answer comes too late) may hold a fleet probe
+/// slot without knowing it; the slot must go back, or probing stalls for
+/// the whole fleet.
+#[tokio::test(start_paused = true)]
+async fn a_slot_taken_by_an_unread_answer_goes_back() {
+    let store = Arc::new(LocalCircuitStore::new());
+    for (delay, drop_it) in [(5 * MS, true), (50 * MS, false)] {
+        let late = Arc::new(Late {
+            store: store.clone(),
+            delay,
+            released: AtomicUsize::new(0),
+        });
+        let (mut a, a_api) = process(policy(late.clone()));
+        let (mut b, _) = process(policy(store.clone()));
+        trip(&mut b).await;
+        tokio::time::advance(10 * SEC).await;
+
+        let mut call = start(&mut a, get("http://a.test/ok")).await;
+        assert!(poll_once(&mut call).is_pending(), "the store is answering");
+        if drop_it {
+            drop(call);
+            assert_eq!(a_api.request_count(), 0);
+        } else {
+            // Too late: A's call goes on A's own (closed) circuit.
+            assert_eq!(call.await.unwrap().status(), 200);
+        }
+        assert_eq!(late.released.load(Ordering::Relaxed), 1);
+        assert_eq!(status(&mut b, "http://a.test/ok").await, 200, "B probes");
+        assert_eq!(state(&b), BreakerState::Closed);
+    }
+}
+
+/// A dropped call settled by the store holds nothing in it afterwards.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_probe_gives_its_fleet_slot_back_through_a_slow_store() {
+    let store = Arc::new(LocalCircuitStore::new());
+    let late = Arc::new(Late {
+        store: store.clone(),
+        delay: 5 * MS,
+        released: AtomicUsize::new(0),
+    });
+    let (mut a, _) = process(policy(late.clone()));
+    let (mut b, _) = process(policy(store.clone()));
+    trip(&mut b).await;
+    tokio::time::advance(10 * SEC).await;
+    let mut probe = start(&mut a, get("http://a.test/hang")).await;
+    tokio::select! {
+        _ = &mut probe => panic!("the probe hangs"),
+        () = tokio::time::sleep(SEC) => {}
+    }
+    assert_eq!(state(&a), BreakerState::HalfOpen, "A probes");
+    assert!(matches!(poll_once(&mut probe), Poll::Pending));
+    assert!(send(&mut b, "http://a.test/ok").await.is_err());
+    drop(probe);
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    let answer = store
+        .admit(
+            &PartitionKey::authority("a.test".parse().unwrap()),
+            ProbeToken::new(0),
+            1,
+        )
+        .now()
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, FleetState::Closed);
+}
