@@ -15,7 +15,11 @@ use crate::vary::Vary;
 /// The stored responses of one [`CacheKey`](crate::CacheKey): one per
 /// `Vary` variant, most recently stored first.
 ///
-/// Cheap to clone (one reference count).
+/// Cheap to clone (one reference count). A store that keeps bytes uses
+/// [`encode`](CacheEntry::encode) and [`decode`](CacheEntry::decode) (see
+/// [`encoding`](crate::encoding)); entries are otherwise made by the cache
+/// only, so that what a variant derives (its policy, its freshness) always
+/// agrees with what it keeps.
 #[derive(Clone)]
 pub struct CacheEntry {
     variants: Arc<[StoredResponse]>,
@@ -44,7 +48,8 @@ impl CacheEntry {
     /// How long a store should keep this entry: the longest time any
     /// variant can still be served or revalidated. Stores with their own
     /// expiry (Redis TTLs, moka) use it; the cache checks freshness itself
-    /// whatever the store does.
+    /// whatever the store does. It counts from when the entry was made,
+    /// and is encoded as it was.
     pub fn retain_for(&self) -> Duration {
         self.retain_for
     }

@@ -78,8 +78,10 @@ impl CacheKey {
         self.identity.as_ref()
     }
 
-    /// The key as one string, for stores keyed by strings (Redis): method,
-    /// URI and the identity hash in hex.
+    /// The key as one readable string: method, URI and the identity hash
+    /// in hex. For logs and tests; a store names entries by
+    /// [`to_storage_key`](CacheKey::to_storage_key), which equal keys share
+    /// (this string keeps the host's case, which `==` ignores).
     pub fn to_key_string(&self) -> String {
         let mut out = format!("{} {}", self.method, self.uri);
         if let Some(id) = &self.identity {

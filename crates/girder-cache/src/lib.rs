@@ -137,6 +137,17 @@
 //! shared store, such as Redis, fits behind it. A store error is logged and
 //! treated as a miss: a cache never fails a call.
 //!
+//! A store that keeps bytes names an entry by
+//! [`CacheKey::to_storage_key`] (stable across processes and versions, no
+//! secret in it), keeps [`CacheEntry::encode`]'s bytes for
+//! [`CacheEntry::retain_for`], and answers `get` with
+//! [`CacheEntry::decode`]: bytes that do not decode (corrupt, foreign, a
+//! newer format) are an error, so a miss, and the next fill overwrites them.
+//! The [`encoding`] module documents the layout, for stores in other
+//! languages. Processes sharing a store share an
+//! [`identity_secret`](CacheConfigBuilder::identity_secret), or their
+//! authenticated calls never meet.
+//!
 //! # Interim (1xx) responses
 //!
 //! The transport below (hyper) consumes `100 Continue`, `103 Early Hints`
