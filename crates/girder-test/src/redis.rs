@@ -135,8 +135,36 @@ impl RedisServer {
     /// gone (nothing is saved). Does nothing if it is stopped already.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A frozen process dies of SIGKILL all the same.
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Suspends the process (`SIGSTOP`): it keeps its connections and its
+    /// data but answers nothing, as a server stuck in a long command or a
+    /// partitioned network would. [`thaw`](Self::thaw) resumes it.
+    pub fn freeze(&self) -> io::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes a [frozen](Self::freeze) server.
+    pub fn thaw(&self) -> io::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> io::Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| io::Error::other("redis-server is stopped"))?;
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill {signal}: {status}")))
         }
     }
 
@@ -240,6 +268,13 @@ mod tests {
         assert!(ping(server.addr()).is_err());
         server.restart().expect("restart");
         assert_eq!(server.port(), port);
+        assert!(ping(server.addr()).is_ok());
+        server.freeze().expect("freeze");
+        assert!(
+            ping(server.addr()).is_err(),
+            "a frozen server answers nothing"
+        );
+        server.thaw().expect("thaw");
         assert!(ping(server.addr()).is_ok());
         let addr = server.addr();
         drop(server);
