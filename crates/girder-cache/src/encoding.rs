@@ -27,7 +27,8 @@
 //! request's `Cache-Control` and the request headers `Vary` nominates,
 //! except credential headers (`Vary: Authorization` or `Cookie`), whose
 //! values the key's identity hash already covers and which are kept as a
-//! bare name. It does hold the response as the origin sent it (a
+//! bare name (so processes sharing a store must share their identity
+//! headers, as well as their identity secret). It does hold the response as the origin sent it (a
 //! `Set-Cookie` too): protect a store as you would the responses.
 //!
 //! # Layout (version 1)
@@ -72,13 +73,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use http_cache_semantics::CacheOptions;
 
 use crate::directives::MAX_DELTA_SECONDS;
 use crate::entry::{CacheEntry, StoredResponse};
 use crate::policy::PolicyInputs;
 use crate::vary::{Selected, Vary};
+
+mod reader;
+use reader::Reader;
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 
@@ -93,10 +97,6 @@ pub const MAX_ENCODED_LEN: usize = 64 << 20;
 
 /// The most variants an encoded entry may hold.
 pub const MAX_VARIANTS: usize = 1024;
-
-/// Bounds a decoded time, so that adding a freshness lifetime (at most
-/// 2^31 seconds) to it cannot overflow.
-const MAX_TIME_SECS: i64 = 1 << 40;
 
 impl CacheEntry {
     /// The entry in the [version 1 layout](crate::encoding), or an error if
@@ -127,7 +127,7 @@ impl CacheEntry {
         if bytes.len() > MAX_ENCODED_LEN {
             return Err(DecodeError::new(DecodeErrorKind::Oversized, 0));
         }
-        let mut r = Reader { buf: bytes, pos: 0 };
+        let mut r = Reader::new(bytes);
         if r.take(4)? != MAGIC {
             return Err(DecodeError::new(DecodeErrorKind::BadMagic, 0));
         }
@@ -144,7 +144,7 @@ impl CacheEntry {
         for _ in 0..count {
             variants.push(read_variant(&mut r)?);
         }
-        if r.pos != bytes.len() {
+        if !r.at_end() {
             return Err(r.error(DecodeErrorKind::TrailingBytes));
         }
         Ok(CacheEntry::new(variants, retain_for))
@@ -323,99 +323,4 @@ fn put_time(out: &mut Vec<u8>, t: SystemTime) {
     };
     out.put_i64(secs);
     out.put_u32(nanos);
-}
-
-/// A cursor over untrusted bytes: every read checks what is left.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn error(&self, kind: DecodeErrorKind) -> DecodeError {
-        DecodeError::new(kind, self.pos)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).filter(|end| *end <= self.buf.len());
-        let end = end.ok_or_else(|| self.error(DecodeErrorKind::Truncated))?;
-        let out = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        Ok(u16::from_be_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array()?))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-
-    fn duration(&mut self) -> Result<Duration, DecodeError> {
-        let secs = self.u64()?;
-        let nanos = self.u32()?;
-        if nanos >= 1_000_000_000 {
-            return Err(self.error(DecodeErrorKind::InvalidTime));
-        }
-        Ok(Duration::new(secs, nanos))
-    }
-
-    fn time(&mut self) -> Result<SystemTime, DecodeError> {
-        let secs = i64::from_be_bytes(self.array()?);
-        let nanos = self.u32()?;
-        if nanos >= 1_000_000_000 || !(-MAX_TIME_SECS..=MAX_TIME_SECS).contains(&secs) {
-            return Err(self.error(DecodeErrorKind::InvalidTime));
-        }
-        let whole = Duration::from_secs(secs.unsigned_abs());
-        let at = if secs >= 0 {
-            SystemTime::UNIX_EPOCH.checked_add(whole)
-        } else {
-            SystemTime::UNIX_EPOCH.checked_sub(whole)
-        };
-        at.and_then(|t| t.checked_add(Duration::from_nanos(u64::from(nanos))))
-            .ok_or_else(|| self.error(DecodeErrorKind::InvalidTime))
-    }
-
-    fn name(&mut self) -> Result<HeaderName, DecodeError> {
-        let bytes = self.bytes()?;
-        HeaderName::from_bytes(bytes).map_err(|_| self.error(DecodeErrorKind::InvalidHeader))
-    }
-
-    fn headers(&mut self) -> Result<HeaderMap, DecodeError> {
-        let count = self.u32()?;
-        let mut map = HeaderMap::new();
-        for _ in 0..count {
-            let flags = self.u8()?;
-            if flags & !1 != 0 {
-                return Err(self.error(DecodeErrorKind::InvalidField));
-            }
-            let name = self.name()?;
-            let mut value = HeaderValue::from_bytes(self.bytes()?)
-                .map_err(|_| self.error(DecodeErrorKind::InvalidHeader))?;
-            value.set_sensitive(flags & 1 != 0);
-            map.try_append(name, value)
-                .map_err(|_| self.error(DecodeErrorKind::Oversized))?;
-        }
-        Ok(map)
-    }
 }

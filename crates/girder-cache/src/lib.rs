@@ -145,8 +145,9 @@
 //! newer format) are an error, so a miss, and the next fill overwrites them.
 //! The [`encoding`] module documents the layout, for stores in other
 //! languages. Processes sharing a store share an
-//! [`identity_secret`](CacheConfigBuilder::identity_secret), or their
-//! authenticated calls never meet.
+//! [`identity_secret`](CacheConfigBuilder::identity_secret) (or their
+//! authenticated calls never meet) and the same identity headers and query
+//! parameters (the key stands for a credential `Vary` nominates).
 //!
 //! # Interim (1xx) responses
 //!
