@@ -337,3 +337,46 @@ async fn corrupt_bytes_are_a_miss_and_are_overwritten() {
     assert_eq!(store.decode_failures.load(Ordering::SeqCst), 4);
     assert_eq!(origin.request_count(), 5);
 }
+
+/// Whatever a shared store hands back, a call is answered: randomly
+/// changed entries (from a fixed seed) are served, or are misses, through
+/// the whole layer, never an error or a panic. Revalidation and request
+/// directives run on what decodes.
+#[tokio::test(start_paused = true)]
+async fn mutated_entries_never_fail_a_call() {
+    let origin = mock(|_, n| {
+        Reply::ok()
+            .header("cache-control", "max-age=2, stale-if-error=60")
+            .header("etag", "\"e\"")
+            .header("vary", "Accept")
+            .header("last-modified", "Tue, 14 Nov 2023 22:00:00 GMT")
+            .body(format!("v{n}"))
+    });
+    let clock = start();
+    let store = BytesStore::default();
+    let call = |req: Request<Body>| {
+        let process = CacheLayer::with_store(config(clock), store.clone());
+        process.layer(origin.clone()).oneshot(req)
+    };
+    seen(call(get("/m", &[("accept", "a")])).await).await;
+    let valid = store.map.lock().unwrap().values().next().unwrap().clone();
+    let mut rng = fastrand::Rng::with_seed(1919);
+    let mut hits = 0;
+    for round in 0..600 {
+        let mut bytes = valid.clone();
+        for _ in 0..rng.usize(1..=3) {
+            let at = rng.usize(..bytes.len());
+            bytes[at] = rng.u8(..);
+        }
+        store.corrupt_all(|_| bytes.clone());
+        let req = match round % 3 {
+            0 => get("/m", &[("accept", "a")]),
+            1 => get("/m", &[("accept", "a"), ("cache-control", "max-stale=5")]),
+            _ => get("/m", &[("accept", "a"), ("if-none-match", "\"e\"")]),
+        };
+        let res = seen(call(req).await).await;
+        hits += usize::from(res.cache == Some(CacheStatus::Hit));
+        tokio::time::advance(Duration::from_millis(rng.u64(0..3000))).await;
+    }
+    assert!(hits > 0 && store.decode_failures.load(Ordering::SeqCst) > 0);
+}
