@@ -28,8 +28,9 @@
 //! except credential headers (`Vary: Authorization` or `Cookie`), whose
 //! values the key's identity hash already covers and which are kept as a
 //! bare name (so processes sharing a store must share their identity
-//! headers, as well as their identity secret). It does hold the response as the origin sent it (a
-//! `Set-Cookie` too): protect a store as you would the responses.
+//! headers, as well as their identity secret). It does hold the response
+//! as the origin sent it (a `Set-Cookie` too): protect a store as you
+//! would the responses.
 //!
 //! # Layout (version 1)
 //!
