@@ -158,8 +158,9 @@ impl RedisServer {
             .child
             .as_ref()
             .ok_or_else(|| io::Error::other("redis-server is stopped"))?;
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
+        // The shell's own `kill`: no procps needed.
+        let status = Command::new("sh")
+            .args(["-c", "kill \"$0\" \"$1\"", signal, &child.id().to_string()])
             .status()?;
         if status.success() {
             Ok(())
