@@ -195,6 +195,13 @@ impl Circuit {
         {
             *in_flight -= 1;
         }
+        let fleet = match fleet {
+            // Open for no more time: half-open, but no slot was given.
+            FleetState::Open { remaining } if remaining.is_zero() => {
+                FleetState::HalfOpen { probe: false }
+            }
+            fleet => fleet,
+        };
         let mut adopted = None;
         match fleet {
             FleetState::Closed => {}

@@ -153,7 +153,10 @@ impl fmt::Debug for Admit {
 /// Where the fleet's circuit decisions live; see the [module docs](self).
 ///
 /// Keys are the breaker's [`PartitionKey`]s; a store shared by several
-/// services namespaces them itself. Only [`admit`](Self::admit) is waited
+/// services namespaces them itself. A key's text is whatever the partition
+/// put in it (with [`Partition::by_authority`](girder_core::Partition::by_authority),
+/// a URI's user-info if the caller wrote one): a remote store that must
+/// not hold such text stores a digest of the key instead. Only [`admit`](Self::admit) is waited
 /// for, and only on the call's path before it is sent. The other methods
 /// run on a call's path too (after its outcome, or when it is dropped), so
 /// none may block on I/O: a remote store sends them off without waiting

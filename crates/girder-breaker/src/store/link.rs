@@ -143,8 +143,9 @@ pub(crate) fn decide<B>(
     if let Some(change) = change {
         shared.announce(change);
     }
+    let granted = fleet == FleetState::HalfOpen { probe: true };
     let slot = match admission {
-        Admission::Admitted(ticket) if ticket.probe => permit.slot.take(),
+        Admission::Admitted(ticket) if ticket.probe && granted => permit.slot.take(),
         _ => None,
     };
     // A slot the store gave that the call does not probe with goes back.

@@ -1,6 +1,7 @@
 //! [`LocalCircuitStore`]: the fleet's circuits in this process's memory.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -37,7 +38,6 @@ const DEFAULT_MAX_CIRCUITS: usize = 65_536;
 /// let billing = CircuitBreakerLayer::new(policy);
 /// # Ok::<(), girder_breaker::error::InvalidBreakerPolicy>(())
 /// ```
-#[derive(Debug)]
 pub struct LocalCircuitStore {
     records: Mutex<HashMap<PartitionKey, Record, foldhash::fast::RandomState>>,
     max_circuits: usize,
@@ -69,6 +69,16 @@ impl LocalCircuitStore {
     fn lock(&self) -> MutexGuard<'_, HashMap<PartitionKey, Record, foldhash::fast::RandomState>> {
         // Only plain map and field updates run under this lock.
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for LocalCircuitStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The count, not the records: a policy's Debug shows its store.
+        f.debug_struct("LocalCircuitStore")
+            .field("circuits", &self.lock().len())
+            .field("max_circuits", &self.max_circuits)
+            .finish()
     }
 }
 
@@ -176,6 +186,10 @@ mod tests {
         assert_eq!(ask(&store, 3, 2), FleetState::HalfOpen { probe: false });
         store.release_probe(&key, ProbeToken::new(2));
         assert_eq!(ask(&store, 3, 2), FleetState::HalfOpen { probe: true });
+        assert_eq!(
+            format!("{store:?}"),
+            "LocalCircuitStore { circuits: 1, max_circuits: 65536 }"
+        );
         store.publish_closed(&key).unwrap();
         assert_eq!(ask(&store, 4, 2), FleetState::Closed);
     }
