@@ -176,7 +176,16 @@ impl Inner {
     }
 
     fn went_local(&self, fault: &RedisUnavailable) {
-        if !self.on_local.swap(true, Ordering::AcqRel) {
+        if self.on_local.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.config.fail_closed {
+            tracing::warn!(
+                target: "girder::redis",
+                reason = fault.reason(),
+                "redis is unavailable: calls are refused (fail_closed)"
+            );
+        } else {
             tracing::warn!(
                 target: "girder::redis",
                 reason = fault.reason(),

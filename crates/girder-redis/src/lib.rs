@@ -107,8 +107,8 @@
 //! # Events
 //!
 //! Under the target `girder::redis`: `redis is unavailable: calls use this
-//! process's share of each quota` (warn, once when calls start falling
-//! back, with the reason) and `redis is back: calls share the fleet's
+//! process's share of each quota` (or `calls are refused (fail_closed)`;
+//! warn, once when calls start falling back, with the reason) and `redis is back: calls share the fleet's
 //! quota again` (info, once when they stop); a release or observation that
 //! did not reach Redis at debug level. No message holds the URL's password.
 
