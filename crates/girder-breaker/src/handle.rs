@@ -108,7 +108,10 @@ impl BreakerHandle {
     }
 
     /// Closes every circuit and clears its history. Calls in flight from
-    /// before the reset no longer count.
+    /// before the reset no longer count. With a shared
+    /// [`store`](crate::BreakerPolicyBuilder::store), the fleet's circuits
+    /// that were open here are published closed (another process whose
+    /// own circuit is open stays open for its own time).
     pub fn reset(&self) {
         for circuit in self.shared.all() {
             if let Some(change) = circuit.reset() {

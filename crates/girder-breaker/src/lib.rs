@@ -96,8 +96,9 @@
 //! [`OnStateChange`] is called after every state change, outside the
 //! breaker's locks, on the task of the call that caused it: the call whose
 //! outcome tripped the circuit, the first call after the open period (open
-//! to half-open), the probe that closed or reopened it, or the
-//! [`BreakerHandle::reset`] caller. Every change is also traced under the
+//! to half-open), the probe that closed or reopened it, the call that
+//! learned from the shared store that the fleet's circuit is open or
+//! probing ([`Cause::Shared`]), or the [`BreakerHandle::reset`] caller. Every change is also traced under the
 //! target `girder::breaker` (opening at `WARN`, the others at `INFO`).
 //!
 //! # Call record
@@ -128,7 +129,8 @@
 //! past its [`Deadline`](girder_core::Deadline); past that, or when the
 //! store fails, the process's own circuit decides: a slow store never
 //! refuses a call. A shadow breaker ([`Mode::MetricsOnly`]) reads the
-//! store but publishes nothing.
+//! store but publishes nothing; [`Mode::ForcedOpen`] refuses in this
+//! process only; [`BreakerHandle::reset`] closes the fleet's circuits too.
 //!
 //! [`LocalCircuitStore`] shares circuits between layers of one process
 //! (as below); a store on Redis shares them between processes.

@@ -543,3 +543,19 @@ async fn no_fleet_probe_slot_leaks_under_concurrent_churn() {
         }
     }
 }
+
+/// Pins: the wait for the store counted in the call's time, so a store
+/// near its budget made fast calls slow and opened circuits on the
+/// slow-call rule.
+#[tokio::test(start_paused = true)]
+async fn the_wait_for_the_store_does_not_make_a_call_slow() {
+    let policy = policy(Arc::new(Stuck))
+        .slow_calls(15 * MS, 1.0)
+        .minimum_calls(1)
+        .consecutive_failures(None);
+    let (mut b, _) = process(policy);
+    let started = Instant::now();
+    assert_eq!(status(&mut b, "http://a.test/ok").await, 200);
+    assert_eq!(started.elapsed(), 20 * MS);
+    assert_eq!(state(&b), BreakerState::Closed);
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use girder_core::record::BreakerState;
 use girder_core::{BoxError, CallRecord, Event};
 use http::Request;
+use tokio::time::Instant;
 
 use super::{CircuitStore, FleetState, ProbeToken};
 use crate::circuit::Admission;
@@ -106,6 +107,10 @@ pub(crate) fn decide<B>(
     answer: Answer,
     mode: Mode,
 ) -> Decided {
+    // A slow call is slow upstream: the wait for the store is not its.
+    if permit.started.is_some() {
+        permit.started = Some(Instant::now());
+    }
     let shared = permit.shared.clone();
     let Some(link) = &shared.link else {
         return Decided::Call(Some(permit));
