@@ -37,7 +37,7 @@ async fn main() -> Result<(), Error> {
             url
         }
     };
-    let config = RedisConfig::builder(url).fleet_size(1).build()?;
+    let config = RedisConfig::builder(url.as_str()).fleet_size(1).build()?;
     let redis = RedisRateLimitBackend::new(config);
     redis.ping().await?;
 
@@ -59,6 +59,19 @@ async fn main() -> Result<(), Error> {
         pings.push(start.elapsed());
     }
     report("redis PING round trip", &mut pings);
+
+    // The floor of any script: EVALSHA of one that only reads the clock.
+    let mut conn = redis::Client::open(url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let clock = redis::Script::new("return redis.call('TIME')[2]");
+    let mut evals = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let start = Instant::now();
+        let _: i64 = clock.invoke_async(&mut conn).await?;
+        evals.push(start.elapsed());
+    }
+    report("redis EVALSHA, TIME only", &mut evals);
 
     let governor = GovernorBackend::new();
     for (name, backend, quotas) in [
