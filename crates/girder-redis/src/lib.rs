@@ -86,6 +86,20 @@
 //! type, not a number, a state no grant could leave) counts as absent and
 //! is overwritten; it is never an error.
 //!
+//! What an outage costs, and what it does not:
+//!
+//! - A Redis that restarts without persistence has forgotten the spent
+//!   permits and the pauses: the fleet may send one more burst. Turn
+//!   persistence on if that matters.
+//! - While Redis is away for every process, the fleet sends at most its
+//!   quota (each process its share); while only some processes cannot
+//!   reach it, at most the quota plus their shares. A round trip cut short
+//!   by the budget after Redis took its permit loses that permit, which
+//!   errs on the quota's side.
+//! - The fallback is logged (see [Events](#events)); the call's
+//!   [`CallRecord`](girder_core::CallRecord) does not show it, as the
+//!   backend trait is not handed the request.
+//!
 //! # Keys
 //!
 //! | key | holds |
@@ -100,7 +114,8 @@
 //! an authority is stored lowercased and without userinfo, and any other
 //! text holding `@`, a control character or more than 200 bytes is stored
 //! as `#` and 32 hex digits of its SHA-256. A custom
-//! [`Partition`](girder_core::Partition) must not put a secret into its keys.
+//! [`Partition`](girder_core::Partition) must not put a secret into its
+//! keys, and one whose text equals an authority's shares its state.
 //! The scripts use keys they derive, so a Redis Cluster is not supported:
 //! use one primary (with replicas or Sentinel as you like).
 //!
