@@ -30,8 +30,7 @@ end
 
 -- A value this script did not write (another type, or not a number)
 -- reads as absent, and is overwritten.
-local function num(key)
-  local v = redis.pcall('GET', key)
+local function parse(v)
   if type(v) ~= 'string' then
     return nil
   end
@@ -42,12 +41,19 @@ local function num(key)
   return n
 end
 
+local function num(key)
+  return parse(redis.pcall('GET', key))
+end
+
 -- No grant leaves a TAT past now + interval * burst: a later one is
 -- foreign (or was written before the server's clock went back). Either
 -- way the quota counts as full.
-local function tat_of(key, interval, burst)
-  local tat = num(key)
-  if tat == nil or tat < now or tat > now + interval * burst then
+local function tat_of(g)
+  local tat = g[5]
+  if tat == false then
+    tat = num(g[1])
+  end
+  if tat == nil or tat < now or tat > now + g[2] * g[3] then
     return now
   end
   return tat
@@ -62,8 +68,20 @@ local function store(key, tat)
   end
 end
 
--- The gates of a call: { key, interval, burst, scope (1 partition, 2 global) }.
-local function gates()
+-- Every key but the adopted hash in one call: MGET answers nil for a
+-- key that holds another type, where GET would fail.
+local function values()
+  local v = redis.call('MGET', unpack(KEYS))
+  local out = {}
+  for i = 1, #KEYS do
+    out[i] = parse(v[i])
+  end
+  return out
+end
+
+-- The gates of a call: { key, interval, burst, scope (1 partition, 2
+-- global), TAT read (nil: absent; false: not read yet) }.
+local function gates(read)
   local list = {}
   local npart = tonumber(ARGV[2])
   for i = 3, #KEYS do
@@ -72,7 +90,11 @@ local function gates()
     if q <= npart then
       scope = 1
     end
-    list[#list + 1] = { KEYS[i], tonumber(ARGV[1 + 2 * q]), tonumber(ARGV[2 + 2 * q]), scope }
+    local tat = false
+    if read then
+      tat = read[i]
+    end
+    list[#list + 1] = { KEYS[i], tonumber(ARGV[1 + 2 * q]), tonumber(ARGV[2 + 2 * q]), scope, tat }
   end
   local adopted = redis.pcall('HGETALL', KEYS[2])
   if type(adopted) == 'table' and adopted.err == nil then
@@ -80,7 +102,7 @@ local function gates()
       local interval, burst = string.match(adopted[i], '^(%d+) (%d+)$')
       interval, burst = tonumber(interval), tonumber(burst)
       if interval and burst and interval >= 1 and burst >= 1 then
-        list[#list + 1] = { KEYS[2] .. ':' .. adopted[i]:gsub(' ', '/'), interval, burst, 1 }
+        list[#list + 1] = { KEYS[2] .. ':' .. adopted[i]:gsub(' ', '/'), interval, burst, 1, false }
       end
     end
   end
@@ -88,8 +110,7 @@ local function gates()
 end
 
 -- A pause this script wrote always expires: one without expiry is foreign.
-local function paused_until()
-  local p = num(KEYS[1])
+local function paused_until(p)
   if p == nil or p <= now then
     return nil
   end
@@ -101,15 +122,16 @@ local function paused_until()
 end
 
 if op == 'acquire' then
-  local p = paused_until()
+  local read = values()
+  local p = paused_until(read[1])
   if p then
     return { 0, p - now, 1, 1 }
   end
-  local list = gates()
+  local list = gates(read)
   local tats = {}
   local wait, scope = 0, 0
   for i, g in ipairs(list) do
-    local tat = tat_of(g[1], g[2], g[3])
+    local tat = tat_of(g)
     local allowed_at = tat - g[2] * (g[3] - 1)
     if allowed_at > now and allowed_at - now > wait then
       wait, scope = allowed_at - now, g[4]
@@ -124,8 +146,8 @@ if op == 'acquire' then
   end
   return { 1 }
 elseif op == 'release' then
-  for _, g in ipairs(gates()) do
-    local tat = tat_of(g[1], g[2], g[3])
+  for _, g in ipairs(gates(values())) do
+    local tat = tat_of(g)
     if tat > now then
       store(g[1], math.max(tat - g[2], now))
     end
@@ -135,7 +157,7 @@ elseif op == 'observe' then
   local pause = tonumber(ARGV[2])
   if pause > 0 then
     local till = now + pause
-    local p = paused_until()
+    local p = paused_until(num(KEYS[1]))
     if p and p > till then
       till = p
     end
@@ -159,7 +181,7 @@ elseif op == 'observe' then
       if remaining >= 0 then
         -- Keep at most `remaining` permits, never more than there are.
         local key = KEYS[2] .. ':' .. int(interval) .. '/' .. int(burst)
-        local tat = tat_of(key, interval, burst)
+        local tat = tat_of({ key, interval, burst, 1, false })
         local spent = burst - math.min(remaining, burst)
         local target = now + spent * interval
         if target > tat then
