@@ -175,7 +175,8 @@ impl Circuit {
     /// answered. The circuit follows the fleet: open there, it opens here
     /// for the time left; probing there, a closed circuit here starts
     /// probing too, and a probe needs one of the fleet's slots. A fleet
-    /// that says closed changes nothing (the caller keeps its ticket).
+    /// that says closed changes nothing: the caller keeps its ticket and
+    /// does not settle.
     ///
     /// NOTE: every process's own trips and windows stay its own; only the
     /// fleet's open period and probe slots are adopted (see `store.rs`).
