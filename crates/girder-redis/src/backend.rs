@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use girder_core::{BoxError, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, RateLimitBackend};
 use girder_ratelimit::{GovernorBackend, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::time::Instant;
 
 use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
@@ -35,8 +36,12 @@ struct Inner {
     keys: Keys,
     script: redis::Script,
     /// Made by the first call (it needs the tokio runtime), then re-made
-    /// by redis whenever the connection is lost.
+    /// by redis whenever the connection is lost, and here when it stalls.
     manager: Mutex<Option<ConnectionManager>>,
+    /// How many managers were made: 1, plus one per stall.
+    managers: AtomicU64,
+    /// Since when calls have timed out with no answer in between.
+    stalled_since: Mutex<Option<Instant>>,
     /// This process's share of each quota, used while Redis is away.
     local: GovernorBackend,
     /// Whether the last call fell back: transitions are logged once.
@@ -60,6 +65,8 @@ impl RedisRateLimitBackend {
                 keys: Keys::new(&config.prefix),
                 script: script::script(),
                 manager: Mutex::new(None),
+                managers: AtomicU64::new(0),
+                stalled_since: Mutex::new(None),
                 local: GovernorBackend::new(),
                 on_local: AtomicBool::new(false),
                 config,
@@ -93,10 +100,7 @@ impl RedisRateLimitBackend {
 
 impl Inner {
     fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let mut slot = self
-            .manager
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = lock(&self.manager);
         if let Some(manager) = slot.as_ref() {
             return Ok(manager.clone());
         }
@@ -109,6 +113,7 @@ impl Inner {
             .set_response_timeout(io)
             .set_number_of_retries(0);
         let manager = ConnectionManager::new_lazy_with_config(self.config.client.clone(), config)?;
+        self.managers.fetch_add(1, Ordering::Relaxed);
         *slot = Some(manager.clone());
         Ok(manager)
     }
@@ -121,9 +126,43 @@ impl Inner {
         work: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, RedisUnavailable> {
         match tokio::time::timeout(limit, work).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(RedisUnavailable::new(self.mask(error.to_string()))),
-            Err(_) => Err(RedisUnavailable::new(format!("no answer within {limit:?}"))),
+            Ok(Ok(value)) => {
+                self.answered();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                self.answered();
+                Err(RedisUnavailable::new(self.mask(error.to_string())))
+            }
+            Err(_) => {
+                self.stalled();
+                Err(RedisUnavailable::new(format!("no answer within {limit:?}")))
+            }
+        }
+    }
+
+    fn answered(&self) {
+        let mut since = lock(&self.stalled_since);
+        *since = None;
+    }
+
+    /// A call timed out. redis re-makes a connection that fails or closes,
+    /// but not one that stays open and silent (a frozen server, a
+    /// black-holed network, a host gone without a reset): after an I/O
+    /// timeout with no answer, the next call starts a new one. At most one
+    /// per I/O timeout, so that a merely slow Redis is not flooded with
+    /// connections.
+    fn stalled(&self) {
+        let now = Instant::now();
+        let mut since = lock(&self.stalled_since);
+        match *since {
+            None => *since = Some(now),
+            Some(first) if now.duration_since(first) >= self.config.io_timeout => {
+                *lock(&self.manager) = None;
+                *since = Some(now);
+                tracing::debug!(target: "girder::redis", "no answer for an I/O timeout: reconnecting");
+            }
+            Some(_) => {}
         }
     }
 
@@ -289,5 +328,71 @@ impl RateLimitBackend for RedisRateLimitBackend {
             );
             invocation
         });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Both values stay valid if a holder panicked.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use girder_test::RedisServer;
+
+    async fn decide(backend: &RedisRateLimitBackend, quotas: &Quotas) -> Decision {
+        let key = PartitionKey::custom("api.test");
+        match backend.acquire(&key, quotas) {
+            Acquire::Ready(decision) => decision,
+            Acquire::Pending(decision) => decision.await,
+        }
+        .expect("decided")
+    }
+
+    /// Pins the stall rule: a connection that stays open but answers
+    /// nothing (here a frozen server) is replaced after an I/O timeout,
+    /// which redis's manager alone would not do; calls fall back meanwhile.
+    #[tokio::test]
+    async fn a_silent_connection_is_replaced_after_an_io_timeout() {
+        let Some(redis) = RedisServer::start_or_skip("a_silent_connection_is_replaced") else {
+            return;
+        };
+        let config = RedisConfig::builder(redis.url())
+            .fleet_size(1)
+            .budget(Duration::from_millis(5))
+            .io_timeout(Duration::from_millis(20))
+            .build()
+            .expect("config");
+        let backend = RedisRateLimitBackend::new(config);
+        let quotas = Quotas::new(vec![Quota::per_minute(100)], vec![]);
+        assert_eq!(decide(&backend, &quotas).await, Decision::Granted);
+        assert_eq!(backend.inner.managers.load(Ordering::Relaxed), 1);
+
+        redis.freeze().expect("freeze");
+        // Each call waits its 5 ms budget, then falls back; bounded.
+        for _ in 0..200 {
+            decide(&backend, &quotas).await;
+            if backend.inner.managers.load(Ordering::Relaxed) > 1 {
+                break;
+            }
+        }
+        redis.thaw().expect("thaw");
+        assert!(!backend.is_shared());
+        assert!(
+            backend.inner.managers.load(Ordering::Relaxed) > 1,
+            "replaced"
+        );
+        for _ in 0..400 {
+            if decide(&backend, &quotas).await == Decision::Granted && backend.is_shared() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("never back on shared state");
     }
 }

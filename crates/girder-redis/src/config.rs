@@ -146,9 +146,10 @@ impl RedisConfigBuilder {
     }
 
     /// How long a connection attempt or a command may take before the
-    /// connection counts as lost (it is then re-made). Calls never wait
-    /// this long: they wait for the [budget](Self::budget). Between 10 ms
-    /// and 60 s.
+    /// connection counts as lost, and how long calls may go unanswered
+    /// before a new connection is made (at most one per timeout). Calls
+    /// never wait this long: they wait for the [budget](Self::budget).
+    /// Between 10 ms and 60 s.
     ///
     /// Default: 1 s.
     pub fn io_timeout(mut self, timeout: Duration) -> Self {

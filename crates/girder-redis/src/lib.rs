@@ -77,8 +77,10 @@
 //! [`GovernorBackend`](girder_ratelimit::GovernorBackend): `1/n` of the
 //! fleet's quota for a [fleet of n](RedisConfigBuilder::fleet_size), or a
 //! [fraction](RedisConfigBuilder::fallback_share), so that an outage never
-//! multiplies the load on the API. The next call asks Redis again, and the
-//! connection is re-made by itself. With
+//! multiplies the load on the API. The next call asks Redis again. The
+//! connection is re-made by itself when it fails or closes, and also when
+//! it stays open but silent for the [I/O timeout](RedisConfigBuilder::io_timeout)
+//! (a frozen server, a black-holed network). With
 //! [`fail_closed`](RedisConfigBuilder::fail_closed) calls are refused with
 //! [`RedisUnavailable`] instead.
 //!
