@@ -94,13 +94,28 @@ impl<'a> RequestHead<'a> {
         self.extensions
     }
 
-    /// The authority from the URI, or else from the `Host` header.
+    /// The authority from the URI, or else from the `Host` header;
+    /// userinfo (`user:password@`) is never part of it.
     pub fn authority(&self) -> Option<Authority> {
         if let Some(authority) = self.uri.authority() {
-            return Some(authority.clone());
+            return Some(without_userinfo(authority));
         }
         let host = self.headers.get(http::header::HOST)?;
-        Authority::try_from(host.as_bytes()).ok()
+        Authority::try_from(host.as_bytes())
+            .ok()
+            .map(|a| without_userinfo(&a))
+    }
+}
+
+/// `authority` without its userinfo: a partition key's text reaches error
+/// messages, logs and shared stores, so a password in a URL must not.
+fn without_userinfo(authority: &Authority) -> Authority {
+    match authority.as_str().rsplit_once('@') {
+        None => authority.clone(),
+        // No host after the userinfo: a key of its own that holds nothing.
+        Some((_, host)) => {
+            Authority::try_from(host).unwrap_or_else(|_| Authority::from_static("-"))
+        }
     }
 }
 
@@ -235,9 +250,9 @@ impl PartitionKey {
         PartitionKey(Repr::Custom(key.into()))
     }
 
-    /// The key for one authority.
+    /// The key for one authority (its userinfo, if any, left out).
     pub fn authority(authority: Authority) -> Self {
-        PartitionKey(Repr::Authority(Some(authority)))
+        PartitionKey(Repr::Authority(Some(without_userinfo(&authority))))
     }
 }
 
@@ -366,6 +381,20 @@ mod tests {
 
     fn get(uri: &str) -> Request<()> {
         Request::get(uri).body(()).unwrap()
+    }
+
+    /// Pins a leak: a URL's password was part of the key's text, which
+    /// reaches `CircuitOpen` messages and would reach a shared store.
+    #[test]
+    fn userinfo_never_reaches_a_key() {
+        for p in [Partition::by_authority(), Partition::by_route()] {
+            let with = p.key(&get("https://ann:pa55word@API.test:8443/x"));
+            let without = p.key(&get("https://API.test:8443/x"));
+            assert_eq!(with, without);
+            assert!(!with.to_string().contains("pa55word"), "{with}");
+        }
+        let key = PartitionKey::authority("ann:pa55word@api.test".parse().unwrap());
+        assert_eq!(key.to_string(), "api.test");
     }
 
     #[test]
