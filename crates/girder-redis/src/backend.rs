@@ -46,6 +46,8 @@ struct Inner {
     local: GovernorBackend,
     /// Whether the last call fell back: transitions are logged once.
     on_local: AtomicBool,
+    /// Whether a call is asking Redis while it is away.
+    probing: AtomicBool,
 }
 
 impl fmt::Debug for RedisRateLimitBackend {
@@ -69,6 +71,7 @@ impl RedisRateLimitBackend {
                 stalled_since: Mutex::new(None),
                 local: GovernorBackend::new(),
                 on_local: AtomicBool::new(false),
+                probing: AtomicBool::new(false),
                 config,
             }),
         }
@@ -180,6 +183,22 @@ impl Inner {
         key: PartitionKey,
         quotas: Quotas,
     ) -> Result<Decision, BoxError> {
+        // While Redis is away, one call at a time asks it (the probe) and
+        // the others fall back at once: a hung Redis costs one call the
+        // budget, not every call. Held across the round trip, so that a
+        // probe dropped halfway frees the slot.
+        let _probe = match self.on_local.load(Ordering::Acquire) {
+            false => None,
+            true => match Probe::start(&self.probing) {
+                Some(probe) => Some(probe),
+                None => {
+                    let busy = RedisUnavailable::new(
+                        "unavailable; another call is checking whether it is back".into(),
+                    );
+                    return self.fall_back(&key, &quotas, busy).await;
+                }
+            },
+        };
         let partition = keys::partition(&key);
         let mut invocation = self.script.prepare_invoke();
         invocation.arg("acquire");
@@ -203,14 +222,24 @@ impl Inner {
             }
             Err(fault) => {
                 self.went_local(&fault);
-                if self.config.fail_closed {
-                    return Err(fault.into());
-                }
-                match self.local.acquire(&key, &self.local_quotas(&quotas)) {
-                    Acquire::Ready(decision) => decision,
-                    Acquire::Pending(decision) => decision.await,
-                }
+                self.fall_back(&key, &quotas, fault).await
             }
+        }
+    }
+
+    /// This process's share decides, or the call is refused (fail_closed).
+    async fn fall_back(
+        &self,
+        key: &PartitionKey,
+        quotas: &Quotas,
+        fault: RedisUnavailable,
+    ) -> Result<Decision, BoxError> {
+        if self.config.fail_closed {
+            return Err(fault.into());
+        }
+        match self.local.acquire(key, &self.local_quotas(quotas)) {
+            Acquire::Ready(decision) => decision,
+            Acquire::Pending(decision) => decision.await,
         }
     }
 
@@ -328,6 +357,23 @@ impl RateLimitBackend for RedisRateLimitBackend {
             );
             invocation
         });
+    }
+}
+
+/// The one call asking Redis while it is away; frees the slot when dropped.
+struct Probe<'a>(&'a AtomicBool);
+
+impl<'a> Probe<'a> {
+    fn start(slot: &'a AtomicBool) -> Option<Self> {
+        slot.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Probe(slot))
+    }
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

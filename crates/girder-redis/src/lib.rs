@@ -77,7 +77,10 @@
 //! [`GovernorBackend`](girder_ratelimit::GovernorBackend): `1/n` of the
 //! fleet's quota for a [fleet of n](RedisConfigBuilder::fleet_size), or a
 //! [fraction](RedisConfigBuilder::fallback_share), so that an outage never
-//! multiplies the load on the API. The next call asks Redis again. The
+//! multiplies the load on the API. While Redis is away one call at a time
+//! asks it again (a probe) and the others fall back at once, so a hung
+//! Redis costs one call the budget, not every call; the first answer puts
+//! every call back on the shared quota. The
 //! connection is re-made by itself when it fails or closes, and also when
 //! it stays open but silent for the [I/O timeout](RedisConfigBuilder::io_timeout)
 //! (a frozen server, a black-holed network). With

@@ -468,3 +468,56 @@ async fn a_dropped_acquire_leaves_the_backend_usable() {
     assert!(left <= 3, "{left}");
     assert!(a.is_shared());
 }
+
+fn evalsha_calls(info: &redis::Value) -> u64 {
+    let text = match info {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::VerbatimString { text, .. } => text.clone(),
+        other => panic!("{other:?}"),
+    };
+    text.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// While Redis is away one call at a time asks it and the others fall
+/// back at once: a frozen Redis receives one round trip per probe, not
+/// one per call (counted by Redis itself once it thaws). Without the rule
+/// the 10 calls below would each have sent one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_one_call_at_a_time_asks_it() {
+    let Some(redis) = RedisServer::start_or_skip("probe") else {
+        return;
+    };
+    let a = backend(&redis, 2);
+    let key = PartitionKey::custom("api.test");
+    let quotas = per_minute(100);
+    assert_eq!(decide(&a, &key, &quotas).await, Decision::Granted);
+    redis_command(&redis, &["CONFIG", "RESETSTAT"]).await;
+
+    redis.freeze().expect("freeze");
+    assert_eq!(decide(&a, &key, &quotas).await, Decision::Granted);
+    assert!(!a.is_shared(), "fell back");
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (a, key, quotas) = (a.clone(), key.clone(), quotas.clone());
+            tokio::spawn(async move { decide(&a, &key, &quotas).await })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.expect("task"), Decision::Granted);
+    }
+    redis.thaw().expect("thaw");
+
+    let mut seen = 0;
+    for _ in 0..400 {
+        seen = evalsha_calls(&redis_command(&redis, &["INFO", "commandstats"]).await);
+        if seen >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The call that fell back, then a probe (a few, on a loaded machine).
+    assert!((2..=5).contains(&seen), "{seen} round trips reached Redis");
+}
