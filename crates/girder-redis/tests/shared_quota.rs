@@ -191,11 +191,14 @@ async fn an_announced_quota_is_adopted_by_the_fleet() {
     announced.window = Some(Duration::from_secs(60));
     announced.remaining = Some(2);
     a.observe(&key, &quotas, &Feedback::announced(vec![announced]));
-    eventually("b adopts it", || async {
-        // The two permits the server said remain, then nothing.
-        grants(&b, &key, &quotas, 3).await == 2
+    // Sent without waiting: wait until it is stored (asking for permits
+    // meanwhile would spend them).
+    eventually("a's observation stored", || async {
+        redis_command(&redis, &["EXISTS", "girder:a:api.test"]).await == redis::Value::Int(1)
     })
     .await;
+    // The two permits the server said remain, then nothing, for both.
+    assert_eq!(grants(&b, &key, &quotas, 3).await, 2);
     assert_eq!(grants(&a, &key, &quotas, 5).await, 0);
 }
 
