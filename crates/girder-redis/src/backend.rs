@@ -1,19 +1,17 @@
 //! [`RedisRateLimitBackend`]: one quota for a fleet, in Redis.
 
 use std::fmt;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use girder_core::{BoxError, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, RateLimitBackend};
 use girder_ratelimit::{GovernorBackend, Quota};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::time::Instant;
 
 use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
 use crate::keys::{self, Keys};
+use crate::link::Link;
 use crate::script;
 
 /// A [`RateLimitBackend`] whose quota state lives in Redis, shared by
@@ -35,13 +33,7 @@ struct Inner {
     config: RedisConfig,
     keys: Keys,
     script: redis::Script,
-    /// Made by the first call (it needs the tokio runtime), then re-made
-    /// by redis whenever the connection is lost, and here when it stalls.
-    manager: Mutex<Option<ConnectionManager>>,
-    /// How many managers were made: 1, plus one per stall.
-    managers: AtomicU64,
-    /// Since when calls have timed out with no answer in between.
-    stalled_since: Mutex<Option<Instant>>,
+    link: Link,
     /// This process's share of each quota, used while Redis is away.
     local: GovernorBackend,
     /// Whether the last call fell back: transitions are logged once.
@@ -66,9 +58,7 @@ impl RedisRateLimitBackend {
             inner: Arc::new(Inner {
                 keys: Keys::new(&config.prefix),
                 script: script::script(),
-                manager: Mutex::new(None),
-                managers: AtomicU64::new(0),
-                stalled_since: Mutex::new(None),
+                link: Link::new(&config),
                 local: GovernorBackend::new(),
                 on_local: AtomicBool::new(false),
                 probing: AtomicBool::new(false),
@@ -91,93 +81,16 @@ impl RedisRateLimitBackend {
     /// One PING, bounded by the config's I/O timeout: to check at start-up
     /// that Redis answers, or to measure a round trip.
     pub async fn ping(&self) -> Result<(), RedisUnavailable> {
-        let inner = &self.inner;
-        inner
-            .bounded(inner.config.io_timeout, async {
-                let mut conn = inner.connection()?;
-                redis::cmd("PING").query_async::<()>(&mut conn).await
-            })
-            .await
+        let link = &self.inner.link;
+        link.bounded(self.inner.config.io_timeout, async {
+            let mut conn = link.connection()?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        })
+        .await
     }
 }
 
 impl Inner {
-    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let mut slot = lock(&self.manager);
-        if let Some(manager) = slot.as_ref() {
-            return Ok(manager.clone());
-        }
-        let io = Some(self.config.io_timeout);
-        // One attempt per reconnection: while Redis is down each call
-        // learns it at once (connection refused) instead of waiting out a
-        // backoff, and the next call tries again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(io)
-            .set_response_timeout(io)
-            .set_number_of_retries(0);
-        let manager = ConnectionManager::new_lazy_with_config(self.config.client.clone(), config)?;
-        self.managers.fetch_add(1, Ordering::Relaxed);
-        *slot = Some(manager.clone());
-        Ok(manager)
-    }
-
-    /// `work`, for at most `limit`; a fault is described with every
-    /// password of the URL masked.
-    async fn bounded<T>(
-        &self,
-        limit: std::time::Duration,
-        work: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, RedisUnavailable> {
-        match tokio::time::timeout(limit, work).await {
-            Ok(Ok(value)) => {
-                self.answered();
-                Ok(value)
-            }
-            Ok(Err(error)) => {
-                self.answered();
-                Err(RedisUnavailable::new(self.mask(error.to_string())))
-            }
-            Err(_) => {
-                self.stalled();
-                Err(RedisUnavailable::new(format!("no answer within {limit:?}")))
-            }
-        }
-    }
-
-    fn answered(&self) {
-        let mut since = lock(&self.stalled_since);
-        *since = None;
-    }
-
-    /// A call timed out. redis re-makes a connection that fails or closes,
-    /// but not one that stays open and silent (a frozen server, a
-    /// black-holed network, a host gone without a reset): after an I/O
-    /// timeout with no answer, the next call starts a new one. At most one
-    /// per I/O timeout, so that a merely slow Redis is not flooded with
-    /// connections.
-    fn stalled(&self) {
-        let now = Instant::now();
-        let mut since = lock(&self.stalled_since);
-        match *since {
-            None => *since = Some(now),
-            Some(first) if now.duration_since(first) >= self.config.io_timeout => {
-                *lock(&self.manager) = None;
-                *since = Some(now);
-                tracing::debug!(target: "girder::redis", "no answer for an I/O timeout: reconnecting");
-            }
-            Some(_) => {}
-        }
-    }
-
-    fn mask(&self, mut text: String) -> String {
-        for password in self.config.password.iter().filter(|p| !p.is_empty()) {
-            if text.contains(password.as_str()) {
-                text = text.replace(password.as_str(), "***");
-            }
-        }
-        text
-    }
-
     async fn acquire(
         self: Arc<Self>,
         key: PartitionKey,
@@ -204,8 +117,9 @@ impl Inner {
         invocation.arg("acquire");
         script::gates(&mut invocation, &self.keys, &partition, &quotas);
         let reply = self
+            .link
             .bounded(self.config.budget, async {
-                let mut conn = self.connection()?;
+                let mut conn = self.link.connection()?;
                 let reply: Vec<i64> = invocation.invoke_async(&mut conn).await?;
                 script::decision(&reply).ok_or_else(|| {
                     redis::RedisError::from((
@@ -300,8 +214,9 @@ impl Inner {
         runtime.spawn(async move {
             let invocation = invocation(&inner);
             let done = inner
+                .link
                 .bounded(inner.config.io_timeout, async {
-                    let mut conn = inner.connection()?;
+                    let mut conn = inner.link.connection()?;
                     invocation.invoke_async::<()>(&mut conn).await
                 })
                 .await;
@@ -377,13 +292,6 @@ impl Drop for Probe<'_> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Both values stay valid if a holder panicked.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,22 +325,19 @@ mod tests {
         let backend = RedisRateLimitBackend::new(config);
         let quotas = Quotas::new(vec![Quota::per_minute(100)], vec![]);
         assert_eq!(decide(&backend, &quotas).await, Decision::Granted);
-        assert_eq!(backend.inner.managers.load(Ordering::Relaxed), 1);
+        assert_eq!(backend.inner.link.managers(), 1);
 
         redis.freeze().expect("freeze");
         // Each call waits its 5 ms budget, then falls back; bounded.
         for _ in 0..200 {
             decide(&backend, &quotas).await;
-            if backend.inner.managers.load(Ordering::Relaxed) > 1 {
+            if backend.inner.link.managers() > 1 {
                 break;
             }
         }
         redis.thaw().expect("thaw");
         assert!(!backend.is_shared());
-        assert!(
-            backend.inner.managers.load(Ordering::Relaxed) > 1,
-            "replaced"
-        );
+        assert!(backend.inner.link.managers() > 1, "replaced");
         for _ in 0..400 {
             if decide(&backend, &quotas).await == Decision::Granted && backend.is_shared() {
                 return;

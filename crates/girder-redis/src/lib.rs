@@ -136,6 +136,7 @@ mod backend;
 mod config;
 pub mod error;
 mod keys;
+mod link;
 mod script;
 
 pub use backend::RedisRateLimitBackend;
