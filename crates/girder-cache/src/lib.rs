@@ -98,6 +98,13 @@
 //!   counted as it streams) keeps the pass; any other answer ends it and
 //!   is handed over unstored (`Bypass`), once its body has been read if
 //!   its length was not declared; the next miss stores.
+//! - **Across a fleet**: with a store shared by several processes that
+//!   grants fill claims ([`CacheStore::claim_fill`], girder-redis's store
+//!   does), the leader of a miss first claims the key for the fleet; a
+//!   process that finds it claimed re-reads the store (10 ms, doubling to
+//!   100 ms) and serves the other's entry as `Coalesced`, or fetches itself
+//!   once the claim is released or expires, after `max_coalesce_wait`, or
+//!   fails at its deadline. N processes missing one key make one request.
 //! - **Invalidation**: a 2xx or 3xx answer to POST, PUT, PATCH or DELETE
 //!   removes the target URI and same-origin `Location` / `Content-Location`
 //!   (for the writer's identity; other identities' entries run out by their
@@ -144,7 +151,10 @@
 //! [`CacheEntry::decode`]: bytes that do not decode (corrupt, foreign, a
 //! newer format) are an error, so a miss, and the next fill overwrites them.
 //! The [`encoding`] module documents the layout, for stores in other
-//! languages. Processes sharing a store share an
+//! languages. A shared store may also implement
+//! [`claim_fill`](CacheStore::claim_fill) and
+//! [`release_fill`](CacheStore::release_fill) (a lock with an expiry), so
+//! that the fleet's concurrent misses of one key make one request. Processes sharing a store share an
 //! [`identity_secret`](CacheConfigBuilder::identity_secret) (or their
 //! authenticated calls never meet) and the same identity headers and query
 //! parameters (the key stands for a credential `Vary` nominates).
@@ -211,6 +221,7 @@ mod directives;
 pub mod encoding;
 pub mod entry;
 pub mod error;
+mod fleet;
 mod flight;
 mod freshness;
 pub mod key;
@@ -230,4 +241,4 @@ pub use key::CacheKey;
 pub use layer::CacheLayer;
 pub use mode::CacheMode;
 pub use service::{Cache, ResponseFuture};
-pub use store::{CacheStore, MokaStore};
+pub use store::{CacheStore, FillClaim, FillToken, MokaStore};

@@ -20,6 +20,7 @@ use crate::answer::{self, Special};
 use crate::body::{Buffered, buffer};
 use crate::directives::{self, Directives};
 use crate::entry::{CacheEntry, StoreContext, StoredResponse};
+use crate::fleet;
 use crate::flight::{self, Flights, Landing, Leader, Role, SharedResponse};
 use crate::key::{CacheKey, KeyMaker};
 use crate::pass::{PassCall, Passes};
@@ -635,16 +636,7 @@ where
     loop {
         let rx = match shared.flights.join(&key) {
             Role::Leader(leader) => {
-                return fetch(
-                    shared,
-                    key,
-                    inner,
-                    request,
-                    entry.as_ref(),
-                    index,
-                    Some(leader),
-                )
-                .await;
+                return lead(shared, key, inner, request, entry, index, leader).await;
             }
             Role::Waiter(rx) => rx,
         };
@@ -714,6 +706,124 @@ where
             }
         }
     }
+}
+
+/// The local leader of a flight. With a store shared by several processes
+/// it first claims the fill for the fleet; when another process holds the
+/// claim it waits for that process's entry instead of asking the server
+/// (see [`CacheStore::claim_fill`]), and fetches itself if the claim is
+/// released or expires without a usable entry, or after
+/// `max_coalesce_wait`. Its local waiters wait for it throughout.
+async fn lead<S, St, ReqB, ResB>(
+    shared: &Arc<Shared<St>>,
+    key: CacheKey,
+    mut inner: S,
+    request: Request<ReqB>,
+    mut entry: Option<CacheEntry>,
+    mut index: Option<usize>,
+    leader: Leader,
+) -> Result<Response<Body>, BoxError>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    S::Error: Into<BoxError>,
+    St: CacheStore,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    // Only a call that would serve a fresh stored response may be served
+    // another process's entry (not a reload, not `no-cache`, no request
+    // directives such as `max-age=0`).
+    let fleet =
+        CacheMode::of(&request) == CacheMode::Default && !directives::in_request(request.headers());
+    let mut claim = None;
+    if fleet {
+        let max_wait = shared.config.max_coalesce_wait;
+        let deadline = Deadline::of(&request);
+        // The claim outlives neither this call nor the layer's bound on a
+        // wait, so that a process that dies holding it stalls no one for
+        // longer.
+        let hold = deadline.map_or(max_wait, |d| d.remaining().min(max_wait));
+        match fleet::claim(&shared.store, &key, hold).await {
+            fleet::Claim::Fetch(guard) => claim = guard,
+            fleet::Claim::Busy => {
+                tracing::debug!(target: "girder::cache", ?key, "another process is fetching: waiting for its entry");
+                // As a local waiter does: readiness is given back while
+                // waiting, and `fetch` drives it again.
+                // NOTE: `fetch` drives readiness before calling.
+                let unready = inner.clone();
+                drop(std::mem::replace(&mut inner, unready));
+                // A copy: the wait must not hold the request across an
+                // await (bodies need not be `Sync`).
+                let headers = request.headers().clone();
+                let usable = |e: &CacheEntry| {
+                    let now = shared.clock.now();
+                    e.variants()
+                        .iter()
+                        .any(|v| v.vary.matches(&headers) && v.is_fresh(now))
+                };
+                let waiting =
+                    tokio::time::timeout(max_wait, fleet::wait(&shared.store, &key, hold, usable));
+                let waited = match deadline {
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline.instant(), waiting).await {
+                            Ok(waited) => waited,
+                            Err(_) => return Err(DeadlineExceeded::new().into()),
+                        }
+                    }
+                    None => waiting.await,
+                };
+                match waited {
+                    Ok(fleet::Waited::Found(found)) => {
+                        let now = shared.clock.now();
+                        if let Some(stored) = found
+                            .variants()
+                            .iter()
+                            .find(|v| v.vary.matches(request.headers()) && v.is_fresh(now))
+                        {
+                            leader.land(Landing::Response(Arc::new(SharedResponse {
+                                status: stored.status,
+                                version: stored.version,
+                                headers: stored.headers.clone(),
+                                body: stored.body.clone(),
+                                request_headers: request.headers().clone(),
+                                vary: stored.vary.clone(),
+                            })));
+                            return Ok(shared.serve(stored, now, CacheStatus::Coalesced, &request));
+                        }
+                    }
+                    Ok(fleet::Waited::Fetch(guard, latest)) => {
+                        claim = guard;
+                        // What the store holds now, to revalidate and to
+                        // keep the variants other processes stored.
+                        if let Some(latest) = latest {
+                            index = latest
+                                .variants()
+                                .iter()
+                                .position(|v| v.vary.matches(request.headers()));
+                            entry = Some(latest);
+                        }
+                    }
+                    Err(_) => {
+                        tracing::debug!(target: "girder::cache", ?key, "the other process's fill is taking too long: asking alone");
+                    }
+                }
+            }
+        }
+    }
+    let result = fetch(
+        shared,
+        key,
+        inner,
+        request,
+        entry.as_ref(),
+        index,
+        Some(leader),
+    )
+    .await;
+    // Released once the entry is stored (or the fetch failed); dropping
+    // this future releases it too.
+    drop(claim);
+    result
 }
 
 /// One request to the server: a miss, or the revalidation of

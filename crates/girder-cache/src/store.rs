@@ -43,6 +43,78 @@ pub trait CacheStore: Send + Sync + 'static {
         let _ = key;
         None
     }
+
+    /// Claims the fill of `key` for this process, for at most `hold`: a
+    /// store shared by several processes lets one of them fetch a key that
+    /// all of them miss, and the others wait for its entry.
+    ///
+    /// The cache calls it when its own single-flight leader for `key` is
+    /// about to ask the server (a miss, or a revalidation). On
+    /// [`FillClaim::Claimed`] it fetches, stores, and then calls
+    /// [`release_fill`](CacheStore::release_fill) with the token (also when
+    /// the fetch fails or the call is dropped). On [`FillClaim::Busy`] it
+    /// re-reads the store with a bounded backoff until a usable entry
+    /// appears (served as [`Coalesced`](crate::CacheStatus::Coalesced)), or
+    /// it can claim the fill itself (the holder released it, or `hold`
+    /// ran out); the call's [`Deadline`](girder_core::Deadline) and
+    /// [`max_coalesce_wait`](crate::CacheConfigBuilder::max_coalesce_wait)
+    /// bound the wait. An error counts as claimed: the process fetches.
+    ///
+    /// A claim should expire by itself after `hold` (the cache passes the
+    /// smaller of `max_coalesce_wait` and the time left to the call's
+    /// deadline; a store may shorten it), so that a process that dies
+    /// holding one stalls nobody for longer.
+    ///
+    /// Default: always [`FillClaim::Claimed`], at once: a store used by one
+    /// process only (such as [`MokaStore`]) needs nothing more than the
+    /// cache's own coalescing.
+    fn claim_fill(
+        &self,
+        key: &CacheKey,
+        hold: Duration,
+    ) -> impl Future<Output = Result<FillClaim, BoxError>> + Send {
+        let _ = (key, hold);
+        ready(Ok(FillClaim::Claimed(FillToken::default())))
+    }
+
+    /// Releases a claim [`claim_fill`](CacheStore::claim_fill) granted,
+    /// once the entry is stored or the fill failed or was dropped. It must
+    /// release only the claim `token` names (the claim may have expired
+    /// and been granted to another process since), and must not block: it
+    /// is called from `Drop`, so a remote store sends it without waiting.
+    ///
+    /// Default: does nothing.
+    fn release_fill(&self, key: &CacheKey, token: FillToken) {
+        let _ = (key, token);
+    }
+}
+
+/// What [`CacheStore::claim_fill`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FillClaim {
+    /// This process fetches the key, then releases the claim this token
+    /// names with [`CacheStore::release_fill`].
+    Claimed(FillToken),
+    /// Another process holds the claim: re-read the store in a moment.
+    Busy,
+}
+
+/// Names one claim granted by [`CacheStore::claim_fill`], so that only its
+/// holder releases it. Its value means something to the store only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FillToken(u64);
+
+impl FillToken {
+    /// A token with the store's own value (a random number, say).
+    pub const fn new(value: u64) -> Self {
+        FillToken(value)
+    }
+
+    /// The value given to [`new`](FillToken::new).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
 }
 
 /// The default store: an in-memory [`moka`] cache bounded by the total
