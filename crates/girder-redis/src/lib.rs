@@ -133,6 +133,7 @@
 //! did not reach Redis at debug level. No message holds the URL's password.
 
 mod backend;
+mod circuit;
 mod config;
 pub mod error;
 mod keys;
@@ -140,5 +141,6 @@ mod link;
 mod script;
 
 pub use backend::RedisRateLimitBackend;
+pub use circuit::RedisCircuitStore;
 pub use config::{RedisConfig, RedisConfigBuilder};
 pub use error::{InvalidRedisConfig, RedisUnavailable};
