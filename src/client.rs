@@ -250,6 +250,7 @@ fn default_headers() -> HeaderMap {
 /// | retry | on, [`RetryPolicy::default`] |
 /// | logging | on, [`LoggingConfig::default`] |
 /// | circuit breaker, rate limit, cache, auth, signing | off |
+/// | fleet-wide state on Redis (feature `redis`) | off: every layer's state is this process's own |
 /// | `User-Agent` | `girder/<version>` |
 /// | `Accept` | `application/json` |
 /// | decompression | gzip (feature `gzip`, default), br and zstd (features `br`, `zstd`) |
@@ -273,6 +274,8 @@ pub struct ClientBuilder {
     max_response_bytes: usize,
     redirects: usize,
     credential_origins: Option<Vec<Origin>>,
+    #[cfg(feature = "redis")]
+    fleet: crate::fleet::Fleet,
     error: Option<Error>,
 }
 
@@ -295,6 +298,8 @@ impl Default for ClientBuilder {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             redirects: 10,
             credential_origins: None,
+            #[cfg(feature = "redis")]
+            fleet: crate::fleet::Fleet::default(),
             error: None,
         }
     }
@@ -302,11 +307,14 @@ impl Default for ClientBuilder {
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
+        let mut d = f.debug_struct("ClientBuilder");
+        d.field("base_url", &self.base_url)
             .field("attempt_timeout", &self.attempt_timeout)
-            .field("total_timeout", &self.total_timeout)
-            .finish_non_exhaustive()
+            .field("total_timeout", &self.total_timeout);
+        // RedisConfig's Debug shows no password.
+        #[cfg(feature = "redis")]
+        d.field("redis", &self.fleet.redis);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -402,19 +410,33 @@ impl ClientBuilder {
         self
     }
 
-    /// A circuit breaker (default none).
+    /// A circuit breaker (default none). The policy is used as it is, its
+    /// store included; to share its circuits across a fleet, give its
+    /// builder to `shared_circuit_breaker` (feature `redis`) instead.
     pub fn circuit_breaker(mut self, policy: impl Into<Option<BreakerPolicy>>) -> Self {
         self.breaker = policy.into();
+        #[cfg(feature = "redis")]
+        {
+            self.fleet.breaker = None;
+        }
         self
     }
 
-    /// A client-side rate limit (default none).
+    /// A client-side rate limit (default none). The policy is used as it
+    /// is, its backend included; to share its quotas across a fleet, give
+    /// its builder to `shared_rate_limit` (feature `redis`) instead.
     pub fn rate_limit(mut self, policy: impl Into<Option<RateLimitPolicy>>) -> Self {
         self.rate_limit = policy.into();
+        #[cfg(feature = "redis")]
+        {
+            self.fleet.rate_limit = None;
+        }
         self
     }
 
-    /// A response cache (default none).
+    /// A response cache (default none). With [`redis`](ClientBuilder::redis)
+    /// (feature `redis`) its entries are kept in Redis, shared by every
+    /// process, instead of in this process's memory.
     pub fn cache(mut self, config: impl Into<Option<CacheConfig>>) -> Self {
         self.cache = config.into();
         self
@@ -513,6 +535,16 @@ impl ClientBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
+        #[cfg(feature = "redis")]
+        let crate::fleet::Resolved {
+            rate_limit,
+            breaker,
+            cache_store,
+        } = self
+            .fleet
+            .resolve(self.rate_limit, self.breaker, self.cache.is_some())?;
+        #[cfg(not(feature = "redis"))]
+        let (rate_limit, breaker) = (self.rate_limit, self.breaker);
         let base = match &self.base_url {
             Some(url) => Some(
                 BaseUrl::parse(url).map_err(|why| Error::with_message(Kind::Builder, why, None))?,
@@ -566,7 +598,7 @@ impl ClientBuilder {
             .map_future(|future| -> Pin<Box<dyn Future<Output = _> + Send>> { Box::pin(future) });
         // The in-flight limit holds its slot until the body ends; a body
         // that holds none goes on as it was (no box).
-        let rate_limit = self.rate_limit.map(|policy| {
+        let rate_limit = rate_limit.map(|policy| {
             tower::ServiceBuilder::new()
                 .map_response(|response: http::Response<InFlightBody<Body>>| {
                     response.map(Body::from)
@@ -574,13 +606,26 @@ impl ClientBuilder {
                 .layer(RateLimitLayer::new(policy))
         });
         let service = option_layer(rate_limit).layer(service);
-        let service = option_layer(self.breaker.map(CircuitBreakerLayer::new)).layer(service);
+        let service = option_layer(breaker.map(CircuitBreakerLayer::new)).layer(service);
         let service = option_layer(self.retry.map(RetryLayer::new)).layer(service);
-        let service = option_layer(self.cache.map(CacheLayer::new)).layer(service);
-        let service: ClientService = match self.logging {
-            Some(config) => BoxCloneSyncService::new(LoggingLayer::new(config).layer(service)),
-            None => BoxCloneSyncService::new(CallRecordLayer::new().layer(service)),
+        // The cache's store is a type parameter: a shared store makes a
+        // stack of another type, boxed at the top all the same.
+        #[cfg(feature = "redis")]
+        let service = match (self.cache, cache_store) {
+            (Some(config), Some(store)) => outermost(
+                CacheLayer::with_store(config, store).layer(service),
+                self.logging,
+            ),
+            (cache, _) => outermost(
+                option_layer(cache.map(CacheLayer::new)).layer(service),
+                self.logging,
+            ),
         };
+        #[cfg(not(feature = "redis"))]
+        let service = outermost(
+            option_layer(self.cache.map(CacheLayer::new)).layer(service),
+            self.logging,
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 service: Slots::new(service),
@@ -591,6 +636,106 @@ impl ClientBuilder {
                 max_response_bytes: self.max_response_bytes,
             }),
         })
+    }
+}
+
+/// Fleet-wide state (feature `redis`): see [`crate::redis`] and the README's
+/// "Sharing state across a fleet".
+#[cfg(feature = "redis")]
+impl ClientBuilder {
+    /// Shares this client's state with every process using the same Redis
+    /// (and key [prefix](crate::redis::RedisConfigBuilder::prefix)): the
+    /// quotas of [`shared_rate_limit`](ClientBuilder::shared_rate_limit)
+    /// go on a [`RedisRateLimitBackend`](crate::redis::RedisRateLimitBackend),
+    /// the [`cache`](ClientBuilder::cache)'s entries in Redis, and the
+    /// circuits of [`shared_circuit_breaker`](ClientBuilder::shared_circuit_breaker)
+    /// are opened and probed fleet-wide. Each only when that layer is
+    /// configured. Building the client does not connect: a Redis that is
+    /// slow or away costs a call at most the config's
+    /// [budget](crate::redis::RedisConfigBuilder::budget), and the call then
+    /// uses this process's own state (its
+    /// [share](crate::redis::RedisConfigBuilder::fleet_size) of each quota,
+    /// a cache miss, its own circuit).
+    ///
+    /// Default: none; every layer's state is this process's own.
+    pub fn redis(mut self, config: impl Into<Option<crate::redis::RedisConfig>>) -> Self {
+        self.fleet.redis = config.into();
+        self
+    }
+
+    /// [`redis`](ClientBuilder::redis) with the defaults of
+    /// [`RedisConfig`](crate::redis::RedisConfig) for the Redis at `url`
+    /// (`redis://[[user]:password@]host[:port][/db]`), in a fleet of
+    /// `fleet_size` processes: while Redis is away each process keeps
+    /// `1/fleet_size` of every quota, so that an outage does not multiply
+    /// the load on the API. A URL that does not parse, or a `fleet_size` of
+    /// 0, makes [`build`](ClientBuilder::build) fail with a
+    /// [`Kind::Builder`] error naming the option and never quoting the URL
+    /// (it may hold a password).
+    ///
+    /// Default: none, as for [`redis`](ClientBuilder::redis).
+    pub fn redis_url(mut self, url: impl AsRef<str>, fleet_size: u32) -> Self {
+        match crate::redis::RedisConfig::builder(url.as_ref())
+            .fleet_size(fleet_size)
+            .build()
+        {
+            Ok(config) => self.fleet.redis = Some(config),
+            Err(e) => {
+                // The error names the option and never holds the URL.
+                let option = if e.option() == "url" {
+                    "redis_url"
+                } else {
+                    "redis_url's fleet_size"
+                };
+                self.error.get_or_insert_with(|| {
+                    Error::with_message(Kind::Builder, option, Some(Box::new(e)))
+                });
+            }
+        }
+        self
+    }
+
+    /// A client-side rate limit whose quotas every process using the same
+    /// [`redis`](ClientBuilder::redis) shares: the client adds the Redis
+    /// backend to `policy` and builds it (a policy that does not build
+    /// makes [`build`](ClientBuilder::build) fail). Without `redis` it is
+    /// this process's own, so the same code runs in one process and in
+    /// tests. Replaces [`rate_limit`](ClientBuilder::rate_limit).
+    ///
+    /// Default: none.
+    pub fn shared_rate_limit(mut self, policy: girder_ratelimit::RateLimitPolicyBuilder) -> Self {
+        self.rate_limit = None;
+        self.fleet.rate_limit = Some(policy);
+        self
+    }
+
+    /// A circuit breaker whose open periods and half-open probes every
+    /// process using the same [`redis`](ClientBuilder::redis) shares (each
+    /// keeps its own windows): the client adds the Redis store to `policy`
+    /// and builds it. Without `redis` it is this process's own. Replaces
+    /// [`circuit_breaker`](ClientBuilder::circuit_breaker).
+    ///
+    /// Default: none.
+    pub fn shared_circuit_breaker(mut self, policy: girder_breaker::BreakerPolicyBuilder) -> Self {
+        self.breaker = None;
+        self.fleet.breaker = Some(policy);
+        self
+    }
+}
+
+/// Logging (or a bare call record) over `service`, boxed once.
+fn outermost<S>(service: S, logging: Option<LoggingConfig>) -> ClientService
+where
+    S: Service<Request<Body>, Response = http::Response<Body>, Error = BoxError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    match logging {
+        Some(config) => BoxCloneSyncService::new(LoggingLayer::new(config).layer(service)),
+        None => BoxCloneSyncService::new(CallRecordLayer::new().layer(service)),
     }
 }
 

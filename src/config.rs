@@ -47,6 +47,54 @@ pub struct ClientConfig {
     /// The origins credentials may be sent to
     /// ([`ClientBuilder::credential_origins`]); default: the base URL's.
     pub credential_origins: Option<Vec<String>>,
+    /// The Redis that the client's rate limit, cache and circuit breaker
+    /// share with the rest of the fleet
+    /// (`redis://[[user]:password@]host[:port][/db]`), for
+    /// `ClientBuilder::redis_url`; needs the `redis` feature and
+    /// `redis_fleet_size`. The password is redacted in `Debug`.
+    ///
+    /// Default: none; each process keeps its own state.
+    pub redis_url: Option<RedisUrl>,
+    /// How many processes share the Redis: while it is away each keeps
+    /// `1/n` of every quota.
+    ///
+    /// Default: none; required with `redis_url`.
+    pub redis_fleet_size: Option<u32>,
+}
+
+/// A Redis URL from configuration: `Debug` shows it with its password
+/// replaced by `redacted`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RedisUrl {
+    fn from(url: String) -> Self {
+        RedisUrl(url)
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match ::url::Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    // Only fails for URLs that cannot have one.
+                    let _ = url.set_password(Some("redacted"));
+                }
+                write!(f, "{:?}", url.as_str())
+            }
+            // Whatever it holds may be a password.
+            Err(_) => f.write_str("[not a URL, not shown]"),
+        }
+    }
 }
 
 /// An API key from configuration; `Debug` and `Display` never show it.
@@ -85,6 +133,8 @@ impl fmt::Debug for ClientConfig {
             .field("max_retries", &self.max_retries)
             .field("user_agent", &self.user_agent)
             .field("credential_origins", &self.credential_origins)
+            .field("redis_url", &self.redis_url)
+            .field("redis_fleet_size", &self.redis_fleet_size)
             .finish()
     }
 }
@@ -169,8 +219,9 @@ impl ClientConfig {
     /// Reads `{PREFIX}_BASE_URL`, `{PREFIX}_KEY`, `{PREFIX}_KEY_HEADER`,
     /// `{PREFIX}_TIMEOUT`, `{PREFIX}_ATTEMPT_TIMEOUT`,
     /// `{PREFIX}_CONNECT_TIMEOUT`, `{PREFIX}_MAX_RETRIES`,
-    /// `{PREFIX}_USER_AGENT` and `{PREFIX}_CREDENTIAL_ORIGINS` (comma
-    /// separated) (`from_env("API")` reads `API_BASE_URL`,
+    /// `{PREFIX}_USER_AGENT`, `{PREFIX}_CREDENTIAL_ORIGINS` (comma
+    /// separated), `{PREFIX}_REDIS_URL` and `{PREFIX}_REDIS_FLEET_SIZE`
+    /// (`from_env("API")` reads `API_BASE_URL`,
     /// `API_KEY`, …). Unset variables keep the defaults; malformed ones are
     /// an error naming the variable.
     pub fn from_env(prefix: &str) -> Result<ClientConfig, ConfigError> {
@@ -197,6 +248,16 @@ impl ClientConfig {
                 })
             })
             .transpose()?;
+        let redis_fleet_size = get("REDIS_FLEET_SIZE")
+            .map(|v| {
+                v.trim().parse::<u32>().map_err(|_| {
+                    ConfigError::new(
+                        var("REDIS_FLEET_SIZE"),
+                        format!("{v:?} is not a whole number"),
+                    )
+                })
+            })
+            .transpose()?;
         let config = ClientConfig {
             base_url: get("BASE_URL"),
             api_key: get("KEY").map(ApiKey),
@@ -212,12 +273,16 @@ impl ClientConfig {
                     .filter(|origin| !origin.is_empty())
                     .collect()
             }),
+            redis_url: get("REDIS_URL").map(RedisUrl),
+            redis_fleet_size,
         };
         config.check(&|field| match field {
             "base_url" => var("BASE_URL"),
             "max_retries" => var("MAX_RETRIES"),
             "api_key_header" => var("KEY_HEADER"),
             "credential_origins" => var("CREDENTIAL_ORIGINS"),
+            "redis_url" => var("REDIS_URL"),
+            "redis_fleet_size" => var("REDIS_FLEET_SIZE"),
             other => other.to_owned(),
         })?;
         Ok(config)
@@ -248,6 +313,7 @@ impl ClientConfig {
             girder_core::origin::Origin::parse(origin)
                 .map_err(|why| ConfigError::new(name("credential_origins"), why.to_string()))?;
         }
+        self.check_redis(name)?;
         if let Some(key) = &self.api_key
             && http::HeaderValue::try_from(key.0.as_str()).is_err()
         {
@@ -257,6 +323,63 @@ impl ClientConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The Redis settings make a config (never quoting the URL).
+    #[cfg(feature = "redis")]
+    fn check_redis(&self, name: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        self.redis_config(name).map(|_| ())
+    }
+
+    #[cfg(feature = "redis")]
+    fn redis_config(
+        &self,
+        name: &dyn Fn(&str) -> String,
+    ) -> Result<Option<girder_redis::RedisConfig>, ConfigError> {
+        let Some(url) = &self.redis_url else {
+            return match self.redis_fleet_size {
+                Some(_) => Err(ConfigError::new(
+                    name("redis_fleet_size"),
+                    "is set without redis_url",
+                )),
+                None => Ok(None),
+            };
+        };
+        let Some(size) = self.redis_fleet_size else {
+            return Err(ConfigError::new(
+                name("redis_fleet_size"),
+                "is required with redis_url: how many processes share the quota \
+                 (while Redis is away each keeps 1/n of it)",
+            ));
+        };
+        girder_redis::RedisConfig::builder(url.expose())
+            .fleet_size(size)
+            .build()
+            .map(Some)
+            .map_err(|e| {
+                let setting = if e.option() == "url" {
+                    "redis_url"
+                } else {
+                    "redis_fleet_size"
+                };
+                // InvalidRedisConfig names the option, never the value.
+                ConfigError::new(name(setting), e.to_string())
+            })
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn check_redis(&self, name: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        match (&self.redis_url, self.redis_fleet_size) {
+            (None, None) => Ok(()),
+            (Some(_), _) => Err(ConfigError::new(
+                name("redis_url"),
+                "needs girder's `redis` feature",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                name("redis_fleet_size"),
+                "needs girder's `redis` feature",
+            )),
+        }
     }
 
     /// A [`ClientBuilder`] with this configuration (other settings at
@@ -292,6 +415,10 @@ impl ClientConfig {
         }
         if let Some(origins) = &self.credential_origins {
             builder = builder.credential_origins(origins);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(config) = self.redis_config(&|field| field.to_owned())? {
+            builder = builder.redis(config);
         }
         if let Some(key) = &self.api_key {
             let secret = crate::auth::SecretString::from(key.expose().to_owned());
@@ -385,6 +512,74 @@ mod tests {
         let err = ClientConfig::from_lookup("API", env(&[("API_KEY", "line\nbreak-secret")]))
             .unwrap_err();
         assert!(!err.to_string().contains("break-secret"), "{err}");
+    }
+
+    /// `{PREFIX}_REDIS_URL` and `{PREFIX}_REDIS_FLEET_SIZE` are read, the
+    /// password never shows in `Debug` or in an error, and a bad value
+    /// names its variable (pins: the Redis URL from the environment, issue 19).
+    #[test]
+    fn reads_the_redis_settings_and_hides_the_password() {
+        let config = ClientConfig::from_lookup(
+            "API",
+            env(&[
+                ("API_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0"),
+                ("API_REDIS_FLEET_SIZE", "4"),
+            ]),
+        );
+        #[cfg(feature = "redis")]
+        {
+            let config = config.unwrap();
+            assert_eq!(config.redis_fleet_size, Some(4));
+            let debug = format!("{config:?}");
+            assert!(
+                !debug.contains("hunter2") && debug.contains(":redacted@"),
+                "{debug}"
+            );
+            assert!(config.builder().unwrap().build().is_ok());
+            for (pairs, var) in [
+                (
+                    &[
+                        ("API_REDIS_URL", "redis//:hunter2@127.0.0.1:6379/0"),
+                        ("API_REDIS_FLEET_SIZE", "2"),
+                    ][..],
+                    "API_REDIS_URL",
+                ),
+                (
+                    &[("API_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0")][..],
+                    "API_REDIS_FLEET_SIZE",
+                ),
+                (
+                    &[
+                        ("API_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0"),
+                        ("API_REDIS_FLEET_SIZE", "0"),
+                    ][..],
+                    "API_REDIS_FLEET_SIZE",
+                ),
+                (
+                    &[("API_REDIS_FLEET_SIZE", "two")][..],
+                    "API_REDIS_FLEET_SIZE",
+                ),
+            ] {
+                let err = ClientConfig::from_lookup("API", env(pairs)).unwrap_err();
+                assert_eq!(err.setting(), var, "{err}");
+                assert!(!err.to_string().contains("hunter2"), "{err}");
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let err = config.unwrap_err();
+            assert_eq!(err.setting(), "API_REDIS_URL");
+            assert!(err.to_string().contains("`redis` feature"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let url = RedisUrl::from("redis://user:hunter2@cache.internal:6379/1".to_owned());
+        let debug = format!("{url:?}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("cache.internal"),
+            "{debug}"
+        );
+        let garbage = RedisUrl::from("hunter2 is no url".to_owned());
+        assert!(!format!("{garbage:?}").contains("hunter2"));
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! On top of the [`Client`] sit the API patterns: [`paginate`] (lists as
 //! streams), [`graphql`] (typed operations, errors and Relay connections),
 //! [`resource`] (typed REST collections) and, with the `blocking`
-//! feature, `blocking` (the same API for synchronous programs).
+//! feature, `blocking` (the same API for synchronous programs). With the
+//! `redis` feature, `redis` shares the rate limit, the cache and the
+//! circuit breaker of every process of a fleet (`ClientBuilder::redis`).
 //!
 //! ```
 //! use std::time::Duration;
@@ -38,6 +40,8 @@ pub mod config;
 mod decompress;
 pub mod error;
 mod ext;
+#[cfg(feature = "redis")]
+mod fleet;
 pub mod graphql;
 pub mod paginate;
 mod redirect;
@@ -86,6 +90,15 @@ pub mod auth {
 /// [`girder_ratelimit`], re-exported.
 pub mod ratelimit {
     pub use girder_ratelimit::*;
+}
+
+/// Fleet-wide state on Redis (feature `redis`): one quota, one cache and
+/// one set of circuits for every process that calls the API:
+/// [`girder_redis`], re-exported. [`ClientBuilder::redis`] puts a
+/// [`Client`]'s layers on it.
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use girder_redis::*;
 }
 
 /// Request logging and spans with OpenTelemetry conventions, secrets

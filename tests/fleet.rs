@@ -1,0 +1,167 @@
+//! Two `Client`s over one real redis-server and one TestServer share their
+//! state (feature `redis`): as two processes of a fleet would, each client
+//! has its own connections to Redis and to the server.
+//!
+//! Real time: Redis's clock is the wall clock, so these tests cannot pause
+//! it. Quotas are per hour (nothing refills while a test runs) and the
+//! tests count requests, never time them.
+
+use std::time::Duration;
+
+use girder::breaker::BreakerPolicy;
+use girder::ratelimit::{Mode, Quota, RateLimitPolicy};
+use girder::redis::RedisConfig;
+use girder::{Client, ClientConfig, Kind};
+use girder_test::{RedisServer, Reply, TestServer};
+
+const BURST: u32 = 5;
+
+/// A client of a fleet of two, on `redis`, with keys under `prefix` (one
+/// per test: tests of this binary share no Redis, but keep them apart
+/// all the same).
+fn config(redis: &RedisServer, prefix: &str) -> RedisConfig {
+    RedisConfig::builder(redis.url())
+        .prefix(prefix)
+        .fleet_size(2)
+        // Loopback answers in well under a millisecond; a loaded CI machine
+        // may not, and a fallback would make the counts below local.
+        .budget(Duration::from_millis(500))
+        .build()
+        .expect("a valid config")
+}
+
+fn quota() -> girder::ratelimit::RateLimitPolicyBuilder {
+    RateLimitPolicy::builder()
+        .quota(Quota::per_hour(BURST).burst(BURST))
+        .mode(Mode::Reject)
+}
+
+/// Two clients with `shared_rate_limit` take turns: the server sees the
+/// burst once for both, not once each (pins: the facade puts the rate
+/// limit's quotas on Redis, issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_share_one_quota() {
+    let Some(redis) = RedisServer::start_or_skip("two_clients_share_one_quota") else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route("/items", Reply::ok());
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .shared_rate_limit(quota())
+            .redis(config(&redis, "fleet-quota"))
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    let mut refused = 0;
+    for client in [&a, &b].into_iter().cycle().take(4 * BURST as usize) {
+        match client.get("items").send().await {
+            Ok(response) => assert_eq!(response.status(), 200),
+            Err(error) => {
+                assert_eq!(error.kind(), Kind::RateLimited, "{error}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(server.request_count(), BURST as usize);
+    assert_eq!(refused, 3 * BURST as usize);
+}
+
+/// The same two clients without Redis each have the whole burst: the
+/// control for the test above (a shared quota is not merely a small one).
+#[tokio::test]
+async fn without_redis_each_client_has_its_own_quota() {
+    let server = TestServer::start().await;
+    server.route("/items", Reply::ok());
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .shared_rate_limit(quota())
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    for client in [&a, &b].into_iter().cycle().take(4 * BURST as usize) {
+        let _ = client.get("items").send().await;
+    }
+    assert_eq!(server.request_count(), 2 * BURST as usize);
+}
+
+/// A Redis URL that does not parse, or a fleet of 0, is a builder error
+/// naming the option, and the URL's password is in neither its message nor
+/// its Debug (pins: bad input to `redis_url`, issue 19 "Bad input").
+#[test]
+fn a_bad_redis_url_is_a_builder_error_without_the_password() {
+    for (url, size, option) in [
+        ("redis//:hunter2@127.0.0.1:6379/0", 2, "redis_url"),
+        ("http://:hunter2@127.0.0.1:6379/0", 2, "redis_url"),
+        ("redis://:hunter2@127.0.0.1:6379/x", 2, "redis_url"),
+        ("redis://:hunter2@127.0.0.1:6379/0", 0, "fleet_size"),
+    ] {
+        let error = Client::builder()
+            .redis_url(url, size)
+            .build()
+            .expect_err("refused");
+        assert_eq!(error.kind(), Kind::Builder, "{error}");
+        let (text, debug) = (error.to_string(), format!("{error:?}"));
+        assert!(text.contains(option), "{url}: {text}");
+        assert!(
+            !text.contains("hunter2") && !debug.contains("hunter2"),
+            "{text} / {debug}"
+        );
+    }
+    // A good one builds, and Debug of the builder hides the password.
+    let builder = Client::builder().redis_url("redis://:hunter2@127.0.0.1:6379/0", 2);
+    assert!(!format!("{builder:?}").contains("hunter2"));
+    assert!(builder.build().is_ok());
+    // A shared policy that does not build is named too.
+    let error = Client::builder()
+        .shared_rate_limit(RateLimitPolicy::builder().max_in_flight(0))
+        .build()
+        .expect_err("refused");
+    assert!(error.to_string().contains("shared_rate_limit"), "{error}");
+    let error = Client::builder()
+        .shared_circuit_breaker(BreakerPolicy::builder().failure_rate(2.0))
+        .build()
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("shared_circuit_breaker"),
+        "{error}"
+    );
+}
+
+/// `ClientConfig`'s Redis settings make a client on the shared quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_config_reads_the_redis_url() {
+    let Some(redis) = RedisServer::start_or_skip("client_config_reads_the_redis_url") else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route("/items", Reply::ok());
+    let url = redis.url();
+    let config = ClientConfig::from_lookup("API", |name| match name {
+        "API_REDIS_URL" => Some(url.clone()),
+        "API_REDIS_FLEET_SIZE" => Some("2".into()),
+        _ => None,
+    })
+    .expect("a config");
+    let client = || {
+        config
+            .builder()
+            .expect("a builder")
+            .base_url(server.url("/"))
+            .retry(None)
+            .shared_rate_limit(quota())
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    for client in [&a, &b].into_iter().cycle().take(4 * BURST as usize) {
+        let _ = client.get("items").send().await;
+    }
+    assert_eq!(server.request_count(), BURST as usize);
+}
