@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use girder_breaker::store::{Admit, CircuitStore, FleetState, ProbeToken};
 use girder_core::{BoxError, PartitionKey};
+use tokio::time::Instant;
 
 use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
@@ -209,6 +210,37 @@ impl Drop for Asking {
     }
 }
 
+/// An admission's round trip under way. The breaker drops it unanswered
+/// when its own [store budget](girder_breaker::BreakerPolicyBuilder::store_budget)
+/// runs out, which may be before this crate's: dropped after half of
+/// this crate's budget or more, it counts as Redis not answering, as the
+/// crate's own timeout would, so that a hung Redis costs one call at a
+/// time the budget, whichever budget ran out. A call dropped sooner (its
+/// caller gave up) says nothing about Redis.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    since: Instant,
+    answered: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        InFlight {
+            shared,
+            since: Instant::now(),
+            answered: false,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.answered && self.since.elapsed() >= self.shared.budget / 2 {
+            self.shared.on_local.store(true, Ordering::Release);
+        }
+    }
+}
+
 impl CircuitStore for RedisCircuitStore {
     fn admit(&self, key: &PartitionKey, probe: ProbeToken, max_probes: u32) -> Admit {
         let asking = match Asking::start(&self.inner.shared) {
@@ -220,7 +252,10 @@ impl CircuitStore for RedisCircuitStore {
         let lease_ms = millis_up(self.lease);
         Admit::Pending(Box::pin(async move {
             let _asking = asking;
-            shared.admit(&partition, probe, max_probes, lease_ms).await
+            let mut in_flight = InFlight::new(&shared);
+            let answer = shared.admit(&partition, probe, max_probes, lease_ms).await;
+            in_flight.answered = true;
+            answer
         }))
     }
 

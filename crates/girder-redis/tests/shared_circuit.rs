@@ -373,6 +373,42 @@ async fn without_redis_calls_are_decided_by_the_local_circuit() {
     assert_eq!(b_api.request_count(), 1 + 1 + 5 + 1 + 3 + calls);
 }
 
+/// Pins: the breaker drops an admission when its own store budget runs
+/// out, which may come before this crate's; such a drop did not count as
+/// Redis not answering, so with Redis hung every call waited a budget,
+/// instead of one call at a time while the others fall back at once.
+#[tokio::test]
+async fn an_admission_dropped_for_slowness_counts_as_redis_not_answering() {
+    let Some(redis) = RedisServer::start_or_skip("an_admission_dropped_for_slowness") else {
+        return;
+    };
+    let store = store(&redis, 400 * MS);
+    let key = PartitionKey::custom("api.test");
+    assert_eq!(ask(&store, &key, 1, 1).await, FleetState::Closed);
+
+    redis.freeze().expect("freeze");
+    let Admit::Pending(answer) = store.admit(&key, ProbeToken::new(2), 1) else {
+        panic!("an admission is a round trip");
+    };
+    // The breaker's budget (here 250 ms) runs out before the store's.
+    assert!(tokio::time::timeout(250 * MS, answer).await.is_err());
+    assert!(!store.is_shared());
+    // One call asks whether Redis is back; the others are answered at once.
+    let Admit::Pending(asking) = store.admit(&key, ProbeToken::new(3), 1) else {
+        panic!("the first call asks");
+    };
+    let at_once = store.admit(&key, ProbeToken::new(4), 1).now();
+    let error = at_once.expect("answered at once").expect_err("unavailable");
+    assert!(
+        error.to_string().contains("another call is checking"),
+        "{error}"
+    );
+
+    redis.thaw().expect("thaw");
+    assert_eq!(asking.await.expect("answered"), FleetState::Closed);
+    assert!(store.is_shared());
+}
+
 /// Pins: a value under the store's keys that it did not write (another
 /// type, another text, a marker without expiry, a lease that is no
 /// number) is absent and overwritten, never an error or a refusal.
