@@ -3,7 +3,9 @@
 
 use girder_breaker::{BreakerPolicy, BreakerPolicyBuilder};
 use girder_ratelimit::{RateLimitPolicy, RateLimitPolicyBuilder};
-use girder_redis::{RedisConfig, RedisRateLimitBackend};
+use std::sync::Arc;
+
+use girder_redis::{RedisCircuitStore, RedisConfig, RedisRateLimitBackend};
 
 use crate::error::{Error, Kind};
 
@@ -51,9 +53,18 @@ impl Fleet {
             None => rate_limit,
         };
         let breaker = match self.breaker {
-            Some(policy) => Some(policy.build().map_err(|e| {
-                Error::with_message(Kind::Builder, "shared_circuit_breaker", Some(Box::new(e)))
-            })?),
+            Some(policy) => {
+                let policy = match &self.redis {
+                    // The breaker bounds its wait by its own store budget
+                    // (20 ms unless the policy says otherwise); the store
+                    // bounds each round trip by the config's.
+                    Some(config) => policy.store(Arc::new(RedisCircuitStore::new(config.clone()))),
+                    None => policy,
+                };
+                Some(policy.build().map_err(|e| {
+                    Error::with_message(Kind::Builder, "shared_circuit_breaker", Some(Box::new(e)))
+                })?)
+            }
             None => breaker,
         };
         let _ = cache;

@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
-use girder::breaker::BreakerPolicy;
+use girder::breaker::store::{Admit, CircuitStore, FleetState, ProbeToken};
+use girder::breaker::{BreakerPolicy, OpenDuration};
+use girder::core::PartitionKey;
 use girder::ratelimit::{Mode, Quota, RateLimitPolicy};
-use girder::redis::RedisConfig;
+use girder::redis::{RedisCircuitStore, RedisConfig};
 use girder::{Client, ClientConfig, Kind};
 use girder_test::{RedisServer, Reply, TestServer};
 
@@ -164,4 +166,90 @@ async fn client_config_reads_the_redis_url() {
         let _ = client.get("items").send().await;
     }
     assert_eq!(server.request_count(), BURST as usize);
+}
+
+/// Whether the fleet's circuit for `key` is open, as a third process would
+/// see it.
+async fn fleet_open(store: &RedisCircuitStore, key: &PartitionKey) -> bool {
+    let answer = match store.admit(key, ProbeToken::new(u64::MAX), 1) {
+        Admit::Ready(answer) => answer,
+        Admit::Pending(answer) => answer.await,
+    };
+    matches!(answer, Ok(FleetState::Open { .. }))
+}
+
+/// Client A's circuit opens on three 503s in a row; client B, which has
+/// seen nothing fail, is refused without reaching the server (pins: the
+/// facade puts `shared_circuit_breaker`'s circuits on Redis, issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_is_open_for_the_other_client() {
+    let Some(redis) = RedisServer::start_or_skip("an_open_circuit_is_open_for_the_other_client")
+    else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route("/down", Reply::status(503));
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .shared_circuit_breaker(
+                BreakerPolicy::builder()
+                    .consecutive_failures(3)
+                    .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
+                    .store_budget(Duration::from_millis(500)),
+            )
+            .redis(config(&redis, "fleet-circuit"))
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    for _ in 0..3 {
+        let response = a.get("down").send().await.expect("a response");
+        assert_eq!(response.status(), 503);
+    }
+    let error = a.get("down").send().await.expect_err("open");
+    assert_eq!(error.kind(), Kind::CircuitOpen, "{error}");
+    assert_eq!(server.request_count(), 3);
+    // A publishes without waiting: wait (bounded) until Redis has it, as
+    // the issue's "within one round trip" allows.
+    let observer = RedisCircuitStore::new(config(&redis, "fleet-circuit"));
+    let key = PartitionKey::authority(server.addr().to_string().parse().expect("authority"));
+    let mut published = false;
+    for _ in 0..200 {
+        if fleet_open(&observer, &key).await {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(published, "A's open circuit never reached Redis");
+    for _ in 0..3 {
+        let error = b.get("down").send().await.expect_err("refused");
+        assert_eq!(error.kind(), Kind::CircuitOpen, "{error}");
+    }
+    assert_eq!(server.request_count(), 3, "B reached the server");
+}
+
+/// Without Redis the same B sends: the control for the test above.
+#[tokio::test]
+async fn without_redis_each_client_has_its_own_circuit() {
+    let server = TestServer::start().await;
+    server.route("/down", Reply::status(503));
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .shared_circuit_breaker(BreakerPolicy::builder().consecutive_failures(3))
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    for _ in 0..4 {
+        let _ = a.get("down").send().await;
+    }
+    assert_eq!(server.request_count(), 3);
+    let response = b.get("down").send().await.expect("sent");
+    assert_eq!(response.status(), 503);
+    assert_eq!(server.request_count(), 4);
 }
