@@ -7,6 +7,10 @@
 //! however many replicas there are, and a `Retry-After` one of them hears
 //! pauses them all.
 //!
+//! A breaker given one [`RedisCircuitStore`] shares its circuits the same
+//! way: when one replica sees the API fail, the others stop calling it too
+//! ([Shared circuits](#shared-circuits)).
+//!
 //! ```
 //! use girder_redis::{RedisConfig, RedisRateLimitBackend};
 //! use girder_ratelimit::{Mode, Quota, RateLimitLayer, RateLimitPolicy};
@@ -105,6 +109,106 @@
 //!   [`CallRecord`](girder_core::CallRecord) does not show it, as the
 //!   backend trait is not handed the request.
 //!
+//! # Shared circuits
+//!
+//! [`RedisCircuitStore`] is girder-breaker's
+//! [`CircuitStore`](girder_breaker::CircuitStore) on Redis. Give it to
+//! [`BreakerPolicyBuilder::store`](girder_breaker::BreakerPolicyBuilder::store)
+//! and a circuit that opens in one process is open in every process on
+//! the same Redis and prefix for its open period, and once that is over
+//! at most `half_open_probes` probes are in flight across the fleet. Each
+//! process keeps its own windows and counts; only these decisions are
+//! shared.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use girder_breaker::{BreakerPolicy, CircuitBreaker, CircuitOpen, OpenDuration};
+//! use girder_redis::{RedisCircuitStore, RedisConfig};
+//! use girder_test::{MockService, RedisServer, Reply};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # let Some(redis) = RedisServer::start_or_skip("girder-redis shared circuits") else { return Ok(()) };
+//! # let redis_url = redis.url();
+//! // Two replicas, each with its own store (its own connection).
+//! let replica = |api: MockService| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+//!     let config = RedisConfig::builder(redis_url.as_str()).fleet_size(2).build()?;
+//!     let policy = BreakerPolicy::builder()
+//!         .consecutive_failures(2)
+//!         .open_duration(OpenDuration::fixed(Duration::from_secs(30)))
+//!         .store(Arc::new(RedisCircuitStore::new(config)))
+//!         .build()?;
+//!     Ok(CircuitBreaker::new(api, policy))
+//! };
+//! let (api_a, api_b) = (MockService::new(Reply::status(500)), MockService::new(Reply::ok()));
+//! let (a, b) = (replica(api_a)?, replica(api_b.clone())?);
+//! let get = || http::Request::get("https://api.test/items").body(girder_core::Body::empty());
+//!
+//! // A sees the API fail twice: its circuit opens, for the whole fleet.
+//! for _ in 0..2 {
+//!     a.clone().oneshot(get()?).await?;
+//! }
+//! # // A's opening is sent without waiting: let it reach Redis.
+//! # let store = RedisCircuitStore::new(RedisConfig::builder(redis_url.as_str()).fleet_size(2).build()?);
+//! # let key = girder_core::PartitionKey::authority("api.test".parse()?);
+//! # for _ in 0..400 {
+//! #     use girder_breaker::store::{CircuitStore, FleetState, ProbeToken};
+//! #     let girder_breaker::store::Admit::Pending(answer) = store.admit(&key, ProbeToken::new(1), 1) else { break };
+//! #     if matches!(answer.await, Ok(FleetState::Open { .. })) { break }
+//! #     tokio::time::sleep(Duration::from_millis(5)).await;
+//! # }
+//! // B's next call is refused without reaching B's API.
+//! let refused = b.clone().oneshot(get()?).await.unwrap_err();
+//! assert!(refused.downcast_ref::<CircuitOpen>().is_some());
+//! assert_eq!(api_b.request_count(), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Opening**: the process whose circuit opens sets
+//!   `{prefix}:b:{partition}` with `PX` = the open period (a later end
+//!   already there is kept). Nothing crosses the wire as an instant: the
+//!   marker's `PTTL` is the time left, on Redis's clock.
+//! - **Admission** is one round trip, one script called by `EVALSHA`: an
+//!   open circuit answers the time left (the call is refused with it as
+//!   its retry-after, and the process keeps its own circuit open that
+//!   long); a half-open one gives the call's token a probe slot if fewer
+//!   than `half_open_probes` are held; otherwise the process's own circuit
+//!   decides. A process whose own circuit is open does not ask.
+//! - **Probe slots** are fields of `{prefix}:bp:{partition}`, the token
+//!   and the end of its lease. A probe that ends, or whose call is dropped,
+//!   deletes its own field (it can never free another's); a process that
+//!   dies holding one loses it when the
+//!   [lease](RedisCircuitStore::probe_lease) ends (30 s by default). A new
+//!   open period frees every slot. The record outlives the open period by
+//!   as long again, at least a minute.
+//! - **Closing** (a probe succeeded, or
+//!   [`reset`](girder_breaker::BreakerHandle::reset)) deletes both keys.
+//! - Opening, closing and releasing are not waited for: they are queued
+//!   (at most 1,024) and sent in order, one at a time, by a task of their
+//!   own, each bounded by the [I/O timeout](RedisConfigBuilder::io_timeout).
+//!
+//! When Redis is slow or away, an admission waits at most the
+//! [budget](RedisConfigBuilder::budget) (and the breaker's own
+//! [`store_budget`](girder_breaker::BreakerPolicyBuilder::store_budget)
+//! and the call's deadline), then the process's own circuit decides: a
+//! slow store never refuses a call, and
+//! [`fail_closed`](RedisConfigBuilder::fail_closed) does not apply. While
+//! it is away one call at a time asks it and the others are decided
+//! locally at once. The breaker notes the fallback in the call record
+//! and traces it under `girder::breaker`. A value under these keys that
+//! the store did not write (another type or text, no expiry, a lease that
+//! is not a number) counts as absent, is deleted, and is written over.
+//!
+//! What it does not promise: a process learns of an opening at most one
+//! round trip late, and one cut off from Redis neither learns nor tells;
+//! a Redis restarted without persistence has forgotten the open circuits
+//! (each process's own stay open); a message held up by a frozen Redis
+//! may still be applied when it thaws; a probe that runs longer than its
+//! lease may be joined by one more.
+//!
 //! # Keys
 //!
 //! | key | holds |
@@ -113,6 +217,8 @@
 //! | `{prefix}:g:{interval µs}/{burst}` | a global quota's state |
 //! | `{prefix}:p:{partition}` | the partition's server pause |
 //! | `{prefix}:a:{partition}` and `…:{interval µs}/{burst}` | quotas the server announced |
+//! | `{prefix}:b:{partition}` | an open circuit: `open`, expiring with its open period |
+//! | `{prefix}:bp:{partition}` | a circuit's probe slots (a hash: `t:<token>` → lease end, ms) |
 //!
 //! `{partition}` is the partition key's text, as the layer logs it
 //! (`api.test:8443`, `api.test GET /users/{id}`, a custom key), except that
@@ -131,6 +237,9 @@
 //! warn, once when calls start falling back, with the reason) and `redis is back: calls share the fleet's
 //! quota again` (info, once when they stop); a release or observation that
 //! did not reach Redis at debug level. No message holds the URL's password.
+//! The circuit store traces nothing above debug (a publish or release
+//! that did not reach Redis): the breaker traces its fallback under
+//! `girder::breaker`, once each time the store stops or starts answering.
 
 mod backend;
 mod circuit;
