@@ -25,7 +25,13 @@ pub struct RedisConfig {
     pub(crate) io_timeout: Duration,
     pub(crate) share: Share,
     pub(crate) fail_closed: bool,
+    pub(crate) max_cache_entry_bytes: usize,
+    pub(crate) max_fill_hold: Duration,
 }
+
+/// The largest cache entry (encoded) a store may be configured to keep.
+// NOTE: girder-cache's `encoding::MAX_ENCODED_LEN`, which no entry exceeds.
+const MAX_CACHE_ENTRY_BYTES: usize = 64 << 20;
 
 /// The share of the fleet's quota one process keeps while Redis is away.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +65,8 @@ impl fmt::Debug for RedisConfig {
             .field("io_timeout", &self.io_timeout)
             .field("share", &self.share)
             .field("fail_closed", &self.fail_closed)
+            .field("max_cache_entry_bytes", &self.max_cache_entry_bytes)
+            .field("max_fill_hold", &self.max_fill_hold)
             .finish()
     }
 }
@@ -74,6 +82,8 @@ impl RedisConfig {
             io_timeout: Duration::from_secs(1),
             share: None,
             fail_closed: false,
+            max_cache_entry_bytes: 1 << 20,
+            max_fill_hold: Duration::from_secs(5),
         }
     }
 
@@ -96,6 +106,16 @@ impl RedisConfig {
             self.share.fraction()
         }
     }
+
+    /// The largest encoded entry a [`RedisCacheStore`](crate::RedisCacheStore) stores.
+    pub fn max_cache_entry_bytes(&self) -> usize {
+        self.max_cache_entry_bytes
+    }
+
+    /// The longest a fill claim of a [`RedisCacheStore`](crate::RedisCacheStore) lasts.
+    pub fn max_fill_hold(&self) -> Duration {
+        self.max_fill_hold
+    }
 }
 
 /// Builds a [`RedisConfig`]; [`build`](Self::build) checks it.
@@ -106,6 +126,8 @@ pub struct RedisConfigBuilder {
     io_timeout: Duration,
     share: Option<Share>,
     fail_closed: bool,
+    max_cache_entry_bytes: usize,
+    max_fill_hold: Duration,
 }
 
 impl fmt::Debug for RedisConfigBuilder {
@@ -117,6 +139,8 @@ impl fmt::Debug for RedisConfigBuilder {
             .field("io_timeout", &self.io_timeout)
             .field("share", &self.share)
             .field("fail_closed", &self.fail_closed)
+            .field("max_cache_entry_bytes", &self.max_cache_entry_bytes)
+            .field("max_fill_hold", &self.max_fill_hold)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +212,31 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// The largest cache entry, encoded, that a
+    /// [`RedisCacheStore`](crate::RedisCacheStore) stores: a larger one is
+    /// not stored (a debug event says so), so that one huge answer does not
+    /// crowd Redis or slow every process's reads. Between 1 byte and 64 MiB.
+    ///
+    /// Default: 1 MiB (girder-cache's own `max_entry_bytes`).
+    pub fn max_cache_entry_bytes(mut self, bytes: usize) -> Self {
+        self.max_cache_entry_bytes = bytes;
+        self
+    }
+
+    /// The longest a [`RedisCacheStore`](crate::RedisCacheStore)'s fill
+    /// claim lasts (the cache asks for the smaller of its
+    /// `max_coalesce_wait` and the time left to the call's deadline). A
+    /// claim is released as soon as its fill ends; this bounds how long a
+    /// process that dies while fetching keeps the others waiting, and a
+    /// fetch that takes longer lets one more process fetch. Between 10 ms
+    /// and 10 min.
+    ///
+    /// Default: 5 s.
+    pub fn max_fill_hold(mut self, hold: Duration) -> Self {
+        self.max_fill_hold = hold;
+        self
+    }
+
     /// The config, or which option makes no sense. Does not connect.
     pub fn build(self) -> Result<RedisConfig, InvalidRedisConfig> {
         let (client, password) = parse_url(&self.url)?;
@@ -205,6 +254,20 @@ impl RedisConfigBuilder {
             return Err(InvalidRedisConfig::new(
                 "io_timeout",
                 "it must be between 10 ms and 60 s",
+            ));
+        }
+        if self.max_cache_entry_bytes == 0 || self.max_cache_entry_bytes > MAX_CACHE_ENTRY_BYTES {
+            return Err(InvalidRedisConfig::new(
+                "max_cache_entry_bytes",
+                "it must be between 1 byte and 64 MiB",
+            ));
+        }
+        if self.max_fill_hold < Duration::from_millis(10)
+            || self.max_fill_hold > Duration::from_secs(600)
+        {
+            return Err(InvalidRedisConfig::new(
+                "max_fill_hold",
+                "it must be between 10 ms and 10 min",
             ));
         }
         let share = match self.share {
@@ -239,6 +302,8 @@ impl RedisConfigBuilder {
             io_timeout: self.io_timeout,
             share,
             fail_closed: self.fail_closed,
+            max_cache_entry_bytes: self.max_cache_entry_bytes,
+            max_fill_hold: self.max_fill_hold,
         })
     }
 }
@@ -308,8 +373,8 @@ impl InvalidRedisConfig {
         InvalidRedisConfig { option, reason }
     }
 
-    /// The option: `url`, `prefix`, `budget`, `io_timeout`, `fleet_size`
-    /// or `fallback_share`.
+    /// The option: `url`, `prefix`, `budget`, `io_timeout`, `fleet_size`,
+    /// `fallback_share`, `max_cache_entry_bytes` or `max_fill_hold`.
     pub fn option(&self) -> &'static str {
         self.option
     }
@@ -371,6 +436,18 @@ mod tests {
         assert_eq!(
             err(base().fleet_size(2).io_timeout(Duration::from_secs(3600))).option(),
             "io_timeout"
+        );
+        assert_eq!(
+            err(base().fleet_size(2).max_cache_entry_bytes(0)).option(),
+            "max_cache_entry_bytes"
+        );
+        assert_eq!(
+            err(base().fleet_size(2).max_cache_entry_bytes(65 << 20)).option(),
+            "max_cache_entry_bytes"
+        );
+        assert_eq!(
+            err(base().fleet_size(2).max_fill_hold(Duration::ZERO)).option(),
+            "max_fill_hold"
         );
         let closed = base().fail_closed(true).build().expect("no share needed");
         assert_eq!(closed.fallback_share(), 0.0);

@@ -242,6 +242,7 @@
 //! `girder::breaker`, once each time the store stops or starts answering.
 
 mod backend;
+mod cache;
 mod circuit;
 mod config;
 pub mod error;
@@ -250,6 +251,7 @@ mod link;
 mod script;
 
 pub use backend::RedisRateLimitBackend;
+pub use cache::RedisCacheStore;
 pub use circuit::RedisCircuitStore;
 pub use config::{RedisConfig, RedisConfigBuilder};
 pub use error::{InvalidRedisConfig, RedisUnavailable};
