@@ -107,8 +107,10 @@ impl RedisCircuitStore {
     /// How long a probe slot stays taken if its holder never gives it back
     /// (its process died, or the release was lost): then another process
     /// may probe. A probe that runs longer than this may share the
-    /// fleet's bound with one more. Clamped to 10 ms ..= 1 h. Set it on a
-    /// new store: clones made before keep theirs.
+    /// fleet's bound with one more: keep it above the per-attempt timeout
+    /// under the breaker (the `girder` client's is 10 s by default).
+    /// Clamped to 10 ms ..= 1 h. Set it on a new store: clones made before
+    /// keep theirs.
     ///
     /// Default: 30 s.
     pub fn probe_lease(mut self, lease: Duration) -> Self {
