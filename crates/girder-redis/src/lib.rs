@@ -11,6 +11,10 @@
 //! way: when one replica sees the API fail, the others stop calling it too
 //! ([Shared circuits](#shared-circuits)).
 //!
+//! A cache layer given one [`RedisCacheStore`] shares its answers: what
+//! one replica fetched the others serve, and when they all miss one key
+//! at once, one of them asks the API ([Shared cache](#shared-cache)).
+//!
 //! ```
 //! use girder_redis::{RedisConfig, RedisRateLimitBackend};
 //! use girder_ratelimit::{Mode, Quota, RateLimitLayer, RateLimitPolicy};
@@ -209,6 +213,90 @@
 //! may still be applied when it thaws; a probe that runs longer than its
 //! lease may be joined by one more.
 //!
+//! # Shared cache
+//!
+//! [`RedisCacheStore`] is girder-cache's
+//! [`CacheStore`](girder_cache::CacheStore) on Redis. Give it to
+//! [`CacheLayer::with_store`](girder_cache::CacheLayer::with_store) in each
+//! process, with the same
+//! [`identity_secret`](girder_cache::CacheConfigBuilder::identity_secret)
+//! (or authenticated calls never share an entry), and a response one
+//! process stored is a hit in every process on the same Redis and prefix.
+//!
+//! ```
+//! use girder_cache::{CacheConfig, CacheLayer, CacheStatus};
+//! use girder_redis::{RedisCacheStore, RedisConfig};
+//! use girder_test::{MockService, RedisServer, Reply};
+//! use tower::{Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # let Some(redis) = RedisServer::start_or_skip("girder-redis shared cache") else { return Ok(()) };
+//! # let redis_url = redis.url();
+//! let api = MockService::new(Reply::ok().header("cache-control", "max-age=60").body("[1,2,3]"));
+//! // Two replicas, each with its own store (its own connection).
+//! let replica = || -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+//!     let store = RedisCacheStore::new(RedisConfig::builder(redis_url.as_str()).fleet_size(2).build()?);
+//!     let config = CacheConfig::builder()
+//!         .identity_secret([7; 32]) // the same in every replica, from your secrets
+//!         .build()?;
+//!     Ok(CacheLayer::with_store(config, store).layer(api.clone()))
+//! };
+//! let (a, b) = (replica()?, replica()?);
+//! let get = || http::Request::get("https://api.test/items").body(girder_core::Body::empty());
+//!
+//! let first = a.oneshot(get()?).await?;
+//! let second = b.oneshot(get()?).await?;
+//! assert_eq!(first.extensions().get(), Some(&CacheStatus::Miss));
+//! assert_eq!(second.extensions().get(), Some(&CacheStatus::Hit));
+//! assert_eq!(api.request_count(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Entries** are girder-cache's [encoding](girder_cache::encoding)
+//!   under `{prefix}:c:{storage key}` ([`CacheKey::to_storage_key`](girder_cache::CacheKey::to_storage_key):
+//!   64 hex digits of a hash of the method, the URI and the keyed hash of
+//!   the credentials, so no URI and no secret in clear), set with `PX` =
+//!   the entry's [`retain_for`](girder_cache::CacheEntry::retain_for).
+//!   One key holds every `Vary` variant of a URI, and each credential
+//!   identity has keys of its own. A hit is one `GET`.
+//! - **Size**: an entry whose encoding is over
+//!   [`max_cache_entry_bytes`](RedisConfigBuilder::max_cache_entry_bytes)
+//!   (1 MiB by default) is not stored (a debug event says so).
+//! - **Fill coalescing**: the process leading a miss (or a revalidation)
+//!   claims it for the fleet with `SET {prefix}:f:{storage key} <token> NX
+//!   PX <hold>`. The others find it claimed and re-read the entry (after
+//!   10 ms, doubling to 100 ms) until it appears, which they serve as
+//!   [`Coalesced`](girder_cache::CacheStatus::Coalesced), or until they
+//!   can claim the fill themselves: the holder releases it as soon as its
+//!   fill ends, stored, failed or dropped (a script deletes the claim only
+//!   if it still holds the holder's token). The hold is the cache's
+//!   `max_coalesce_wait` or the time left to the call's deadline, at most
+//!   [`max_fill_hold`](RedisConfigBuilder::max_fill_hold) (5 s by
+//!   default), so a process that dies while fetching holds the others up
+//!   no longer. A waiter's call deadline and `max_coalesce_wait` bound its
+//!   wait as they bound a wait within one process. Calls that would not
+//!   serve a stored answer (reload, `no-cache`, request directives) neither
+//!   claim nor wait.
+//! - **Faults**: every round trip waits at most the
+//!   [budget](RedisConfigBuilder::budget). A read that Redis does not
+//!   answer is a miss, a write that it does not answer is dropped, a claim
+//!   that it does not answer counts as granted (the process fetches):
+//!   never an error to the caller. While Redis is away one call at a time
+//!   asks it and the others miss at once. Under an entry's key, bytes that
+//!   do not decode (corrupt, foreign, from a newer girder) and values of
+//!   another type are misses, and the next fill writes over them; a value
+//!   without expiry under a claim key is deleted by the next claim.
+//!   [`fail_closed`](RedisConfigBuilder::fail_closed) does not apply.
+//!
+//! What it does not promise: a claim whose round trip was cut short by the
+//! budget after Redis granted it is not released, and holds the others up
+//! until it expires unless the entry appears first; a fetch that outlasts
+//! its hold lets one more process fetch; stale-while-revalidate refreshes
+//! are made by each process (they are in the background); a Redis
+//! restarted without persistence starts empty.
+//!
 //! # Keys
 //!
 //! | key | holds |
@@ -219,6 +307,8 @@
 //! | `{prefix}:a:{partition}` and `…:{interval µs}/{burst}` | quotas the server announced |
 //! | `{prefix}:b:{partition}` | an open circuit: `open`, expiring with its open period |
 //! | `{prefix}:bp:{partition}` | a circuit's probe slots (a hash: `t:<token>` → lease end, ms) |
+//! | `{prefix}:c:{storage key}` | a cache entry (girder-cache's encoding), expiring after its `retain_for` |
+//! | `{prefix}:f:{storage key}` | a cache fill claim: a token, expiring after the hold |
 //!
 //! `{partition}` is the partition key's text, as the layer logs it
 //! (`api.test:8443`, `api.test GET /users/{id}`, a custom key), except that
@@ -240,6 +330,10 @@
 //! The circuit store traces nothing above debug (a publish or release
 //! that did not reach Redis): the breaker traces its fallback under
 //! `girder::breaker`, once each time the store stops or starts answering.
+//! The cache store: `redis is unavailable: cache reads are misses and
+//! nothing is stored` (warn, once when it stops answering) and `redis is
+//! back: the cache is shared again` (info, once when it answers again);
+//! entries not stored, garbage read, claims not released at debug level.
 
 mod backend;
 mod cache;
