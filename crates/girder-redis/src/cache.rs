@@ -114,11 +114,13 @@ impl RedisCacheStore {
 }
 
 impl Inner {
-    /// One round trip, bounded by the budget. While Redis is away one
-    /// call at a time asks it (a probe) and the others fail at once, so a
-    /// hung Redis costs one call the budget, not every call.
+    /// One round trip, bounded by the budget. While Redis is away only a
+    /// read may ask it (`probe`), one call at a time, and everything else
+    /// fails at once: a hung Redis costs one call one budget (its read),
+    /// not every call, nor a budget for each of a call's round trips.
     async fn ask<T, Fut>(
         &self,
+        probe: bool,
         work: impl FnOnce(ConnectionManager) -> Fut,
     ) -> Result<T, RedisUnavailable>
     where
@@ -126,7 +128,7 @@ impl Inner {
     {
         let _probe = match self.away.load(Ordering::Acquire) {
             false => None,
-            true => match Probe::start(&self.probing) {
+            true => match probe.then(|| Probe::start(&self.probing)).flatten() {
                 Some(probe) => Some(probe),
                 None => {
                     return Err(RedisUnavailable::new(
@@ -180,7 +182,7 @@ impl CacheStore for RedisCacheStore {
         let name = self.entry_key(key);
         let read = self
             .inner
-            .ask(|mut conn| async move {
+            .ask(true, |mut conn| async move {
                 match redis::cmd("GET")
                     .arg(&name)
                     .query_async::<Option<Vec<u8>>>(&mut conn)
@@ -236,7 +238,7 @@ impl CacheStore for RedisCacheStore {
         let ttl = px(entry.retain_for());
         let written = self
             .inner
-            .ask(|mut conn| async move {
+            .ask(false, |mut conn| async move {
                 redis::cmd("SET")
                     .arg(&name)
                     .arg(bytes.as_ref())
@@ -256,7 +258,7 @@ impl CacheStore for RedisCacheStore {
         let name = self.entry_key(key);
         let removed = self
             .inner
-            .ask(|mut conn| async move {
+            .ask(false, |mut conn| async move {
                 redis::cmd("DEL")
                     .arg(&name)
                     .query_async::<()>(&mut conn)
@@ -276,7 +278,7 @@ impl CacheStore for RedisCacheStore {
         let inner = &self.inner;
         // An error reaches the cache, which then fetches as if alone.
         let claimed: bool = inner
-            .ask(|mut conn| async move {
+            .ask(false, |mut conn| async move {
                 let mut invocation = inner.claim.key(&name);
                 invocation.arg(token.get()).arg(px(hold));
                 invocation.invoke_async(&mut conn).await
@@ -328,5 +330,60 @@ impl<'a> Probe<'a> {
 impl Drop for Probe<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use girder_test::RedisServer;
+    use tokio::time::Instant;
+
+    async fn ping(inner: &Inner, probe: bool) -> Result<(), RedisUnavailable> {
+        inner
+            .ask(probe, |mut conn| async move {
+                redis::cmd("PING").query_async::<()>(&mut conn).await
+            })
+            .await
+    }
+
+    /// Pins a call paying a budget for each of its round trips (read,
+    /// claim, write) while Redis hangs: once Redis is away only a read
+    /// asks it, and a write or a claim fails at once.
+    #[tokio::test]
+    async fn while_redis_is_away_only_a_read_waits_for_it() {
+        let Some(redis) = RedisServer::start_or_skip("only_a_read_waits") else {
+            return;
+        };
+        let config = RedisConfig::builder(redis.url())
+            .fleet_size(1)
+            .budget(Duration::from_millis(500))
+            .build()
+            .expect("config");
+        let store = RedisCacheStore::new(config);
+        let inner = &store.inner;
+        assert!(ping(inner, false).await.is_ok());
+        redis.freeze().expect("freeze");
+        assert!(
+            ping(inner, true).await.is_err(),
+            "no answer within the budget"
+        );
+        assert!(!store.is_shared());
+        // Far below the budget: not asked at all.
+        let started = Instant::now();
+        for _ in 0..3 {
+            assert!(ping(inner, false).await.is_err());
+        }
+        assert!(started.elapsed() < Duration::from_millis(250));
+        redis.thaw().expect("thaw");
+        for _ in 0..400 {
+            if ping(inner, true).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(store.is_shared(), "a read brings the store back");
+        assert!(ping(inner, false).await.is_ok());
     }
 }
