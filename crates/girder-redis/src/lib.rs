@@ -283,8 +283,10 @@
 //!   [budget](RedisConfigBuilder::budget). A read that Redis does not
 //!   answer is a miss, a write that it does not answer is dropped, a claim
 //!   that it does not answer counts as granted (the process fetches):
-//!   never an error to the caller. While Redis is away one call at a time
-//!   asks it and the others miss at once. Under an entry's key, bytes that
+//!   never an error to the caller. While Redis is away only a read asks
+//!   it, one call at a time, and the others miss at once; claims and
+//!   writes are not sent until a read is answered, so a hung Redis costs a
+//!   call one budget at most. Under an entry's key, bytes that
 //!   do not decode (corrupt, foreign, from a newer girder) and values of
 //!   another type are misses, and the next fill writes over them; a value
 //!   without expiry under a claim key is deleted by the next claim.
