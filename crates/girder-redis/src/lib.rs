@@ -1,5 +1,6 @@
-//! Fleet-wide state for girder, on Redis: one API quota shared by every
-//! process, [`RedisRateLimitBackend`].
+//! Fleet-wide state for girder, on Redis: one API quota
+//! ([`RedisRateLimitBackend`]), one cache ([`RedisCacheStore`]) and one
+//! view of each circuit ([`RedisCircuitStore`]) shared by every process.
 //!
 //! Ten replicas that each keep a local quota of 100/s send 1,000/s to an
 //! API that allows 100/s. Give their rate limiters one
