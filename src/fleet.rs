@@ -5,7 +5,7 @@ use girder_breaker::{BreakerPolicy, BreakerPolicyBuilder};
 use girder_ratelimit::{RateLimitPolicy, RateLimitPolicyBuilder};
 use std::sync::Arc;
 
-use girder_redis::{RedisCircuitStore, RedisConfig, RedisRateLimitBackend};
+use girder_redis::{RedisCacheStore, RedisCircuitStore, RedisConfig, RedisRateLimitBackend};
 
 use crate::error::{Error, Kind};
 
@@ -20,7 +20,7 @@ pub(crate) struct Fleet {
 }
 
 /// The cache store of a client with a cache and Redis.
-pub(crate) type CacheStore = girder_cache::MokaStore;
+pub(crate) type CacheStore = RedisCacheStore;
 
 /// The layers' settings once the fleet's are applied.
 pub(crate) struct Resolved {
@@ -67,11 +67,14 @@ impl Fleet {
             }
             None => breaker,
         };
-        let _ = cache;
+        let cache_store = match &self.redis {
+            Some(config) if cache => Some(RedisCacheStore::new(config.clone())),
+            _ => None,
+        };
         Ok(Resolved {
             rate_limit,
             breaker,
-            cache_store: None,
+            cache_store,
         })
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use girder::breaker::store::{Admit, CircuitStore, FleetState, ProbeToken};
 use girder::breaker::{BreakerPolicy, OpenDuration};
+use girder::cache::{CacheConfig, CacheStatus};
 use girder::core::PartitionKey;
 use girder::ratelimit::{Mode, Quota, RateLimitPolicy};
 use girder::redis::{RedisCircuitStore, RedisConfig};
@@ -252,4 +253,59 @@ async fn without_redis_each_client_has_its_own_circuit() {
     let response = b.get("down").send().await.expect("sent");
     assert_eq!(response.status(), 503);
     assert_eq!(server.request_count(), 4);
+}
+
+/// Client B gets a hit for what client A fetched: the server sees one
+/// request (pins: with redis the facade's cache keeps its entries in Redis,
+/// issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_answer_is_a_hit_for_the_other_client() {
+    let Some(redis) = RedisServer::start_or_skip("a_cached_answer_is_a_hit_for_the_other_client")
+    else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route(
+        "/report",
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .body("the answer"),
+    );
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .cache(CacheConfig::default())
+            .redis(config(&redis, "fleet-cache"))
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    let first = a.get("report").send().await.expect("a response");
+    assert_eq!(first.cache_status(), Some(CacheStatus::Miss));
+    assert_eq!(first.text().await.expect("a body"), "the answer");
+    let second = b.get("report").send().await.expect("a response");
+    assert_eq!(second.cache_status(), Some(CacheStatus::Hit));
+    assert_eq!(second.text().await.expect("a body"), "the answer");
+    assert_eq!(server.request_count(), 1);
+}
+
+/// Without Redis B has a cache of its own and misses: the control.
+#[tokio::test]
+async fn without_redis_each_client_has_its_own_cache() {
+    let server = TestServer::start().await;
+    server.route("/report", Reply::ok().header("cache-control", "max-age=60"));
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .cache(CacheConfig::default())
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    for client in [&a, &b, &a, &b] {
+        client.get("report").send().await.expect("a response");
+    }
+    assert_eq!(server.request_count(), 2);
 }
