@@ -342,7 +342,6 @@ async fn outage(fleet: &mut Fleet) -> Result<(), BoxError> {
     let (run, (stopped, restarted, result)) = tokio::join!(run, kill);
     result?;
     let (start, outputs) = run?;
-    let _ = start_ms;
     let total = fleet.api.requests_to("/outage").len();
     let windows = windows(&fleet.api, "/outage", start, SECONDS);
     println!(
@@ -351,20 +350,46 @@ async fn outage(fleet: &mut Fleet) -> Result<(), BoxError> {
         fleet.workers, fleet.workers
     );
     println!("API saw per 1-s window: {windows:?} ({total} in total)");
+    let end_ms = start_ms + u128::from(SECONDS) * 1000;
     let mut back = Vec::new();
     let mut errors = Vec::new();
+    let mut all = Vec::new();
     for output in &outputs {
-        let ms = field(output, "back_at").and_then(|t| t.parse::<u128>().ok());
+        let events: Vec<(char, u128)> = field(output, "transitions")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|e| Some((e.chars().next()?, e.get(1..)?.parse().ok()?)))
+            .collect();
+        // Both backends of the process back: the last "back" after the
+        // restart.
+        let last_back = events
+            .iter()
+            // Up to the end of the run: a call cut by its deadline at the
+            // very end may note a fallback and a return of its own.
+            .filter(|(kind, at)| *kind == 'B' && *at >= restarted && *at < end_ms)
+            .map(|(_, at)| *at)
+            .max();
         back.push(
-            ms.map(|ms| format!("{} ms", ms.saturating_sub(restarted)))
+            last_back
+                .map(|ms| format!("{} ms", ms - restarted))
                 .unwrap_or("never".into()),
+        );
+        all.push(
+            events
+                .iter()
+                .map(|(kind, at)| format!("{kind}@{}", at.saturating_sub(start_ms)))
+                .collect::<Vec<_>>()
+                .join(" "),
         );
         errors.push(field(output, "errors").unwrap_or_default());
     }
     println!(
-        "killed {} ms after the start; back on shared state after the restart: {back:?}",
-        stopped.saturating_sub(start_ms)
+        "killed {} ms and restarted {} ms after the start; every backend of the process back on \
+         shared state after the restart: {back:?}",
+        stopped.saturating_sub(start_ms),
+        restarted.saturating_sub(start_ms)
     );
+    println!("transitions per process (L: falls back, B: back; ms from the start): {all:?}");
     println!("failed calls per process: {errors:?}");
     for phase in ["before", "during", "after"] {
         let figures: Vec<String> = outputs
@@ -417,7 +442,7 @@ async fn worker(scenario: &str) -> Result<(), BoxError> {
 
 /// Records when `girder::redis` said it went local and came back.
 #[derive(Clone, Default)]
-struct Transitions(Arc<Mutex<(usize, Vec<u128>)>>);
+struct Transitions(Arc<Mutex<Vec<(char, u128)>>>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Transitions {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
@@ -436,9 +461,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Transitions {
         event.record(&mut message);
         let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if message.0.starts_with("redis is unavailable") {
-            state.0 += 1;
+            state.push(('L', unix_ms()));
         } else if message.0.starts_with("redis is back") {
-            state.1.push(unix_ms());
+            state.push(('B', unix_ms()));
         }
     }
 }
@@ -528,16 +553,20 @@ async fn quota_worker(scenario: &str, api: &str) -> Result<(), BoxError> {
         errors += e;
     }
     let [before, during, after] = probing.await?;
-    let (fallbacks, back) = transitions
+    let events = transitions
         .0
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let fallbacks = events.iter().filter(|(kind, _)| *kind == 'L').count();
     let mut line = format!("sent={sent} errors={errors} fallbacks={fallbacks}");
-    // Two backends (the load's and the probe's), each says when it is back.
-    if let Some(last) = back.iter().max() {
-        line += &format!(" back_at={last}");
-    }
+    // Two backends (the load's and the probe's), each says when it goes
+    // local and when it is back: every transition, as wall-clock ms.
+    let list: Vec<String> = events
+        .iter()
+        .map(|(kind, at)| format!("{kind}{at}"))
+        .collect();
+    line += &format!(" transitions={}", list.join(","));
     line += &format!(
         " probe_before={} probe_during={} probe_after={}",
         percentiles(before),
