@@ -650,7 +650,12 @@ impl ClientBuilder {
     /// the [`cache`](ClientBuilder::cache)'s entries in Redis, and the
     /// circuits of [`shared_circuit_breaker`](ClientBuilder::shared_circuit_breaker)
     /// are opened and probed fleet-wide. Each only when that layer is
-    /// configured. Building the client does not connect: a Redis that is
+    /// configured. Policies given built, with
+    /// [`rate_limit`](ClientBuilder::rate_limit) or
+    /// [`circuit_breaker`](ClientBuilder::circuit_breaker), are used as
+    /// they are (a built policy's backend cannot be replaced): they stay
+    /// this process's own. Each of the three layers makes its own
+    /// connection. Building the client does not connect: a Redis that is
     /// slow or away costs a call at most the config's
     /// [budget](crate::redis::RedisConfigBuilder::budget), and the call then
     /// uses this process's own state (its
