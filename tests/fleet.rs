@@ -309,3 +309,53 @@ async fn without_redis_each_client_has_its_own_cache() {
     }
     assert_eq!(server.request_count(), 2);
 }
+
+/// With redis-server stopped every call still completes or is refused by
+/// the process's share of the quota, never failed by Redis: each client
+/// sends its share (2 of the burst of 5, for a fleet of 2), the cache
+/// misses instead of failing, and the breaker decides locally (pins: the
+/// facade's layers fall back together, issue 19 item 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_away_calls_use_this_process_share() {
+    let Some(mut redis) =
+        RedisServer::start_or_skip("with_redis_away_calls_use_this_process_share")
+    else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route(
+        "/report",
+        Reply::ok()
+            .header("cache-control", "max-age=60")
+            .body("the answer"),
+    );
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .shared_rate_limit(quota())
+            .shared_circuit_breaker(BreakerPolicy::builder())
+            .cache(CacheConfig::default())
+            .redis(config(&redis, "fleet-away"))
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    redis.stop();
+    let (mut sent, mut refused) = (0, 0);
+    for client in [&a, &b].into_iter().cycle().take(6) {
+        match client.get("report").send().await {
+            Ok(response) => {
+                assert_eq!(response.cache_status(), Some(CacheStatus::Miss));
+                assert_eq!(response.text().await.expect("a body"), "the answer");
+                sent += 1;
+            }
+            Err(error) => {
+                assert_eq!(error.kind(), Kind::RateLimited, "{error}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((sent, refused), (4, 2));
+    assert_eq!(server.request_count(), 4);
+}
