@@ -494,7 +494,7 @@ async fn quota_worker(scenario: &str, api: &str) -> Result<(), BoxError> {
         .base_url(api)
         .retry(None)
         .logging(None)
-        .shared_rate_limit(policy)
+        .rate_limit(policy.build()?)
         .redis(redis_config(scenario)?)
         .build()?;
     // A light probe on a quota that never binds: what a call costs before,
@@ -503,7 +503,11 @@ async fn quota_worker(scenario: &str, api: &str) -> Result<(), BoxError> {
         .base_url(api)
         .retry(None)
         .logging(None)
-        .shared_rate_limit(RateLimitPolicy::builder().quota(Quota::per_second(100_000)))
+        .rate_limit(
+            RateLimitPolicy::builder()
+                .quota(Quota::per_second(100_000))
+                .build()?,
+        )
         .redis(redis_config(&format!("{scenario}-probe"))?)
         .build()?;
     let start = start_line().await?;
@@ -603,10 +607,11 @@ async fn circuit_worker(api: &str) -> Result<(), BoxError> {
         .base_url(api)
         .retry(None)
         .logging(None)
-        .shared_circuit_breaker(
+        .circuit_breaker(
             BreakerPolicy::builder()
                 .consecutive_failures(3)
-                .open_duration(OpenDuration::fixed(Duration::from_secs(30))),
+                .open_duration(OpenDuration::fixed(Duration::from_secs(30)))
+                .build()?,
         )
         .redis(redis_config("circuit")?)
         .build()?;

@@ -275,7 +275,7 @@ pub struct ClientBuilder {
     redirects: usize,
     credential_origins: Option<Vec<Origin>>,
     #[cfg(feature = "redis")]
-    fleet: crate::fleet::Fleet,
+    redis: Option<crate::redis::RedisConfig>,
     error: Option<Error>,
 }
 
@@ -299,7 +299,7 @@ impl Default for ClientBuilder {
             redirects: 10,
             credential_origins: None,
             #[cfg(feature = "redis")]
-            fleet: crate::fleet::Fleet::default(),
+            redis: None,
             error: None,
         }
     }
@@ -313,7 +313,7 @@ impl fmt::Debug for ClientBuilder {
             .field("total_timeout", &self.total_timeout);
         // RedisConfig's Debug shows no password.
         #[cfg(feature = "redis")]
-        d.field("redis", &self.fleet.redis);
+        d.field("redis", &self.redis);
         d.finish_non_exhaustive()
     }
 }
@@ -410,27 +410,20 @@ impl ClientBuilder {
         self
     }
 
-    /// A circuit breaker (default none). The policy is used as it is, its
-    /// store included; to share its circuits across a fleet, give its
-    /// builder to `shared_circuit_breaker` (feature `redis`) instead.
+    /// A circuit breaker (default none). With `redis` (feature `redis`)
+    /// its circuits are opened and probed fleet-wide, unless the policy has
+    /// a [store](girder_breaker::BreakerPolicyBuilder::store) of its own.
     pub fn circuit_breaker(mut self, policy: impl Into<Option<BreakerPolicy>>) -> Self {
         self.breaker = policy.into();
-        #[cfg(feature = "redis")]
-        {
-            self.fleet.breaker = None;
-        }
         self
     }
 
-    /// A client-side rate limit (default none). The policy is used as it
-    /// is, its backend included; to share its quotas across a fleet, give
-    /// its builder to `shared_rate_limit` (feature `redis`) instead.
+    /// A client-side rate limit (default none). With `redis` (feature
+    /// `redis`) its quotas are shared by the fleet, unless the policy has a
+    /// [backend](girder_ratelimit::RateLimitPolicyBuilder::backend) of its
+    /// own.
     pub fn rate_limit(mut self, policy: impl Into<Option<RateLimitPolicy>>) -> Self {
         self.rate_limit = policy.into();
-        #[cfg(feature = "redis")]
-        {
-            self.fleet.rate_limit = None;
-        }
         self
     }
 
@@ -540,9 +533,12 @@ impl ClientBuilder {
             rate_limit,
             breaker,
             cache_store,
-        } = self
-            .fleet
-            .resolve(self.rate_limit, self.breaker, self.cache.is_some())?;
+        } = crate::fleet::resolve(
+            self.redis.as_ref(),
+            self.rate_limit,
+            self.breaker,
+            self.cache.is_some(),
+        );
         #[cfg(not(feature = "redis"))]
         let (rate_limit, breaker) = (self.rate_limit, self.breaker);
         let base = match &self.base_url {
@@ -645,17 +641,13 @@ impl ClientBuilder {
 impl ClientBuilder {
     /// Shares this client's state with every process using the same Redis
     /// (and key [prefix](crate::redis::RedisConfigBuilder::prefix)): the
-    /// quotas of [`shared_rate_limit`](ClientBuilder::shared_rate_limit)
-    /// go on a [`RedisRateLimitBackend`](crate::redis::RedisRateLimitBackend),
-    /// the [`cache`](ClientBuilder::cache)'s entries in Redis, and the
-    /// circuits of [`shared_circuit_breaker`](ClientBuilder::shared_circuit_breaker)
-    /// are opened and probed fleet-wide. Each only when that layer is
-    /// configured. Policies given built, with
-    /// [`rate_limit`](ClientBuilder::rate_limit) or
-    /// [`circuit_breaker`](ClientBuilder::circuit_breaker), are used as
-    /// they are (a built policy's backend cannot be replaced): they stay
-    /// this process's own. Each of the three layers makes its own
-    /// connection. Building the client does not connect: a Redis that is
+    /// quotas of [`rate_limit`](ClientBuilder::rate_limit) go on a
+    /// [`RedisRateLimitBackend`](crate::redis::RedisRateLimitBackend), the
+    /// [`cache`](ClientBuilder::cache)'s entries in Redis, and the circuits
+    /// of [`circuit_breaker`](ClientBuilder::circuit_breaker) are opened
+    /// and probed fleet-wide. Each only when that layer is configured, and
+    /// not for a policy given a backend or store of its own. Each of the
+    /// three layers makes its own connection. Building the client does not connect: a Redis that is
     /// slow or away costs a call at most the config's
     /// [budget](crate::redis::RedisConfigBuilder::budget), and the call then
     /// uses this process's own state (its
@@ -664,7 +656,7 @@ impl ClientBuilder {
     ///
     /// Default: none; every layer's state is this process's own.
     pub fn redis(mut self, config: impl Into<Option<crate::redis::RedisConfig>>) -> Self {
-        self.fleet.redis = config.into();
+        self.redis = config.into();
         self
     }
 
@@ -684,7 +676,7 @@ impl ClientBuilder {
             .fleet_size(fleet_size)
             .build()
         {
-            Ok(config) => self.fleet.redis = Some(config),
+            Ok(config) => self.redis = Some(config),
             Err(e) => {
                 // The error names the option and never holds the URL.
                 let option = if e.option() == "url" {
@@ -697,33 +689,6 @@ impl ClientBuilder {
                 });
             }
         }
-        self
-    }
-
-    /// A client-side rate limit whose quotas every process using the same
-    /// [`redis`](ClientBuilder::redis) shares: the client adds the Redis
-    /// backend to `policy` and builds it (a policy that does not build
-    /// makes [`build`](ClientBuilder::build) fail). Without `redis` it is
-    /// this process's own, so the same code runs in one process and in
-    /// tests. Replaces [`rate_limit`](ClientBuilder::rate_limit).
-    ///
-    /// Default: none.
-    pub fn shared_rate_limit(mut self, policy: girder_ratelimit::RateLimitPolicyBuilder) -> Self {
-        self.rate_limit = None;
-        self.fleet.rate_limit = Some(policy);
-        self
-    }
-
-    /// A circuit breaker whose open periods and half-open probes every
-    /// process using the same [`redis`](ClientBuilder::redis) shares (each
-    /// keeps its own windows): the client adds the Redis store to `policy`
-    /// and builds it. Without `redis` it is this process's own. Replaces
-    /// [`circuit_breaker`](ClientBuilder::circuit_breaker).
-    ///
-    /// Default: none.
-    pub fn shared_circuit_breaker(mut self, policy: girder_breaker::BreakerPolicyBuilder) -> Self {
-        self.breaker = None;
-        self.fleet.breaker = Some(policy);
         self
     }
 }

@@ -39,7 +39,7 @@ fn quota() -> girder::ratelimit::RateLimitPolicyBuilder {
         .mode(Mode::Reject)
 }
 
-/// Two clients with `shared_rate_limit` take turns: the server sees the
+/// Two clients with a rate limit and Redis take turns: the server sees the
 /// burst once for both, not once each (pins: the facade puts the rate
 /// limit's quotas on Redis, issue 19).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +53,7 @@ async fn two_clients_share_one_quota() {
         Client::builder()
             .base_url(server.url("/"))
             .retry(None)
-            .shared_rate_limit(quota())
+            .rate_limit(quota().build().unwrap())
             .redis(config(&redis, "fleet-quota"))
             .build()
             .expect("a client")
@@ -83,7 +83,37 @@ async fn without_redis_each_client_has_its_own_quota() {
         Client::builder()
             .base_url(server.url("/"))
             .retry(None)
-            .shared_rate_limit(quota())
+            .rate_limit(quota().build().unwrap())
+            .build()
+            .expect("a client")
+    };
+    let (a, b) = (client(), client());
+    for client in [&a, &b].into_iter().cycle().take(4 * BURST as usize) {
+        let _ = client.get("items").send().await;
+    }
+    assert_eq!(server.request_count(), 2 * BURST as usize);
+}
+
+/// A policy given a backend of its own keeps it, Redis or not: each
+/// client's own backend grants it the whole burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_with_its_own_backend_keeps_it() {
+    let Some(redis) = RedisServer::start_or_skip("a_policy_with_its_own_backend_keeps_it") else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route("/items", Reply::ok());
+    let client = || {
+        Client::builder()
+            .base_url(server.url("/"))
+            .retry(None)
+            .rate_limit(
+                quota()
+                    .backend(girder::ratelimit::GovernorBackend::new())
+                    .build()
+                    .unwrap(),
+            )
+            .redis(config(&redis, "fleet-own-backend"))
             .build()
             .expect("a client")
     };
@@ -121,20 +151,6 @@ fn a_bad_redis_url_is_a_builder_error_without_the_password() {
     let builder = Client::builder().redis_url("redis://:hunter2@127.0.0.1:6379/0", 2);
     assert!(!format!("{builder:?}").contains("hunter2"));
     assert!(builder.build().is_ok());
-    // A shared policy that does not build is named too.
-    let error = Client::builder()
-        .shared_rate_limit(RateLimitPolicy::builder().max_in_flight(0))
-        .build()
-        .expect_err("refused");
-    assert!(error.to_string().contains("shared_rate_limit"), "{error}");
-    let error = Client::builder()
-        .shared_circuit_breaker(BreakerPolicy::builder().failure_rate(2.0))
-        .build()
-        .expect_err("refused");
-    assert!(
-        error.to_string().contains("shared_circuit_breaker"),
-        "{error}"
-    );
 }
 
 /// `ClientConfig`'s Redis settings make a client on the shared quota.
@@ -158,7 +174,7 @@ async fn client_config_reads_the_redis_url() {
             .expect("a builder")
             .base_url(server.url("/"))
             .retry(None)
-            .shared_rate_limit(quota())
+            .rate_limit(quota().build().unwrap())
             .build()
             .expect("a client")
     };
@@ -181,7 +197,7 @@ async fn fleet_open(store: &RedisCircuitStore, key: &PartitionKey) -> bool {
 
 /// Client A's circuit opens on three 503s in a row; client B, which has
 /// seen nothing fail, is refused without reaching the server (pins: the
-/// facade puts `shared_circuit_breaker`'s circuits on Redis, issue 19).
+/// facade puts the circuit breaker's circuits on Redis, issue 19).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_circuit_is_open_for_the_other_client() {
     let Some(redis) = RedisServer::start_or_skip("an_open_circuit_is_open_for_the_other_client")
@@ -194,11 +210,13 @@ async fn an_open_circuit_is_open_for_the_other_client() {
         Client::builder()
             .base_url(server.url("/"))
             .retry(None)
-            .shared_circuit_breaker(
+            .circuit_breaker(
                 BreakerPolicy::builder()
                     .consecutive_failures(3)
                     .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
-                    .store_budget(Duration::from_millis(500)),
+                    .store_budget(Duration::from_millis(500))
+                    .build()
+                    .unwrap(),
             )
             .redis(config(&redis, "fleet-circuit"))
             .build()
@@ -241,7 +259,12 @@ async fn without_redis_each_client_has_its_own_circuit() {
         Client::builder()
             .base_url(server.url("/"))
             .retry(None)
-            .shared_circuit_breaker(BreakerPolicy::builder().consecutive_failures(3))
+            .circuit_breaker(
+                BreakerPolicy::builder()
+                    .consecutive_failures(3)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .expect("a client")
     };
@@ -333,8 +356,8 @@ async fn with_redis_away_calls_use_this_process_share() {
         Client::builder()
             .base_url(server.url("/"))
             .retry(None)
-            .shared_rate_limit(quota())
-            .shared_circuit_breaker(BreakerPolicy::builder())
+            .rate_limit(quota().build().unwrap())
+            .circuit_breaker(BreakerPolicy::builder().build().unwrap())
             .cache(CacheConfig::default())
             .redis(config(&redis, "fleet-away"))
             .build()

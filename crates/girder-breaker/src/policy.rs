@@ -155,6 +155,20 @@ impl BreakerPolicy {
             policy: BreakerPolicy::default(),
         }
     }
+
+    /// This policy with its circuits shared through `store`, replacing the
+    /// one it had (see [`BreakerPolicyBuilder::store`]): for code that
+    /// receives a built policy and decides where its circuits live (the
+    /// girder `Client` with a shared store).
+    pub fn with_store(mut self, store: Arc<dyn CircuitStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Whether a [`CircuitStore`] was given.
+    pub fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
 }
 
 impl Default for BreakerPolicy {

@@ -86,6 +86,21 @@ impl RateLimitPolicy {
         RateLimitPolicyBuilder(RateLimitPolicy::default())
     }
 
+    /// This policy with its quota state kept in `backend`, replacing the
+    /// one it had (see [`RateLimitPolicyBuilder::backend`]): for code that
+    /// receives a built policy and decides where its state lives (the
+    /// girder `Client` with a shared store).
+    pub fn with_backend(mut self, backend: impl RateLimitBackend) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// Whether a backend was given; `false` means each layer keeps its
+    /// own in-process [`GovernorBackend`].
+    pub fn has_backend(&self) -> bool {
+        self.backend.is_some()
+    }
+
     /// The backend of a layer built from this policy: the one given, or a
     /// new [`GovernorBackend`].
     pub(crate) fn make_backend(&self) -> Arc<dyn RateLimitBackend> {
