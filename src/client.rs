@@ -646,9 +646,10 @@ impl ClientBuilder {
     /// [`cache`](ClientBuilder::cache)'s entries in Redis, and the circuits
     /// of [`circuit_breaker`](ClientBuilder::circuit_breaker) are opened
     /// and probed fleet-wide. Each only when that layer is configured, and
-    /// not for a policy given a backend or store of its own. Each of the
-    /// three layers makes its own connection. Building the client does not connect: a Redis that is
-    /// slow or away costs a call at most the config's
+    /// not for a policy given a backend or store of its own. The three
+    /// share the config's one multiplexed connection (as do other clients
+    /// built with clones of the same config). Building the client does not
+    /// connect: a Redis that is slow or away costs a call at most the config's
     /// [budget](crate::redis::RedisConfigBuilder::budget), and the call then
     /// uses this process's own state (its
     /// [share](crate::redis::RedisConfigBuilder::fleet_size) of each quota,

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use girder_core::{BoxError, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, RateLimitBackend};
@@ -11,7 +10,7 @@ use girder_ratelimit::{GovernorBackend, Quota};
 use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
 use crate::keys::{self, Keys};
-use crate::link::Link;
+use crate::link::{Availability, Link};
 use crate::script;
 
 /// A [`RateLimitBackend`] whose quota state lives in Redis, shared by
@@ -33,13 +32,11 @@ struct Inner {
     config: RedisConfig,
     keys: Keys,
     script: redis::Script,
-    link: Link,
+    link: Arc<Link>,
     /// This process's share of each quota, used while Redis is away.
     local: GovernorBackend,
-    /// Whether the last call fell back: transitions are logged once.
-    on_local: AtomicBool,
-    /// Whether a call is asking Redis while it is away.
-    probing: AtomicBool,
+    /// Whether the last call fell back, and the one call asking meanwhile.
+    redis: Arc<Availability>,
 }
 
 impl fmt::Debug for RedisRateLimitBackend {
@@ -58,10 +55,9 @@ impl RedisRateLimitBackend {
             inner: Arc::new(Inner {
                 keys: Keys::new(&config.prefix),
                 script: script::script(),
-                link: Link::new(&config),
+                link: config.link.clone(),
                 local: GovernorBackend::new(),
-                on_local: AtomicBool::new(false),
-                probing: AtomicBool::new(false),
+                redis: Arc::default(),
                 config,
             }),
         }
@@ -75,7 +71,7 @@ impl RedisRateLimitBackend {
     /// Whether the last call was decided by Redis (`true`), or fell back
     /// to this process's share of the quota (`false`).
     pub fn is_shared(&self) -> bool {
-        !self.inner.on_local.load(Ordering::Acquire)
+        !self.inner.redis.is_away()
     }
 
     /// One PING, bounded by the config's I/O timeout: to check at start-up
@@ -96,21 +92,13 @@ impl Inner {
         key: PartitionKey,
         quotas: Quotas,
     ) -> Result<Decision, BoxError> {
-        // While Redis is away, one call at a time asks it (the probe) and
-        // the others fall back at once: a hung Redis costs one call the
-        // budget, not every call. Held across the round trip, so that a
-        // probe dropped halfway frees the slot.
-        let _probe = match self.on_local.load(Ordering::Acquire) {
-            false => None,
-            true => match Probe::start(&self.probing) {
-                Some(probe) => Some(probe),
-                None => {
-                    let busy = RedisUnavailable::new(
-                        "unavailable; another call is checking whether it is back".into(),
-                    );
-                    return self.fall_back(&key, &quotas, busy).await;
-                }
-            },
+        // While Redis is away, one call at a time asks it and the others
+        // fall back at once: a hung Redis costs one call the budget, not
+        // every call. Held across the round trip, so that a call dropped
+        // halfway gives the turn back.
+        let _turn = match self.redis.turn() {
+            Ok(turn) => turn,
+            Err(busy) => return self.fall_back(&key, &quotas, busy).await,
         };
         let partition = keys::partition(&key);
         let mut invocation = self.script.prepare_invoke();
@@ -158,7 +146,7 @@ impl Inner {
     }
 
     fn went_local(&self, fault: &RedisUnavailable) {
-        if self.on_local.swap(true, Ordering::AcqRel) {
+        if !self.redis.failed() {
             return;
         }
         if self.config.fail_closed {
@@ -178,7 +166,7 @@ impl Inner {
     }
 
     fn shared_again(&self) {
-        if self.on_local.swap(false, Ordering::AcqRel) {
+        if self.redis.answered() {
             tracing::info!(
                 target: "girder::redis",
                 "redis is back: calls share the fleet's quota again"
@@ -272,23 +260,6 @@ impl RateLimitBackend for RedisRateLimitBackend {
             );
             invocation
         });
-    }
-}
-
-/// The one call asking Redis while it is away; frees the slot when dropped.
-struct Probe<'a>(&'a AtomicBool);
-
-impl<'a> Probe<'a> {
-    fn start(slot: &'a AtomicBool) -> Option<Self> {
-        slot.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .ok()
-            .map(|_| Probe(slot))
-    }
-}
-
-impl Drop for Probe<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 

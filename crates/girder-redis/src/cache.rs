@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use girder_cache::{CacheEntry, CacheKey, CacheStore, FillClaim, FillToken};
@@ -14,7 +14,7 @@ use redis::aio::ConnectionManager;
 use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
 use crate::keys::micros_up;
-use crate::link::Link;
+use crate::link::{Availability, Link};
 
 /// Claims a fill: `SET NX PX`, after deleting a value under the claim key
 /// that has no expiry (not a claim of ours: left there, it would make
@@ -55,13 +55,11 @@ pub struct RedisCacheStore {
 
 struct Inner {
     config: RedisConfig,
-    link: Link,
+    link: Arc<Link>,
     claim: redis::Script,
     release: redis::Script,
-    /// Whether the last round trip failed: transitions are logged once.
-    away: AtomicBool,
-    /// Whether a call is asking Redis while it is away.
-    probing: AtomicBool,
+    /// Whether the last round trip failed, and the one read asking meanwhile.
+    redis: Arc<Availability>,
     /// Fill tokens: a random start (distinct across processes) counted up.
     tokens: AtomicU64,
 }
@@ -80,11 +78,10 @@ impl RedisCacheStore {
     pub fn new(config: RedisConfig) -> Self {
         RedisCacheStore {
             inner: Arc::new(Inner {
-                link: Link::new(&config),
+                link: config.link.clone(),
                 claim: redis::Script::new(CLAIM),
                 release: redis::Script::new(RELEASE),
-                away: AtomicBool::new(false),
-                probing: AtomicBool::new(false),
+                redis: Arc::default(),
                 tokens: AtomicU64::new(RandomState::new().hash_one(0u8)),
                 config,
             }),
@@ -99,7 +96,7 @@ impl RedisCacheStore {
     /// Whether the last round trip reached Redis (`true`), or failed, so
     /// that reads are misses and nothing is stored (`false`).
     pub fn is_shared(&self) -> bool {
-        !self.inner.away.load(Ordering::Acquire)
+        !self.inner.redis.is_away()
     }
 
     /// The Redis key of `key`'s entry: `{prefix}:c:{storage key}`.
@@ -126,17 +123,12 @@ impl Inner {
     where
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let _probe = match self.away.load(Ordering::Acquire) {
-            false => None,
-            true => match probe.then(|| Probe::start(&self.probing)).flatten() {
-                Some(probe) => Some(probe),
-                None => {
-                    return Err(RedisUnavailable::new(
-                        "unavailable; another call is checking whether it is back".into(),
-                    ));
-                }
-            },
-        };
+        if !probe && self.redis.is_away() {
+            return Err(RedisUnavailable::new(
+                "unavailable; only a read asks whether it is back".into(),
+            ));
+        }
+        let _turn = self.redis.turn()?;
         let reply = self
             .link
             .bounded(self.config.budget, async {
@@ -152,7 +144,7 @@ impl Inner {
     }
 
     fn gone(&self, fault: &RedisUnavailable) {
-        if !self.away.swap(true, Ordering::AcqRel) {
+        if self.redis.failed() {
             tracing::warn!(
                 target: "girder::redis",
                 reason = fault.reason(),
@@ -162,7 +154,7 @@ impl Inner {
     }
 
     fn back(&self) {
-        if self.away.swap(false, Ordering::AcqRel) {
+        if self.redis.answered() {
             tracing::info!(target: "girder::redis", "redis is back: the cache is shared again");
         }
     }
@@ -316,29 +308,11 @@ impl CacheStore for RedisCacheStore {
     }
 }
 
-/// The one call asking Redis while it is away; frees the slot when dropped.
-struct Probe<'a>(&'a AtomicBool);
-
-impl<'a> Probe<'a> {
-    fn start(slot: &'a AtomicBool) -> Option<Self> {
-        slot.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .ok()
-            .map(|_| Probe(slot))
-    }
-}
-
-impl Drop for Probe<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use girder_test::RedisServer;
-    use tokio::time::Instant;
 
     async fn ping(inner: &Inner, probe: bool) -> Result<(), RedisUnavailable> {
         inner
@@ -370,12 +344,11 @@ mod tests {
             "no answer within the budget"
         );
         assert!(!store.is_shared());
-        // Far below the budget: not asked at all.
-        let started = Instant::now();
+        // Not asked at all: refused before any round trip.
         for _ in 0..3 {
-            assert!(ping(inner, false).await.is_err());
+            let refused = ping(inner, false).await.expect_err("away");
+            assert!(refused.reason().contains("only a read"), "{refused}");
         }
-        assert!(started.elapsed() < Duration::from_millis(250));
         redis.thaw().expect("thaw");
         for _ in 0..400 {
             if ping(inner, true).await.is_ok() {

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use girder_breaker::store::{Admit, CircuitStore, FleetState, ProbeToken};
@@ -13,7 +12,7 @@ use tokio::time::Instant;
 use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
 use crate::keys;
-use crate::link::Link;
+use crate::link::{Availability, Link};
 
 mod sender;
 
@@ -64,12 +63,10 @@ struct Shared {
     prefix: String,
     budget: Duration,
     io_timeout: Duration,
-    link: Link,
+    link: Arc<Link>,
     script: redis::Script,
-    /// Whether the last admission failed: then one call at a time asks.
-    on_local: AtomicBool,
-    /// Whether a call is asking Redis while it is away.
-    asking: AtomicBool,
+    /// Whether the last admission failed, and the one call asking meanwhile.
+    redis: Arc<Availability>,
 }
 
 impl fmt::Debug for RedisCircuitStore {
@@ -90,10 +87,9 @@ impl RedisCircuitStore {
             prefix: config.prefix.clone(),
             budget: config.budget,
             io_timeout: config.io_timeout,
-            link: Link::new(&config),
+            link: config.link.clone(),
             script: redis::Script::new(include_str!("circuit/circuit.lua")),
-            on_local: AtomicBool::new(false),
-            asking: AtomicBool::new(false),
+            redis: Arc::default(),
         };
         RedisCircuitStore {
             inner: Arc::new(Inner {
@@ -121,7 +117,7 @@ impl RedisCircuitStore {
     /// Whether the last admission was answered by Redis (`true`), or
     /// failed and the breaker decided on its own circuit (`false`).
     pub fn is_shared(&self) -> bool {
-        !self.inner.shared.on_local.load(Ordering::Acquire)
+        !self.inner.shared.redis.is_away()
     }
 
     fn send(&self, op: Op) -> Result<(), RedisUnavailable> {
@@ -176,39 +172,27 @@ impl Shared {
                 })
             })
             .await;
-        self.on_local.store(reply.is_err(), Ordering::Release);
+        match &reply {
+            Ok(_) => self.answered(),
+            Err(fault) => self.failed(fault.reason()),
+        }
         Ok(reply?)
     }
-}
 
-/// The one call asking Redis while it is away; frees the turn when dropped
-/// (its call ended, or was dropped halfway).
-struct Asking(Arc<Shared>);
-
-impl Asking {
-    /// `None` while Redis answers: every call asks. While it is away, one
-    /// call at a time asks and the others are answered at once with an
-    /// error, so that a hung Redis costs one call the budget, not every
-    /// call.
-    fn start(shared: &Arc<Shared>) -> Result<Option<Self>, RedisUnavailable> {
-        if !shared.on_local.load(Ordering::Acquire) {
-            return Ok(None);
+    fn failed(&self, reason: &str) {
+        if self.redis.failed() {
+            tracing::warn!(
+                target: "girder::redis",
+                reason,
+                "redis is unavailable: each process's breaker decides on its own circuits"
+            );
         }
-        shared
-            .asking
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| Some(Asking(shared.clone())))
-            .map_err(|_| {
-                RedisUnavailable::new(
-                    "unavailable; another call is checking whether it is back".into(),
-                )
-            })
     }
-}
 
-impl Drop for Asking {
-    fn drop(&mut self) {
-        self.0.asking.store(false, Ordering::Release);
+    fn answered(&self) {
+        if self.redis.answered() {
+            tracing::info!(target: "girder::redis", "redis is back: circuits are shared again");
+        }
     }
 }
 
@@ -238,22 +222,26 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.answered && self.since.elapsed() >= self.shared.budget / 2 {
-            self.shared.on_local.store(true, Ordering::Release);
+            self.shared
+                .failed("no answer within the breaker's store budget");
         }
     }
 }
 
 impl CircuitStore for RedisCircuitStore {
     fn admit(&self, key: &PartitionKey, probe: ProbeToken, max_probes: u32) -> Admit {
-        let asking = match Asking::start(&self.inner.shared) {
-            Ok(asking) => asking,
+        // While Redis is away, one call at a time asks it and the others
+        // are answered at once: a hung Redis costs one call at a time the
+        // budget, not every call.
+        let turn = match self.inner.shared.redis.turn() {
+            Ok(turn) => turn,
             Err(busy) => return Admit::Ready(Err(busy.into())),
         };
         let shared = self.inner.shared.clone();
         let partition = keys::partition(key);
         let lease_ms = millis_up(self.lease);
         Admit::Pending(Box::pin(async move {
-            let _asking = asking;
+            let _turn = turn;
             let mut in_flight = InFlight::new(&shared);
             let answer = shared.admit(&partition, probe, max_probes, lease_ms).await;
             in_flight.answered = true;

@@ -2,24 +2,25 @@
 //! happens when it does not answer.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::keys;
+use crate::link::Link;
 
 /// How a backend reaches Redis and what it does without it; build one with
 /// [`RedisConfig::builder`].
 ///
 /// Building checks the URL and the options and does not connect: the
 /// connection is made by the first call that needs it, and re-made by
-/// itself after it is lost (redis's connection manager). A Redis that
+/// itself after it is lost (redis's connection manager). Every backend
+/// and store made from one config, or from its clones, shares that one
+/// (multiplexed) connection; configs built separately have one each. A Redis that
 /// cannot be reached is a run-time fault, handled like an outage (see
 /// [`fail_closed`](RedisConfigBuilder::fail_closed)).
 #[derive(Clone)]
 pub struct RedisConfig {
     pub(crate) client: redis::Client,
-    /// The URL's password (as written and percent-decoded), masked in
-    /// whatever this crate logs.
-    pub(crate) password: Vec<String>,
     pub(crate) prefix: String,
     pub(crate) budget: Duration,
     pub(crate) io_timeout: Duration,
@@ -27,6 +28,9 @@ pub struct RedisConfig {
     pub(crate) fail_closed: bool,
     pub(crate) max_cache_entry_bytes: usize,
     pub(crate) max_fill_hold: Duration,
+    /// The connection, shared by every backend and store made from this
+    /// config or its clones.
+    pub(crate) link: Arc<Link>,
 }
 
 /// The largest cache entry (encoded) a store may be configured to keep.
@@ -294,9 +298,12 @@ impl RedisConfigBuilder {
                 ));
             }
         };
+        // The URL's password (as written and percent-decoded) is masked in
+        // whatever the link reports.
+        let link = Arc::new(Link::new(client.clone(), self.io_timeout, password));
         Ok(RedisConfig {
+            link,
             client,
-            password,
             prefix: self.prefix,
             budget: self.budget,
             io_timeout: self.io_timeout,
@@ -417,7 +424,7 @@ mod tests {
             .build()
             .expect("valid");
         assert!(!format!("{ok:?}").contains("hunter"), "{ok:?}");
-        assert_eq!(ok.password, ["hunter%32", "hunter2"]);
+        assert_eq!(ok.link.password(), ["hunter%32", "hunter2"]);
         let builder = url("redis://:hunter2@127.0.0.1/0");
         assert!(!format!("{builder:?}").contains("hunter2"));
 

@@ -2,17 +2,18 @@
 //! when it fails, closes or stalls; every round trip bounded.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
-use crate::config::RedisConfig;
 use crate::error::RedisUnavailable;
 
-/// One backend's way to Redis, shared by its clones.
+/// The way to Redis of one [`RedisConfig`](crate::RedisConfig) and its
+/// clones: every backend and store made from them multiplexes its round
+/// trips over this one connection.
 pub(crate) struct Link {
     client: redis::Client,
     io_timeout: Duration,
@@ -28,15 +29,21 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(config: &RedisConfig) -> Self {
+    pub(crate) fn new(client: redis::Client, io_timeout: Duration, password: Vec<String>) -> Self {
         Link {
-            client: config.client.clone(),
-            io_timeout: config.io_timeout,
-            password: config.password.clone(),
+            client,
+            io_timeout,
+            password,
             manager: Mutex::new(None),
             managers: AtomicU64::new(0),
             stalled_since: Mutex::new(None),
         }
+    }
+
+    /// The passwords masked in messages.
+    #[cfg(test)]
+    pub(crate) fn password(&self) -> &[String] {
+        &self.password
     }
 
     /// How many connection managers were made.
@@ -122,9 +129,96 @@ impl Link {
     }
 }
 
+/// Whether Redis answers, as one backend or store sees it, and the one
+/// call that asks it while it does not.
+///
+/// While Redis answers every call asks it. After a round trip fails, the
+/// store is *away*: one call at a time asks (holding a [`Turn`]) and the
+/// others are answered at once, so that a hung Redis costs one call at a
+/// time the budget, not every call. The first answer brings the store
+/// back. [`failed`](Self::failed) and [`answered`](Self::answered) say
+/// whether they changed the state, so that each transition is logged once.
+#[derive(Debug, Default)]
+pub(crate) struct Availability {
+    away: AtomicBool,
+    asking: AtomicBool,
+}
+
+impl Availability {
+    /// Whether the last round trip failed.
+    pub(crate) fn is_away(&self) -> bool {
+        self.away.load(Ordering::Acquire)
+    }
+
+    /// `Ok(None)` while Redis answers; while it is away, the turn to ask
+    /// for one call, and for the others an error saying another call is
+    /// asking.
+    pub(crate) fn turn(self: &Arc<Self>) -> Result<Option<Turn>, RedisUnavailable> {
+        if !self.is_away() {
+            return Ok(None);
+        }
+        self.asking
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| Some(Turn(self.clone())))
+            .map_err(|_| {
+                RedisUnavailable::new(
+                    "unavailable; another call is checking whether it is back".into(),
+                )
+            })
+    }
+
+    /// A round trip failed: `true` if Redis was answering until now.
+    pub(crate) fn failed(&self) -> bool {
+        !self.away.swap(true, Ordering::AcqRel)
+    }
+
+    /// A round trip was answered: `true` if Redis was away until now.
+    pub(crate) fn answered(&self) -> bool {
+        self.away.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// The one call asking Redis while it is away; gives the turn back when
+/// dropped (its round trip ended, or its call was dropped halfway).
+pub(crate) struct Turn(Arc<Availability>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.asking.store(false, Ordering::Release);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Both values stay valid if a holder panicked.
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn while_away_one_call_at_a_time_asks_and_transitions_are_reported_once() {
+        let availability = Arc::new(Availability::default());
+        assert!(availability.turn().expect("answering").is_none());
+        assert!(!availability.answered(), "no transition");
+        assert!(availability.failed());
+        assert!(!availability.failed(), "reported once");
+        let turn = availability.turn().expect("first asker").expect("a turn");
+        assert!(
+            availability.turn().is_err(),
+            "a second asker is answered at once"
+        );
+        drop(turn);
+        let again = availability
+            .turn()
+            .expect("turn given back")
+            .expect("a turn");
+        assert!(availability.answered());
+        assert!(!availability.answered(), "reported once");
+        drop(again);
+        assert!(availability.turn().expect("answering").is_none());
+    }
 }
