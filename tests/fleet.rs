@@ -336,8 +336,9 @@ async fn without_redis_each_client_has_its_own_cache() {
 /// With redis-server stopped every call still completes or is refused by
 /// the process's share of the quota, never failed by Redis: each client
 /// sends its share (2 of the burst of 5, for a fleet of 2), the cache
-/// misses instead of failing, and the breaker decides locally (pins: the
-/// facade's layers fall back together, issue 19 item 4).
+/// misses instead of failing, and the breaker decides locally; each says
+/// so in the call record (pins: the facade's layers fall back together,
+/// issue 19 item 4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_away_calls_use_this_process_share() {
     let Some(mut redis) =
@@ -370,6 +371,15 @@ async fn with_redis_away_calls_use_this_process_share() {
         match client.get("report").send().await {
             Ok(response) => {
                 assert_eq!(response.cache_status(), Some(CacheStatus::Miss));
+                // Each layer says in the call record that it fell back.
+                let record = response.call_record().to_string();
+                for fallback in [
+                    "quota store (redis) unavailable: this process's share decided",
+                    "cache store (redis) unavailable: read as a miss",
+                    "local circuit decided",
+                ] {
+                    assert!(record.contains(fallback), "{fallback:?} not in {record}");
+                }
                 assert_eq!(response.text().await.expect("a body"), "the answer");
                 sent += 1;
             }

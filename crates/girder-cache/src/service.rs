@@ -305,7 +305,12 @@ where
     let entry = match (mode, found) {
         (CacheMode::Reload, _) => None,
         (_, Some(found)) => found,
-        (_, None) => shared.get(&key).await,
+        // With the call's record current, so that a shared store can note
+        // a read it could not make.
+        (_, None) => {
+            let record = request.extensions().get::<CallRecord>();
+            CallRecord::instrument(record, shared.get(&key)).await
+        }
     };
     let selected = entry.as_ref().and_then(|e| {
         e.variants()

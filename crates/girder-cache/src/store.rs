@@ -16,7 +16,11 @@ use crate::{CacheEntry, CacheKey};
 /// may forget entries whenever it likes: the cache treats a missing entry
 /// as a miss, checks freshness itself, and treats a store error as a miss
 /// (on `get`) or as nothing stored (on `put` / `remove`), logging it under
-/// `girder::cache`; a failing store never fails a call.
+/// `girder::cache`; a failing store never fails a call. A call's first
+/// [`get`](CacheStore::get) is polled with its record
+/// [current](girder_core::CallRecord::enter), so that a shared store that
+/// answers a read it could not make with a miss can say so in the call
+/// record ([`CallRecord::note_current`](girder_core::CallRecord::note_current)).
 pub trait CacheStore: Send + Sync + 'static {
     /// The entry stored under `key`, if any.
     fn get(

@@ -8,6 +8,11 @@
 //! revalidated, token refreshed. The record comes back in the response
 //! extensions.
 //!
+//! A backend or store that never sees the request (a shared quota, a cache
+//! store) notes with [`CallRecord::note_current`]: the layer that polls it
+//! makes the call's record current ([`CallRecord::enter`],
+//! [`CallRecord::instrument`]).
+//!
 //! When no record was created, [`CallRecord::note`] is one extension lookup
 //! and returns without building the event: layers pay next to nothing for
 //! a record nobody reads.
@@ -32,8 +37,11 @@
 //! # }
 //! ```
 
+mod current;
 pub(crate) mod event;
 mod layer;
+
+pub use current::InRecord;
 
 pub use event::{AuthEvent, BreakerState, CacheStatus, DelaySource, Event, NoRetry};
 pub use layer::{CallRecordLayer, CallRecordService, ResponseFuture};

@@ -176,6 +176,11 @@ impl Feedback {
 /// none may block on I/O: a remote backend does its round trip in the
 /// future of [`Acquire::Pending`], and sends `release` and `observe` off
 /// without waiting for them.
+///
+/// The layer polls that future with the call's record
+/// [current](girder_core::CallRecord::enter): a backend that decides
+/// otherwise than it should (a shared one falling back to local state)
+/// says so with [`CallRecord::note_current`](girder_core::CallRecord::note_current).
 pub trait RateLimitBackend: fmt::Debug + Send + Sync + 'static {
     /// Atomically takes one permit from every quota that applies to `key`
     /// (`quotas`, the server's pause and announced quotas), or none.

@@ -168,7 +168,13 @@ where
                 StateProj::Ask => waiting(this.wait).ask(),
                 StateProj::Acquiring { decision } => {
                     let wait = waiting(this.wait);
-                    match decision.as_mut().poll(cx) {
+                    // The call's record is current while the backend
+                    // decides, so that a shared one can note a fallback.
+                    let polled = match wait.record() {
+                        Some(record) => record.enter(|| decision.as_mut().poll(cx)),
+                        None => decision.as_mut().poll(cx),
+                    };
+                    match polled {
                         Poll::Ready(decision) => wait.decided(decision),
                         // NOTE: wait.rs armed the timer with this state. A
                         // store that does not answer in time is a refusal,

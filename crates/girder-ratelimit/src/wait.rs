@@ -211,6 +211,11 @@ impl<S, B> Waiting<S, B> {
         Step::Ask
     }
 
+    /// The call's record, if it has one.
+    pub(crate) fn record(&self) -> Option<&CallRecord> {
+        self.request.as_ref()?.extensions().get::<CallRecord>()
+    }
+
     pub(crate) fn ask(&mut self) -> Step {
         match self
             .shared

@@ -829,6 +829,8 @@ impl RateLimitBackend for Remote {
         let (local, key, quotas) = (self.local.clone(), key.clone(), quotas.clone());
         Acquire::Pending(Box::pin(async move {
             tokio::time::sleep(ms(5)).await;
+            // After a wait: on a later poll than the first.
+            CallRecord::note_current("remote", || Event::Note("decided remotely".into()));
             match local.acquire(&key, &quotas) {
                 Acquire::Ready(decision) => decision,
                 Acquire::Pending(decision) => decision.await,
@@ -841,6 +843,29 @@ impl RateLimitBackend for Remote {
     fn observe(&self, key: &PartitionKey, quotas: &Quotas, feedback: &Feedback) {
         self.local.observe(key, quotas, feedback)
     }
+}
+
+/// A remote backend never sees the request, yet notes in its call record:
+/// the layer polls the decision with the record current.
+#[tokio::test(start_paused = true)]
+async fn a_remote_backend_notes_in_the_call_record() {
+    let mock = MockService::new(Reply::ok());
+    let policy = policy()
+        .quota(Quota::per_second(10))
+        .backend(Remote::default())
+        .build()
+        .unwrap();
+    let svc = limited(policy, &mock);
+    let request = get("https://api.test/a");
+    let record = request.extensions().get::<CallRecord>().unwrap().clone();
+    svc.oneshot(request).await.unwrap();
+    let notes: Vec<_> = record
+        .entries()
+        .into_iter()
+        .filter(|e| e.layer == "remote")
+        .collect();
+    assert_eq!(notes.len(), 1, "{record}");
+    assert_eq!(notes[0].event, Event::Note("decided remotely".into()));
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,9 +1,10 @@
 //! [`RedisRateLimitBackend`]: one quota for a fleet, in Redis.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use girder_core::{BoxError, PartitionKey};
+use girder_core::{BoxError, CallRecord, Event, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, RateLimitBackend};
 use girder_ratelimit::{GovernorBackend, Quota};
 
@@ -139,6 +140,11 @@ impl Inner {
         if self.config.fail_closed {
             return Err(fault.into());
         }
+        CallRecord::note_current("ratelimit", || {
+            Event::Note(Cow::Borrowed(
+                "quota store (redis) unavailable: this process's share decided",
+            ))
+        });
         match self.local.acquire(key, &self.local_quotas(quotas)) {
             Acquire::Ready(decision) => decision,
             Acquire::Pending(decision) => decision.await,

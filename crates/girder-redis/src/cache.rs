@@ -1,5 +1,6 @@
 //! [`RedisCacheStore`]: one HTTP cache for a fleet, in Redis.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -8,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use girder_cache::{CacheEntry, CacheKey, CacheStore, FillClaim, FillToken};
-use girder_core::BoxError;
+use girder_core::{BoxError, CallRecord, Event};
 use redis::aio::ConnectionManager;
 
 use crate::config::RedisConfig;
@@ -194,6 +195,11 @@ impl CacheStore for RedisCacheStore {
             Ok(bytes) => bytes,
             Err(fault) => {
                 tracing::debug!(target: "girder::redis", reason = fault.reason(), "cache read not answered: a miss");
+                CallRecord::note_current("cache", || {
+                    Event::Note(Cow::Borrowed(
+                        "cache store (redis) unavailable: read as a miss",
+                    ))
+                });
                 return Ok(None);
             }
         };

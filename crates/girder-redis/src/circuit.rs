@@ -172,27 +172,12 @@ impl Shared {
                 })
             })
             .await;
+        // Not logged here: the breaker logs each transition of its store.
         match &reply {
-            Ok(_) => self.answered(),
-            Err(fault) => self.failed(fault.reason()),
-        }
+            Ok(_) => self.redis.answered(),
+            Err(_) => self.redis.failed(),
+        };
         Ok(reply?)
-    }
-
-    fn failed(&self, reason: &str) {
-        if self.redis.failed() {
-            tracing::warn!(
-                target: "girder::redis",
-                reason,
-                "redis is unavailable: each process's breaker decides on its own circuits"
-            );
-        }
-    }
-
-    fn answered(&self) {
-        if self.redis.answered() {
-            tracing::info!(target: "girder::redis", "redis is back: circuits are shared again");
-        }
     }
 }
 
@@ -222,8 +207,7 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.answered && self.since.elapsed() >= self.shared.budget / 2 {
-            self.shared
-                .failed("no answer within the breaker's store budget");
+            self.shared.redis.failed();
         }
     }
 }
