@@ -43,7 +43,8 @@
 //! - Its `classify_error` receives `E: Display`, so it cannot walk an
 //!   error's `source()` chain. Telling a refused connection (nothing was
 //!   sent) from a parse error needs the chain: the `io::ErrorKind` sits
-//!   several wrappers deep under hyper-util's and hyper's errors.
+//!   several wrappers deep under hyper-util's and hyper's errors (which
+//!   girder-core recognises with its `hyper` feature).
 //! - It answers success or failure. Retry needs a third answer, "failed but
 //!   worth another attempt", and the reason, for the call record.
 //! - It classifies by consuming the classifier and carries end-of-stream
@@ -237,22 +238,9 @@ impl TransportError {
     }
 
     fn recognise(err: &(dyn Error + 'static)) -> Option<TransportError> {
-        if let Some(err) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
-            // Only the connect kind is decided here: for the other kinds
-            // the cause (a hyper or I/O error) is further down the chain.
-            return err.is_connect().then_some(TransportError::Connect);
-        }
-        if let Some(err) = err.downcast_ref::<hyper::Error>() {
-            if err.is_incomplete_message() {
-                return Some(TransportError::IncompleteMessage);
-            }
-            if err.is_canceled() {
-                return Some(TransportError::Canceled);
-            }
-            if err.is_timeout() {
-                return Some(TransportError::Timeout);
-            }
-            return None;
+        #[cfg(feature = "hyper")]
+        if let Some(kind) = Self::recognise_hyper(err) {
+            return kind;
         }
         if let Some(err) = err.downcast_ref::<io::Error>() {
             return match err.kind() {
@@ -273,6 +261,27 @@ impl TransportError {
             return Some(TransportError::Timeout);
         }
         None
+    }
+
+    /// hyper-util's and hyper's errors: `Some(answer)` when `err` is one
+    /// (the answer may be `None`: the cause is further down the chain).
+    #[cfg(feature = "hyper")]
+    fn recognise_hyper(err: &(dyn Error + 'static)) -> Option<Option<TransportError>> {
+        if let Some(err) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
+            // Only the connect kind is decided here: for the other kinds
+            // the cause (a hyper or I/O error) is further down the chain.
+            return Some(err.is_connect().then_some(TransportError::Connect));
+        }
+        let err = err.downcast_ref::<hyper::Error>()?;
+        Some(if err.is_incomplete_message() {
+            Some(TransportError::IncompleteMessage)
+        } else if err.is_canceled() {
+            Some(TransportError::Canceled)
+        } else if err.is_timeout() {
+            Some(TransportError::Timeout)
+        } else {
+            None
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
 //! [`AuthError`], the signing layer's [`SigningError`], transport failures found in the
-//! `source()` chain, and malformed HTTP from hyper.
+//! `source()` chain, and (with the `hyper` feature) malformed HTTP from hyper.
 //!
 //! ```
 //! use girder_core::{DeadlineExceeded, ErrorKind};
@@ -105,17 +105,20 @@ impl ErrorKind {
             Some(_) => return ErrorKind::Transport,
             None => {}
         }
-        let mut next = Some(error);
-        while let Some(err) = next {
-            if let Some(err) = err.downcast_ref::<hyper::Error>() {
-                if err.is_parse() || err.is_parse_status() {
-                    return ErrorKind::Protocol;
+        #[cfg(feature = "hyper")]
+        {
+            let mut next = Some(error);
+            while let Some(err) = next {
+                if let Some(err) = err.downcast_ref::<hyper::Error>() {
+                    if err.is_parse() || err.is_parse_status() {
+                        return ErrorKind::Protocol;
+                    }
+                    if err.is_body_write_aborted() || err.is_user() {
+                        return ErrorKind::Body;
+                    }
                 }
-                if err.is_body_write_aborted() || err.is_user() {
-                    return ErrorKind::Body;
-                }
+                next = err.source();
             }
-            next = err.source();
         }
         ErrorKind::Other
     }

@@ -21,6 +21,16 @@
 //! | [`secrets`] | [`SecretValues`](secrets::SecretValues): credential values in use, masked in logs wherever they occur |
 //! | [`signing`] | [`SigningError`], the failure of the signing layer |
 //!
+//! # Features
+//!
+//! - `hyper` (off): [`TransportError::find`](classify::TransportError::find)
+//!   and [`ErrorKind::of`] also recognise hyper-util's and hyper's client
+//!   errors (connect failures, incomplete messages, canceled requests,
+//!   hyper's timeouts, parse errors). Without it girder-core depends on
+//!   neither, and recognises the I/O errors and timeouts beneath them. The
+//!   layer crates that classify errors (retry, breaker, cache, trace) turn
+//!   it on by default; the `girder` facade always does.
+//!
 //! ```
 //! use std::time::Duration;
 //! use girder_core::{Body, CallRecord, Deadline, Idempotency, ServerHints};
