@@ -14,6 +14,7 @@ use http::{Request, Response};
 
 use crate::backoff::DelayContext;
 use crate::budget::{Budget, Ticket};
+use crate::hook::RetryEvent;
 use crate::service::Shared;
 
 /// The number of attempts a call took, in the extensions of the response
@@ -182,6 +183,15 @@ impl<S, B: ReplayBody> CallState<S, B> {
             delay,
             source,
         });
+        self.shared
+            .policy
+            .on_retry
+            .on_event(&RetryEvent::Scheduled {
+                failed: self.attempt,
+                reason,
+                delay,
+                source,
+            });
         Decision::Retry(delay)
     }
 
@@ -189,6 +199,11 @@ impl<S, B: ReplayBody> CallState<S, B> {
         tracing::debug!(target: "girder::retry", attempt = self.attempt, %reason, %why, "not retried");
         self.note(Event::NotRetried {
             reason: Some(reason),
+            why,
+        });
+        self.shared.policy.on_retry.on_event(&RetryEvent::GaveUp {
+            attempt: self.attempt,
+            reason,
             why,
         });
         Decision::Done

@@ -10,6 +10,7 @@ use http::StatusCode;
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::error::InvalidRetryPolicy;
+use crate::hook::OnRetry;
 
 /// The most attempts a policy may allow.
 const MAX_ATTEMPTS: u32 = 100;
@@ -35,6 +36,7 @@ pub struct RetryPolicy {
     pub(crate) budget_partition: Option<Partition>,
     pub(crate) max_budget_partitions: usize,
     pub(crate) seed: Option<u64>,
+    pub(crate) on_retry: Arc<dyn OnRetry>,
 }
 
 impl fmt::Debug for RetryPolicy {
@@ -64,6 +66,7 @@ impl Default for RetryPolicy {
             budget_partition: None,
             max_budget_partitions: DEFAULT_MAX_BUDGET_PARTITIONS,
             seed: None,
+            on_retry: Arc::new(()),
         }
     }
 }
@@ -172,6 +175,15 @@ impl RetryPolicyBuilder {
     /// Default: 1,024.
     pub fn max_budget_partitions(mut self, partitions: usize) -> Self {
         self.0.max_budget_partitions = partitions;
+        self
+    }
+
+    /// Called for each retry scheduled and each call given up on
+    /// ([`RetryEvent`]): to count them, or to alert.
+    ///
+    /// Default: `()`, nothing.
+    pub fn on_retry(mut self, hook: impl OnRetry) -> Self {
+        self.0.on_retry = Arc::new(hook);
         self
     }
 

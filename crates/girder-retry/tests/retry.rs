@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use girder_core::record::{DelaySource, NoRetry};
 use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, Event, Idempotency};
-use girder_retry::{Attempts, Backoff, RetryBudget, RetryLayer, RetryPolicy};
+use girder_retry::{Attempts, Backoff, RetryBudget, RetryEvent, RetryLayer, RetryPolicy};
 use girder_test::{MockService, Reply};
 use http::{Request, Response, StatusCode};
 use tokio::time::Instant;
@@ -71,6 +71,63 @@ where
     S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
 {
     svc.oneshot(request).await
+}
+
+/// The hook sees what the record holds: each retry scheduled (with its
+/// delay) and each call given up on, with why; nothing for a success.
+#[tokio::test(start_paused = true)]
+async fn the_hook_sees_each_retry_and_each_give_up() {
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let policy = policy()
+        .on_retry(move |event: &RetryEvent| seen.lock().unwrap().push(*event))
+        .build()
+        .unwrap();
+    let mock = MockService::new([
+        Reply::status(503),
+        Reply::status(503),
+        Reply::ok(),
+        Reply::status(503),
+        Reply::status(500),
+        Reply::status(404),
+    ]);
+    let svc = RetryLayer::new(policy).layer(mock.clone());
+
+    let request = get();
+    let record = record_of(&request);
+    call(svc.clone(), request).await.unwrap();
+    let post = with_record(
+        Request::post("https://api.test/items")
+            .body(Body::from("{}"))
+            .unwrap(),
+    );
+    assert_eq!(call(svc.clone(), post).await.unwrap().status(), 503);
+    assert_eq!(call(svc.clone(), get()).await.unwrap().status(), 500);
+    // A 404 is not a failure to the default classifier: no event.
+    assert_eq!(call(svc, get()).await.unwrap().status(), 404);
+
+    let events = events.lock().unwrap().clone();
+    let scheduled: Vec<Duration> = events
+        .iter()
+        .filter_map(|e| match e {
+            RetryEvent::Scheduled { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    let recorded: Vec<Duration> = delays(&record).into_iter().map(|(d, _)| d).collect();
+    assert_eq!(scheduled, recorded, "the hook's delays are the record's");
+    let gave_up: Vec<(u32, NoRetry)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RetryEvent::GaveUp { attempt, why, .. } => Some((*attempt, *why)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gave_up,
+        [(1, NoRetry::NotIdempotent), (1, NoRetry::NotRetryable)]
+    );
+    assert_eq!(events.len(), 4);
 }
 
 #[tokio::test(start_paused = true)]
@@ -135,6 +192,8 @@ async fn non_retryable_outcomes_are_returned_at_once() {
     assert_eq!(not_retried(&record), [NoRetry::NotRetryable]);
     let mock = MockService::new(Reply::status(404));
     let svc = RetryLayer::new(policy().build().unwrap()).layer(mock.clone());
+    assert_eq!(call(svc.clone(), get()).await.unwrap().status(), 500);
+    // A 404 is not a failure to the default classifier: no event.
     assert_eq!(call(svc, get()).await.unwrap().status(), 404);
     assert_eq!(mock.request_count(), 1);
 }
