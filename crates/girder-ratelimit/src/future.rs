@@ -8,13 +8,12 @@ use std::task::{Context, Poll, ready};
 use girder_core::BoxError;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
 use tower_service::Service;
 
 use crate::backend::Scope;
 use crate::body::InFlightBody;
 use crate::service::After;
-use crate::wait::{BoxAcquire, BoxDecision, Step, Waiting};
+use crate::wait::{State, StateProj, Waiting};
 
 pin_project! {
     /// The future of [`RateLimit`](crate::RateLimit).
@@ -35,27 +34,6 @@ pin_project! {
     }
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Calling { #[pin] future: F },
-        // Waiting for an in-flight slot.
-        Slot { acquire: BoxAcquire },
-        // Waiting in the partition's or the global line.
-        Line { acquire: BoxAcquire, scope: Scope },
-        // At the head of the lines: ask the backend.
-        Ask,
-        // A remote backend is deciding.
-        Acquiring { decision: BoxDecision },
-        // At the head of the line until a permit is due.
-        Sleeping { #[pin] sleep: Sleep },
-        // A permit is held; the service must be ready before the call.
-        Readying,
-        // The limiter refused, or the backend failed.
-        Failed { error: Option<BoxError> },
-    }
-}
-
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
     pub(crate) fn calling(future: S::Future, after: After) -> Self {
         ResponseFuture {
@@ -65,9 +43,9 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         }
     }
 
-    pub(crate) fn waiting(wait: Box<Waiting<S, B>>, step: Step, after: After) -> Self {
+    pub(crate) fn waiting(wait: Box<Waiting<S, B>>, state: State<S::Future>, after: After) -> Self {
         ResponseFuture {
-            state: State::from_step(step),
+            state,
             wait: Some(wait),
             after: Some(after),
         }
@@ -78,22 +56,6 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
             state: State::Failed { error: Some(error) },
             wait: None,
             after: None,
-        }
-    }
-}
-
-impl<F> State<F> {
-    fn from_step(step: Step) -> Self {
-        match step {
-            Step::Slot(acquire) => State::Slot { acquire },
-            Step::Line(acquire, scope) => State::Line { acquire, scope },
-            Step::Ask => State::Ask,
-            Step::Pending(decision) => State::Acquiring { decision },
-            Step::Sleep(delay) => State::Sleeping {
-                sleep: tokio::time::sleep(delay),
-            },
-            Step::Ready => State::Readying,
-            Step::Fail(error) => State::Failed { error: Some(error) },
         }
     }
 }
@@ -147,7 +109,9 @@ where
                             }
                             wait.enter_line(Scope::Partition)
                         }
-                        Poll::Ready(Err(closed)) => Step::Fail(closed.into()),
+                        Poll::Ready(Err(closed)) => State::Failed {
+                            error: Some(closed.into()),
+                        },
                         Poll::Pending => match wait.poll_timer(cx) {
                             Some(step) => step,
                             None => return Poll::Pending,
@@ -158,7 +122,9 @@ where
                     let wait = waiting(this.wait);
                     match acquire.as_mut().poll(cx) {
                         Poll::Ready(Ok(permit)) => wait.in_line(permit, *scope),
-                        Poll::Ready(Err(closed)) => Step::Fail(closed.into()),
+                        Poll::Ready(Err(closed)) => State::Failed {
+                            error: Some(closed.into()),
+                        },
                         Poll::Pending => match wait.poll_timer(cx) {
                             Some(step) => step,
                             None => return Poll::Pending,
@@ -189,7 +155,7 @@ where
                 }
                 StateProj::Sleeping { sleep } => {
                     ready!(sleep.poll(cx));
-                    Step::Ask
+                    State::Ask
                 }
                 StateProj::Readying => {
                     // NOTE: service.rs swapped this service in after its
@@ -204,11 +170,13 @@ where
                             continue;
                         }
                         // The permit goes back when `wait` is dropped.
-                        Err(error) => Step::Fail(error.into()),
+                        Err(error) => State::Failed {
+                            error: Some(error.into()),
+                        },
                     }
                 }
             };
-            this.state.set(State::from_step(step));
+            this.state.set(step);
         }
     }
 }

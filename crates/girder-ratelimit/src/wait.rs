@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use girder_core::{BoxError, CallRecord, Deadline, Event, PartitionKey};
 use http::Request;
+use pin_project_lite::pin_project;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tokio::time::{Instant, Sleep};
 
@@ -35,16 +36,27 @@ pub(crate) enum First {
     Pending(BoxDecision),
 }
 
-/// The next step of a waiting call; the future turns it into its state.
-pub(crate) enum Step {
-    Slot(BoxAcquire),
-    Line(BoxAcquire, Scope),
-    Ask,
-    Pending(BoxDecision),
-    Sleep(Duration),
-    /// A permit is held; make the service ready and send.
-    Ready,
-    Fail(BoxError),
+pin_project! {
+    #[project = StateProj]
+    /// Where a call stands: the one state machine of the limiter's
+    /// future. [`Waiting`]'s methods say which state comes next.
+    pub(crate) enum State<F> {
+        Calling { #[pin] future: F },
+        // Waiting for an in-flight slot.
+        Slot { acquire: BoxAcquire },
+        // Waiting in the partition's or the global line.
+        Line { acquire: BoxAcquire, scope: Scope },
+        // At the head of the lines: ask the backend.
+        Ask,
+        // A remote backend is deciding.
+        Acquiring { decision: BoxDecision },
+        // At the head of the line until a permit is due.
+        Sleeping { #[pin] sleep: Sleep },
+        // A permit is held; the service must be ready before the call.
+        Readying,
+        // The limiter refused, or the backend failed.
+        Failed { error: Option<BoxError> },
+    }
 }
 
 /// What a waiting call holds. Dropping it drops its place in line and,
@@ -70,14 +82,14 @@ pub(crate) struct Waiting<S, B> {
 }
 
 impl<S, B> Waiting<S, B> {
-    pub(crate) fn start(
+    pub(crate) fn start<F>(
         service: S,
         request: Request<B>,
         shared: Arc<Shared>,
         key: PartitionKey,
         lane: Arc<Lane>,
         first: First,
-    ) -> (Self, Step) {
+    ) -> (Self, State<F>) {
         let started = Instant::now();
         let max_at = crate::clock::later(started, shared.policy.max_wait);
         let deadline = Deadline::of(&request).map(|d| d.instant());
@@ -104,7 +116,9 @@ impl<S, B> Waiting<S, B> {
                 match slots {
                     Some(slots) => {
                         waiting.arm_timer();
-                        Step::Slot(Box::pin(slots.acquire_owned()))
+                        State::Slot {
+                            acquire: Box::pin(slots.acquire_owned()),
+                        }
                     }
                     None => waiting.enter_line(Scope::Partition),
                 }
@@ -121,7 +135,7 @@ impl<S, B> Waiting<S, B> {
 
     /// Refuses at once a wait that cannot end in time, counting the
     /// waiters ahead, else joins the line.
-    fn estimate(&mut self, wait: Duration, cause: Cause) -> Step {
+    fn estimate<F>(&mut self, wait: Duration, cause: Cause) -> State<F> {
         let ahead = u32::try_from(self.lane.waiting()).unwrap_or(u32::MAX);
         let estimate = wait.saturating_add(self.shared.pace.saturating_mul(ahead));
         if self.shared.policy.mode == Mode::Reject {
@@ -164,13 +178,13 @@ impl<S, B> Waiting<S, B> {
     /// Waits for a remote backend's decision, for no longer than the limit:
     /// a store that never answers must not hold the call (or its place in
     /// line, or its in-flight slot) for ever.
-    fn pending(&mut self, decision: BoxDecision) -> Step {
+    fn pending<F>(&mut self, decision: BoxDecision) -> State<F> {
         self.arm_timer();
-        Step::Pending(decision)
+        State::Acquiring { decision }
     }
 
     /// The step after the limit passed during a wait of unknown length.
-    pub(crate) fn poll_timer(&mut self, cx: &mut Context<'_>) -> Option<Step> {
+    pub(crate) fn poll_timer<F>(&mut self, cx: &mut Context<'_>) -> Option<State<F>> {
         let timer = self.timer.as_mut()?;
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => {
@@ -181,7 +195,7 @@ impl<S, B> Waiting<S, B> {
         }
     }
 
-    pub(crate) fn enter_line(&mut self, scope: Scope) -> Step {
+    pub(crate) fn enter_line<F>(&mut self, scope: Scope) -> State<F> {
         let line = match scope {
             Scope::Partition => self.lane.line.clone(),
             Scope::Global => self.shared.lanes.global.line.clone(),
@@ -193,13 +207,16 @@ impl<S, B> Waiting<S, B> {
                     self.queued = Some(Queued::new(self.lane.clone()));
                 }
                 self.arm_timer();
-                Step::Line(Box::pin(line.acquire_owned()), scope)
+                State::Line {
+                    acquire: Box::pin(line.acquire_owned()),
+                    scope,
+                }
             }
         }
     }
 
     /// At the head of `scope`'s line: ask for a permit.
-    pub(crate) fn in_line(&mut self, permit: OwnedSemaphorePermit, scope: Scope) -> Step {
+    pub(crate) fn in_line<F>(&mut self, permit: OwnedSemaphorePermit, scope: Scope) -> State<F> {
         match scope {
             Scope::Partition => {
                 self.line = Some(permit);
@@ -208,7 +225,7 @@ impl<S, B> Waiting<S, B> {
             Scope::Global => self.global_line = Some(permit),
         }
         self.timer = None;
-        Step::Ask
+        State::Ask
     }
 
     /// The call's record, if it has one.
@@ -216,7 +233,7 @@ impl<S, B> Waiting<S, B> {
         self.request.as_ref()?.extensions().get::<CallRecord>()
     }
 
-    pub(crate) fn ask(&mut self) -> Step {
+    pub(crate) fn ask<F>(&mut self) -> State<F> {
         match self
             .shared
             .backend
@@ -227,7 +244,7 @@ impl<S, B> Waiting<S, B> {
         }
     }
 
-    pub(crate) fn decided(&mut self, decision: Result<Decision, BoxError>) -> Step {
+    pub(crate) fn decided<F>(&mut self, decision: Result<Decision, BoxError>) -> State<F> {
         match decision {
             Ok(Decision::Granted) => self.grant(),
             Ok(Decision::Wait {
@@ -235,11 +252,11 @@ impl<S, B> Waiting<S, B> {
                 scope,
                 cause,
             }) => self.on_wait(retry_after, scope, cause),
-            Err(error) => Step::Fail(error),
+            Err(error) => State::Failed { error: Some(error) },
         }
     }
 
-    fn on_wait(&mut self, retry_after: Duration, scope: Scope, cause: Cause) -> Step {
+    fn on_wait<F>(&mut self, retry_after: Duration, scope: Scope, cause: Cause) -> State<F> {
         if self.shared.policy.mode == Mode::Reject {
             return self.refuse(cause, Some(retry_after));
         }
@@ -257,7 +274,9 @@ impl<S, B> Waiting<S, B> {
             Scope::Global if self.global_line.is_none() => return self.enter_line(Scope::Global),
             Scope::Global => {}
         }
-        Step::Sleep(retry_after)
+        State::Sleeping {
+            sleep: tokio::time::sleep(retry_after),
+        }
     }
 
     fn uncount(&mut self) {
@@ -266,7 +285,7 @@ impl<S, B> Waiting<S, B> {
         }
     }
 
-    fn grant(&mut self) -> Step {
+    fn grant<F>(&mut self) -> State<F> {
         self.uncount();
         self.line = None;
         self.global_line = None;
@@ -291,15 +310,17 @@ impl<S, B> Waiting<S, B> {
                 waited,
             });
         }
-        Step::Ready
+        State::Readying
     }
 
-    fn refuse(&mut self, cause: Cause, retry_after: Option<Duration>) -> Step {
+    fn refuse<F>(&mut self, cause: Cause, retry_after: Option<Duration>) -> State<F> {
         let error = RateLimited::new(cause, retry_after).with_partition(self.key.clone());
         if let Some(request) = &self.request {
             self.shared.refused(request.extensions(), &self.key, &error);
         }
-        Step::Fail(error.into())
+        State::Failed {
+            error: Some(error.into()),
+        }
     }
 
     /// The request, to send now; the permit is used.
