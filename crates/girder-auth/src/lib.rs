@@ -8,7 +8,7 @@
 //!   [`ApiKey`] (header or query) or [`BasicAuth`]; OAuth2
 //!   [`ClientCredentials`] and [`RefreshToken`] (with refresh-token
 //!   rotation saved through a [`TokenStore`]); a self-signed JWT
-//!   ([`JwtSource`]); a closure ([`FnSource`]); a rotating
+//!   (`JwtSource`, feature `jwt`, on by default); a closure ([`FnSource`]); a rotating
 //!   [`ApiKeyPool`]. Token requests go through a [`TokenClient`] you give:
 //!   your transport, not a hidden HTTP stack.
 //! - **A token cache**, shared by every clone of the service: a fresh
@@ -225,6 +225,8 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub use service::Auth;
 pub use source::{
     ApiKey, ApiKeyPool, ApiKeyPoolBuilder, BasicAuth, BearerToken, ClientAuth, ClientCredentials,
-    ClientCredentialsBuilder, CredentialSource, FetchFuture, FnSource, JwtSource, JwtSourceBuilder,
-    MemoryTokenStore, RefreshToken, RefreshTokenBuilder, StoreFuture, TokenStore,
+    ClientCredentialsBuilder, CredentialSource, FetchFuture, FnSource, MemoryTokenStore,
+    RefreshToken, RefreshTokenBuilder, StoreFuture, TokenStore,
 };
+#[cfg(feature = "jwt")]
+pub use source::{JwtSource, JwtSourceBuilder};
