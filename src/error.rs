@@ -25,7 +25,8 @@ pub enum Kind {
     /// 409 Conflict (and 412 Precondition Failed).
     Conflict,
     /// 429 Too Many Requests, or the client's own rate limit refused the
-    /// call; see [`Error::retry_after`].
+    /// call (also when a shared quota on Redis could not be checked and
+    /// its config fails closed); see [`Error::retry_after`].
     RateLimited,
     /// Another 4xx status.
     ClientStatus,
@@ -80,6 +81,12 @@ impl Kind {
         while let Some(err) = next {
             if err.is::<crate::transport::InvalidRequest>() {
                 return Kind::Builder;
+            }
+            // Only the rate limiter's shared quota surfaces it, refusing a
+            // call it could not check (`fail_closed`): a rate-limit refusal.
+            #[cfg(feature = "redis")]
+            if err.is::<girder_redis::RedisUnavailable>() {
+                return Kind::RateLimited;
             }
             next = err.source();
         }

@@ -392,3 +392,40 @@ async fn with_redis_away_calls_use_this_process_share() {
     assert_eq!((sent, refused), (4, 2));
     assert_eq!(server.request_count(), 4);
 }
+
+/// With `fail_closed` and Redis away, a call is refused before it is sent,
+/// as a rate-limit refusal whose message says why (pins: the facade maps
+/// the shared quota's `RedisUnavailable` to `Kind::RateLimited`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_away_fail_closed_refuses_as_rate_limited() {
+    let Some(mut redis) =
+        RedisServer::start_or_skip("with_redis_away_fail_closed_refuses_as_rate_limited")
+    else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.route("/report", Reply::ok());
+    let client = Client::builder()
+        .base_url(server.url("/"))
+        .retry(None)
+        .rate_limit(quota().build().unwrap())
+        .redis(
+            RedisConfig::builder(redis.url())
+                .prefix("fleet-closed")
+                .fail_closed(true)
+                .build()
+                .expect("a valid config"),
+        )
+        .build()
+        .expect("a client");
+    client
+        .get("report")
+        .send()
+        .await
+        .expect("sent while Redis is up");
+    redis.stop();
+    let error = client.get("report").send().await.expect_err("refused");
+    assert_eq!(error.kind(), Kind::RateLimited, "{error}");
+    assert!(error.to_string().contains("redis"), "{error}");
+    assert_eq!(server.request_count(), 1);
+}
