@@ -24,24 +24,36 @@ pub(crate) struct BaseUrl {
     path: String,
 }
 
+/// `text` with everything between the scheme and the last `@` masked: a
+/// URL's userinfo, which may hold a password, never goes into a message.
+fn without_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    match text[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]).into(),
+        None => text.into(),
+    }
+}
+
 impl BaseUrl {
     pub(crate) fn parse(text: &str) -> Result<BaseUrl, String> {
+        // Errors quote the URL without its userinfo, which may be a password.
+        let shown = without_userinfo(text);
         let uri: Uri = text.trim().parse().map_err(|e| {
             if text.contains("://") {
-                format!("base URL {text:?} is not a URL: {e}")
+                format!("base URL {shown:?} is not a URL: {e}")
             } else {
-                format!("base URL {text:?} needs a scheme and a host, like https://api.example.com")
+                format!("base URL {shown:?} needs a scheme and a host, like https://api.example.com")
             }
         })?;
         let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
         else {
-            return Err(format!("base URL {text:?} needs a scheme and a host"));
+            return Err(format!("base URL {shown:?} needs a scheme and a host"));
         };
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-            return Err(format!("base URL {text:?} must be http or https"));
+            return Err(format!("base URL {shown:?} must be http or https"));
         }
         if uri.query().is_some() {
-            return Err(format!("base URL {text:?} must not have a query"));
+            return Err(format!("base URL {shown:?} must not have a query"));
         }
         if authority.as_str().contains('@') {
             return Err("base URL must not carry credentials; configure auth instead".into());
