@@ -15,91 +15,10 @@ use girder::graphql::operation_kind;
 use girder::paginate::{Cursor, LinkHeader, OffsetLimit, PageNumber, Pagination, parse_link_header};
 use girder::{Client, ClientConfig, Kind};
 use girder_core::hints::{MAX_HINT, ServerHints};
+use girder_test::fuzz::hints::{HINT_DICT, RETRY_AFTER, headers as hint_headers};
 use girder_test::fuzz::{self, Gen};
 use girder_test::{MockService, Reply, Script};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-
-const RETRY_AFTER: &[&str] = &[
-    "120",
-    "0",
-    "Wed, 21 Oct 2015 07:28:00 GMT",
-    "Sunday, 06-Nov-94 08:49:37 GMT",
-    "Sun Nov  6 08:49:37 1994",
-    "Fri, 31 Dec 9999 23:59:59 GMT",
-    "Thu, 01 Jan 1970 00:00:00 GMT",
-    "Sat, 05 Dec 2026 08:00:00 GMT",
-];
-
-const RATELIMIT: &[&str] = &[
-    r#""default";r=50;t=30"#,
-    r#""default";r=0;t=30, "burst";r=5;t=1"#,
-    "limit=100, remaining=0, reset=30",
-    r#""x";r=1;t=1.5"#,
-    "default;r=50;t=30",
-    r#"("a" "b");r=1;t=2"#,
-    r#""hourly";r=0;t=42;pk=:cHJvb2Y=:"#,
-    "remaining=0, reset=86400000",
-];
-
-const RATELIMIT_POLICY: &[&str] = &[
-    r#""default";q=100;w=60"#,
-    r#""hourly";q=1000;w=3600, "daily";q=5000;w=86400"#,
-    "100;w=60",
-    "10, 100;w=60;burst=1000",
-    r#""x";q=-1;w=9223372036854775807"#,
-];
-
-const X_VALUES: &[&str] = &[
-    "5000",
-    "4999",
-    "0",
-    "1700000000",
-    "1700000000123",
-    "1700000000.5",
-    "30",
-    "0.25",
-    "100, 100;w=60",
-    "60;window=60",
-];
-
-const HINT_DICT: &[&str] = &[
-    "\"", ";", ",", "=", "r", "t", "q", "w", ":", "?1", "*", "(", ")", "GMT", "Mon", "Jan", "-",
-    " ", "1e3", "limit", "remaining", "reset",
-];
-
-const HINT_NAMES: &[(&str, &[&str])] = &[
-    ("retry-after", RETRY_AFTER),
-    ("ratelimit", RATELIMIT),
-    ("ratelimit-policy", RATELIMIT_POLICY),
-    ("ratelimit-limit", X_VALUES),
-    ("ratelimit-remaining", X_VALUES),
-    ("ratelimit-reset", X_VALUES),
-    ("x-ratelimit-limit", X_VALUES),
-    ("x-ratelimit-remaining", X_VALUES),
-    ("x-ratelimit-reset", X_VALUES),
-    ("x-ratelimit-reset-after", X_VALUES),
-    ("x-rate-limit-limit", X_VALUES),
-    ("x-rate-limit-remaining", X_VALUES),
-    ("x-rate-limit-reset", X_VALUES),
-    ("x-rate-limit-reset-after", X_VALUES),
-];
-
-/// A set of hint headers: each a name of [`HINT_NAMES`] (now and then
-/// one seed's values under another's name) with a fuzzed value.
-fn hint_headers(g: &mut Gen) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for _ in 0..g.rng().usize(1..6) {
-        let (name, seeds) = HINT_NAMES[g.below(HINT_NAMES.len())];
-        let seeds = if g.chance(10) {
-            HINT_NAMES[g.below(HINT_NAMES.len())].1
-        } else {
-            seeds
-        };
-        let value = g.header_value(seeds, HINT_DICT);
-        headers.append(HeaderName::from_static(name), value);
-    }
-    headers
-}
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
 /// A wall-clock reading: around now, at the epoch, or far ahead.
 fn wall_clock(g: &mut Gen) -> SystemTime {
@@ -624,4 +543,64 @@ fn pagination_pages_are_read_or_refused() {
             });
         },
     );
+}
+
+/// The layers that act on hints (retry, circuit breaker, rate limiter)
+/// over a server that answers with fuzzed hint fields: every call ends,
+/// within the client's total timeout.
+#[test]
+fn hint_consumers_end_every_call_in_time() {
+    use girder::breaker::BreakerPolicy;
+    use girder::ratelimit::{Quota, RateLimitPolicy};
+    use girder::retry::RetryPolicy;
+
+    const TOTAL: Duration = Duration::from_secs(30);
+    let rt = runtime();
+    let (mut inputs, mut waited) = (0, 0);
+    fuzz::check(
+        "hint_consumers",
+        500,
+        |g| {
+            let replies: Vec<(u16, HeaderMap)> = (0..g.rng().usize(1..4))
+                .map(|_| ([429, 503, 200, 500][g.below(4)], hint_headers(g)))
+                .collect();
+            replies
+        },
+        |replies| {
+            let script: Vec<Reply> = replies
+                .iter()
+                .map(|(status, headers)| {
+                    headers.iter().fold(Reply::status(*status), |reply, (name, value)| {
+                        reply.header(name.as_str(), &ascii(value))
+                    })
+                })
+                .chain([Reply::ok()])
+                .collect();
+            let mock = MockService::new(script);
+            let client = Client::builder()
+                .base_url("http://api.test/")
+                .retry(RetryPolicy::default())
+                .circuit_breaker(BreakerPolicy::default())
+                .rate_limit(
+                    RateLimitPolicy::builder()
+                        .quota(Quota::per_second(50))
+                        .build()
+                        .unwrap(),
+                )
+                .total_timeout(TOTAL)
+                .build_with_transport(mock)
+                .unwrap();
+            rt.block_on(async {
+                for _ in 0..3 {
+                    let started = tokio::time::Instant::now();
+                    let _ = client.get("items").send().await;
+                    let took = started.elapsed();
+                    inputs += 1;
+                    waited += usize::from(took >= Duration::from_secs(1));
+                    assert!(took <= TOTAL + Duration::from_secs(1), "a call took {took:?}");
+                }
+            });
+        },
+    );
+    assert!(waited > 0, "no input made a layer wait ({inputs} calls)");
 }

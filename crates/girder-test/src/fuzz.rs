@@ -407,6 +407,106 @@ impl Gen {
     }
 }
 
+/// Seeds of the fields girder-core's `ServerHints` reads: `Retry-After`,
+/// `RateLimit`, `RateLimit-Policy`, `RateLimit-*` and `X-RateLimit-*`,
+/// for the targets of every layer that reads them.
+pub mod hints {
+    use http::{HeaderMap, HeaderName};
+
+    use super::Gen;
+
+    /// `Retry-After`: delta-seconds and the three HTTP-date forms.
+    pub const RETRY_AFTER: &[&str] = &[
+        "120",
+        "0",
+        "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "Sat, 05 Dec 2026 08:00:00 GMT",
+    ];
+
+    /// `RateLimit`: the list form of the current drafts and the dictionary form.
+    pub const RATELIMIT: &[&str] = &[
+        r#""default";r=50;t=30"#,
+        r#""default";r=0;t=30, "burst";r=5;t=1"#,
+        "limit=100, remaining=0, reset=30",
+        r#""x";r=1;t=1.5"#,
+        "default;r=50;t=30",
+        r#"("a" "b");r=1;t=2"#,
+        r#""hourly";r=0;t=42;pk=:cHJvb2Y=:"#,
+        "remaining=0, reset=86400000",
+    ];
+
+    /// `RateLimit-Policy`.
+    pub const RATELIMIT_POLICY: &[&str] = &[
+        r#""default";q=100;w=60"#,
+        r#""hourly";q=1000;w=3600, "daily";q=5000;w=86400"#,
+        "100;w=60",
+        "10, 100;w=60;burst=1000",
+        r#""x";q=-1;w=9223372036854775807"#,
+        r#""z";q=0;w=0, "one";q=1;w=1"#,
+        r#""big";q=9223372036854775807;w=1"#,
+    ];
+
+    /// `X-RateLimit-*` and `RateLimit-Limit/-Remaining/-Reset` values: counts,
+    /// delta-seconds and Unix times in seconds and milliseconds.
+    pub const X_VALUES: &[&str] = &[
+        "5000",
+        "4999",
+        "0",
+        "1700000000",
+        "1700000000123",
+        "1700000000.5",
+        "30",
+        "0.25",
+        "100, 100;w=60",
+        "60;window=60",
+    ];
+
+    /// Words of the structured-field and date grammars.
+    pub const HINT_DICT: &[&str] = &[
+        "\"", ";", ",", "=", "r", "t", "q", "w", ":", "?1", "*", "(", ")", "GMT", "Mon", "Jan", "-",
+        " ", "1e3", "limit", "remaining", "reset",
+    ];
+
+    /// Each hint field with the seeds of its values.
+    pub const HINT_NAMES: &[(&str, &[&str])] = &[
+        ("retry-after", RETRY_AFTER),
+        ("ratelimit", RATELIMIT),
+        ("ratelimit-policy", RATELIMIT_POLICY),
+        ("ratelimit-limit", X_VALUES),
+        ("ratelimit-remaining", X_VALUES),
+        ("ratelimit-reset", X_VALUES),
+        ("x-ratelimit-limit", X_VALUES),
+        ("x-ratelimit-remaining", X_VALUES),
+        ("x-ratelimit-reset", X_VALUES),
+        ("x-ratelimit-reset-after", X_VALUES),
+        ("x-rate-limit-limit", X_VALUES),
+        ("x-rate-limit-remaining", X_VALUES),
+        ("x-rate-limit-reset", X_VALUES),
+        ("x-rate-limit-reset-after", X_VALUES),
+    ];
+
+    /// A set of hint headers: each a name of [`HINT_NAMES`] (now and then
+    /// one seed's values under another's name) with a fuzzed value.
+    pub fn headers(g: &mut Gen) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for _ in 0..g.rng().usize(1..6) {
+            let (name, seeds) = HINT_NAMES[g.below(HINT_NAMES.len())];
+            let seeds = if g.chance(10) {
+                HINT_NAMES[g.below(HINT_NAMES.len())].1
+            } else {
+                seeds
+            };
+            let value = g.header_value(seeds, HINT_DICT);
+            headers.append(HeaderName::from_static(name), value);
+        }
+        headers
+    }
+}
+
 fn splice(data: &mut Vec<u8>, at: usize, piece: &[u8]) {
     let at = at.min(data.len());
     data.splice(at..at, piece.iter().copied());
