@@ -42,7 +42,9 @@ impl BaseUrl {
             if text.contains("://") {
                 format!("base URL {shown:?} is not a URL: {e}")
             } else {
-                format!("base URL {shown:?} needs a scheme and a host, like https://api.example.com")
+                format!(
+                    "base URL {shown:?} needs a scheme and a host, like https://api.example.com"
+                )
             }
         })?;
         let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())

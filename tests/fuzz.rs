@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use girder::graphql::operation_kind;
-use girder::paginate::{Cursor, LinkHeader, OffsetLimit, PageNumber, Pagination, parse_link_header};
+use girder::paginate::{
+    Cursor, LinkHeader, OffsetLimit, PageNumber, Pagination, parse_link_header,
+};
 use girder::{Client, ClientConfig, Kind};
 use girder_core::hints::{MAX_HINT, ServerHints};
 use girder_test::fuzz::hints::{HINT_DICT, RETRY_AFTER, headers as hint_headers};
@@ -52,7 +54,10 @@ fn server_hints_are_bounded() {
         },
     );
     // The inputs get past the first byte: most give a hint.
-    assert!(parsed * 2 > inputs, "{parsed} of {inputs} inputs gave a hint");
+    assert!(
+        parsed * 2 > inputs,
+        "{parsed} of {inputs} inputs gave a hint"
+    );
 }
 
 const LINKS: &[&str] = &[
@@ -67,8 +72,8 @@ const LINKS: &[&str] = &[
 ];
 
 const LINK_DICT: &[&str] = &[
-    "<", ">", ";", ",", "=", "\"", "\\", "rel", "next", "prev", "last", " ", "\t", "http://",
-    "%", "\u{e9}", "?page=", "#", "//",
+    "<", ">", ";", ",", "=", "\"", "\\", "rel", "next", "prev", "last", " ", "\t", "http://", "%",
+    "\u{e9}", "?page=", "#", "//",
 ];
 
 fn quote(value: &str) -> String {
@@ -160,7 +165,10 @@ const SETTINGS: &[(&str, &[&str])] = &[
     ("ATTEMPT_TIMEOUT", DURATIONS),
     ("CONNECT_TIMEOUT", DURATIONS),
     ("MAX_RETRIES", &["3", "0", "99", "100", "-1"]),
-    ("USER_AGENT", &["girder/0.1", "my app (contact@example.com)"]),
+    (
+        "USER_AGENT",
+        &["girder/0.1", "my app (contact@example.com)"],
+    ),
     (
         "CREDENTIAL_ORIGINS",
         &[
@@ -191,7 +199,10 @@ fn config_from_the_environment_never_shows_a_secret() {
             let mut vars = HashMap::new();
             for (suffix, seeds) in SETTINGS {
                 if g.chance(50) {
-                    vars.insert(format!("API_{suffix}"), g.text(seeds, &[":", "/", "@", ","]));
+                    vars.insert(
+                        format!("API_{suffix}"),
+                        g.text(seeds, &[":", "/", "@", ","]),
+                    );
                 }
             }
             if g.chance(60) {
@@ -212,12 +223,14 @@ fn config_from_the_environment_never_shows_a_secret() {
             assert!(!shown.contains(KEY_MARK), "the API key is shown: {shown}");
             // A password in the userinfo: before the URL's last '@'.
             let userinfo = |name: &str| {
-                vars.get(name).is_some_and(|v| {
-                    v.contains(":pw-SECRET@") && v.rfind('@') > v.rfind(PASSWORD)
-                })
+                vars.get(name)
+                    .is_some_and(|v| v.contains(":pw-SECRET@") && v.rfind('@') > v.rfind(PASSWORD))
             };
             if userinfo("API_BASE_URL") || userinfo("API_REDIS_URL") {
-                assert!(!shown.contains(PASSWORD), "a URL password is shown: {shown}");
+                assert!(
+                    !shown.contains(PASSWORD),
+                    "a URL password is shown: {shown}"
+                );
             }
         },
     );
@@ -309,7 +322,9 @@ const COOKIE: &str = "session=COOKIESECRET";
 fn error_bodies_become_errors_that_show_no_cookie() {
     let rt = runtime();
     let (client, slot) = scripted_client();
-    let statuses = [400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 200, 302];
+    let statuses = [
+        400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 200, 302,
+    ];
     fuzz::check(
         "error_bodies",
         3_000,
@@ -318,7 +333,10 @@ fn error_bodies_become_errors_that_show_no_cookie() {
             let body = if g.chance(30) {
                 g.json(3, ERROR_KEYS, &["Not Found", "x"]).into_bytes()
             } else {
-                g.data(ERROR_BODIES, &["{", "}", "\"", ":", ",", "[", "\\u0000", "\\ud800"])
+                g.data(
+                    ERROR_BODIES,
+                    &["{", "}", "\"", ":", ",", "[", "\\u0000", "\\ud800"],
+                )
             };
             let content_type = g.chance(70).then(|| g.pick(CONTENT_TYPES).to_owned());
             let retry_after = g
@@ -398,7 +416,10 @@ fn graphql_responses_are_data_or_typed_errors() {
             let body = if g.chance(35) {
                 g.json(5, GRAPHQL_KEYS, &["c1", "x"])
             } else {
-                g.text(GRAPHQL_BODIES, &["{", "}", "[", "]", ":", ",", "null", "true"])
+                g.text(
+                    GRAPHQL_BODIES,
+                    &["{", "}", "[", "]", ":", ",", "null", "true"],
+                )
             };
             let status = [200, 200, 200, 400, 500][g.below(5)];
             (status, body, g.rng().bool())
@@ -444,9 +465,13 @@ fn graphql_documents_have_a_kind() {
         |g| {
             let doc = g.text(
                 DOCUMENTS,
-                &["{", "}", "(", ")", "\"", "\"\"\"", "\\", "#", "\n", "query", "mutation", "$"],
+                &[
+                    "{", "}", "(", ")", "\"", "\"\"\"", "\\", "#", "\n", "query", "mutation", "$",
+                ],
             );
-            let name = g.chance(40).then(|| g.pick(&["A", "B", "Q", "S", ""]).to_owned());
+            let name = g
+                .chance(40)
+                .then(|| g.pick(&["A", "B", "Q", "S", ""]).to_owned());
             (doc, name)
         },
         |(doc, name)| {
@@ -504,17 +529,25 @@ fn pagination_pages_are_read_or_refused() {
         3_000,
         |g| {
             let body = if g.chance(35) {
-                g.json(4, PAGE_KEYS, &["abc", "", "?&=#", "https://api.test/items?page=9"])
+                g.json(
+                    4,
+                    PAGE_KEYS,
+                    &["abc", "", "?&=#", "https://api.test/items?page=9"],
+                )
             } else {
                 g.text(PAGES, &["{", "}", "[", "]", ":", ",", "\"", "null", "/"])
             };
             let link = g.chance(50).then(|| g.header_value(LINKS, LINK_DICT));
-            let items_at = g.chance(20).then(|| g.pick(&["/items", "/data/0", "", "/~1x", "/a~"]));
+            let items_at = g
+                .chance(20)
+                .then(|| g.pick(&["/items", "/data/0", "", "/~1x", "/a~"]));
             let status = [200, 200, 200, 204, 404, 500][g.below(6)];
             (g.below(6), items_at, status, link, body, g.rng().bool())
         },
         |(which, items_at, status, link, body, stream)| {
-            let mut paginate = client.paginate("https://api.test/items").strategy(strategy(*which));
+            let mut paginate = client
+                .paginate("https://api.test/items")
+                .strategy(strategy(*which));
             if let Some(pointer) = items_at {
                 paginate = paginate.items_at(*pointer);
             }
@@ -570,9 +603,11 @@ fn hint_consumers_end_every_call_in_time() {
             let script: Vec<Reply> = replies
                 .iter()
                 .map(|(status, headers)| {
-                    headers.iter().fold(Reply::status(*status), |reply, (name, value)| {
-                        reply.header(name.as_str(), &ascii(value))
-                    })
+                    headers
+                        .iter()
+                        .fold(Reply::status(*status), |reply, (name, value)| {
+                            reply.header(name.as_str(), &ascii(value))
+                        })
                 })
                 .chain([Reply::ok()])
                 .collect();
@@ -597,7 +632,10 @@ fn hint_consumers_end_every_call_in_time() {
                     let took = started.elapsed();
                     inputs += 1;
                     waited += usize::from(took >= Duration::from_secs(1));
-                    assert!(took <= TOTAL + Duration::from_secs(1), "a call took {took:?}");
+                    assert!(
+                        took <= TOTAL + Duration::from_secs(1),
+                        "a call took {took:?}"
+                    );
                 }
             });
         },

@@ -80,18 +80,23 @@ fn token_responses_give_a_credential_or_an_error_without_secrets() {
     let slot = Arc::new(Mutex::new(Reply::ok()));
     let reply = slot.clone();
     let idp = MockService::new(Script::from_fn(move |_| reply.lock().unwrap().clone()));
-    let source = ClientCredentials::builder("https://idp.test/token", "client-1", CLIENT_SECRET.into())
-        .client(TokenClient::new(idp))
-        .build()
-        .unwrap();
+    let source =
+        ClientCredentials::builder("https://idp.test/token", "client-1", CLIENT_SECRET.into())
+            .client(TokenClient::new(idp))
+            .build()
+            .unwrap();
     let (mut inputs, mut tokens) = (0, 0);
     fuzz::check(
         "token_response",
         3_000,
         |g: &mut Gen| {
             let body = if g.chance(30) {
-                g.json(2, TOKEN_KEYS, &[TOKEN_MARK, "Bearer", "3600", "", "invalid_grant"])
-                    .into_bytes()
+                g.json(
+                    2,
+                    TOKEN_KEYS,
+                    &[TOKEN_MARK, "Bearer", "3600", "", "invalid_grant"],
+                )
+                .into_bytes()
             } else {
                 g.data(TOKEN_BODIES, JSON_DICT)
             };
@@ -124,7 +129,10 @@ fn token_responses_give_a_credential_or_an_error_without_secrets() {
             }
         },
     );
-    assert!(tokens * 20 > inputs, "{tokens} of {inputs} inputs gave a token");
+    assert!(
+        tokens * 20 > inputs,
+        "{tokens} of {inputs} inputs gave a token"
+    );
 }
 
 const CHALLENGES: &[&str] = &[
@@ -194,5 +202,8 @@ fn www_authenticate_challenges_resend_at_most_once() {
             }
         },
     );
-    assert!(resent * 10 > inputs, "{resent} of {inputs} inputs were resent");
+    assert!(
+        resent * 10 > inputs,
+        "{resent} of {inputs} inputs were resent"
+    );
 }

@@ -59,9 +59,26 @@ const VARY: &[&str] = &[
 const ETAGS: &[&str] = &["\"v1\"", "W/\"v1\"", "\"\"", "*", "\"a\", W/\"b\""];
 
 const CACHE_DICT: &[&str] = &[
-    ",", "=", "\"", " ", "max-age", "s-maxage", "no-cache", "no-store", "private", "public",
-    "must-revalidate", "stale-while-revalidate", "stale-if-error", "immutable", "only-if-cached",
-    "must-understand", "GMT", "Dec", "-", ":",
+    ",",
+    "=",
+    "\"",
+    " ",
+    "max-age",
+    "s-maxage",
+    "no-cache",
+    "no-store",
+    "private",
+    "public",
+    "must-revalidate",
+    "stale-while-revalidate",
+    "stale-if-error",
+    "immutable",
+    "only-if-cached",
+    "must-understand",
+    "GMT",
+    "Dec",
+    "-",
+    ":",
 ];
 
 /// One fuzzed header of a response or a request, from its seeds.
@@ -103,7 +120,10 @@ fn request_headers(g: &mut Gen) -> HeaderMap {
         ("pragma", &["no-cache", "foo"]),
         ("if-none-match", ETAGS),
         ("if-modified-since", DATES),
-        ("accept", &["application/json", "*/*", "text/html;q=0.9, */*;q=0.1"]),
+        (
+            "accept",
+            &["application/json", "*/*", "text/html;q=0.9, */*;q=0.1"],
+        ),
         ("accept-encoding", &["gzip", "gzip, br", "identity"]),
         ("x-tenant", &["a", "b", ""]),
         ("authorization", &["Bearer t1", "Bearer t2"]),
@@ -267,7 +287,9 @@ fn regression_expires_fri_31_dec_9999_23_59_60_gmt() {
         let cache = CacheLayer::new(CacheConfig::default()).layer(origin.clone());
         rt.block_on(async {
             for _ in 0..2 {
-                let request = Request::get("http://api.test/x").body(Body::empty()).unwrap();
+                let request = Request::get("http://api.test/x")
+                    .body(Body::empty())
+                    .unwrap();
                 let response = cache.clone().oneshot(request).await.unwrap();
                 assert_eq!(response.status(), 200);
             }

@@ -42,7 +42,12 @@ fn component_identifiers_parse_or_fail() {
     fuzz::check(
         "rfc9421_component",
         5_000,
-        |g| g.text(IDENTIFIERS, &["\"", ";", "=", "@", "name", "\\", "sf", "bs"]),
+        |g| {
+            g.text(
+                IDENTIFIERS,
+                &["\"", ";", "=", "@", "name", "\\", "sf", "bs"],
+            )
+        },
         |identifier| {
             if let Ok(Component::QueryParam(name)) = Component::parse(identifier) {
                 assert!(!name.contains('"') && !name.contains('\\'), "{name:?}");
@@ -100,7 +105,10 @@ const HEADER_VALUES: &[&str] = &[
 /// seed's) and fuzzed header lines.
 fn head(g: &mut Gen) -> Parts {
     let method = if g.chance(70) {
-        Method::from_bytes(g.pick(&["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]).as_bytes())
+        Method::from_bytes(
+            g.pick(&["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"])
+                .as_bytes(),
+        )
     } else {
         Method::from_bytes(&g.data(&["GET", "CUSTOM-METHOD", "M!#$%&'*+-.^_`|~"], &[]))
     };
@@ -155,7 +163,11 @@ fn signers() -> Vec<Box<dyn Signer>> {
     vec![
         sigv4(false, false, PayloadMode::Signed),
         sigv4(true, true, PayloadMode::Unsigned),
-        Box::new(HmacSigner::builder("api-key-0123", HMAC_SECRET.to_vec()).build().unwrap()),
+        Box::new(
+            HmacSigner::builder("api-key-0123", HMAC_SECRET.to_vec())
+                .build()
+                .unwrap(),
+        ),
         Box::new(
             HmacSigner::builder("api-key-0123", HMAC_SECRET.to_vec())
                 .components([
@@ -202,8 +214,12 @@ fn signers_sign_or_fail_with_a_signing_error() {
             for _ in 0..g.rng().usize(0..4) {
                 let c = match g.rng().u32(0..4) {
                     0 => Component::parse(&g.text(IDENTIFIERS, &["\"", ";", "="])).ok(),
-                    1 => Some(Component::QueryParam(g.text(&["x", "Pet", "a b"], &["%", "+"]))),
-                    2 => Some(Component::Field(HeaderName::from_static(g.pick(HEADER_NAMES)))),
+                    1 => Some(Component::QueryParam(
+                        g.text(&["x", "Pet", "a b"], &["%", "+"]),
+                    )),
+                    2 => Some(Component::Field(HeaderName::from_static(
+                        g.pick(HEADER_NAMES),
+                    ))),
                     _ => Some(derived[g.below(derived.len())].clone()),
                 };
                 components.extend(c);
@@ -249,7 +265,10 @@ fn signers_sign_or_fail_with_a_signing_error() {
             }
         },
     );
-    assert!(signed * 4 > inputs, "{signed} of {inputs} inputs were signed");
+    assert!(
+        signed * 4 > inputs,
+        "{signed} of {inputs} inputs were signed"
+    );
 }
 
 const REJECTION_DATES: &[&str] = &[
@@ -292,7 +311,9 @@ fn a_rejection_date_moves_the_clock_within_bounds() {
             }
             let mock = MockService::new([rejection, Reply::ok()]);
             let clock = WallClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(T0));
-            let signer = HmacSigner::builder("k", HMAC_SECRET.to_vec()).build().unwrap();
+            let signer = HmacSigner::builder("k", HMAC_SECRET.to_vec())
+                .build()
+                .unwrap();
             let layer = SigningLayer::with_clock(signer, clock).skew(SkewPolicy::default());
             let request = Request::post("https://api.test/orders")
                 .body(Body::from("{}"))
@@ -308,5 +329,8 @@ fn a_rejection_date_moves_the_clock_within_bounds() {
             assert_eq!(offset != 0, sent == 2, "re-signed iff it learned an offset");
         },
     );
-    assert!(resigned * 50 > inputs, "{resigned} of {inputs} inputs re-signed");
+    assert!(
+        resigned * 50 > inputs,
+        "{resigned} of {inputs} inputs re-signed"
+    );
 }

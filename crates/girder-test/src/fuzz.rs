@@ -467,8 +467,28 @@ pub mod hints {
 
     /// Words of the structured-field and date grammars.
     pub const HINT_DICT: &[&str] = &[
-        "\"", ";", ",", "=", "r", "t", "q", "w", ":", "?1", "*", "(", ")", "GMT", "Mon", "Jan", "-",
-        " ", "1e3", "limit", "remaining", "reset",
+        "\"",
+        ";",
+        ",",
+        "=",
+        "r",
+        "t",
+        "q",
+        "w",
+        ":",
+        "?1",
+        "*",
+        "(",
+        ")",
+        "GMT",
+        "Mon",
+        "Jan",
+        "-",
+        " ",
+        "1e3",
+        "limit",
+        "remaining",
+        "reset",
     ];
 
     /// Each hint field with the seeds of its values.
@@ -549,7 +569,10 @@ mod tests {
         let mut g = Gen::new(1);
         let seed = "\"default\";r=50;t=30";
         let outputs: Vec<Vec<u8>> = (0..1000).map(|_| g.data(&[seed], &[])).collect();
-        let kept = outputs.iter().filter(|o| o.as_slice() == seed.as_bytes()).count();
+        let kept = outputs
+            .iter()
+            .filter(|o| o.as_slice() == seed.as_bytes())
+            .count();
         assert!((50..400).contains(&kept), "{kept} of 1000 kept");
         assert!(outputs.iter().any(|o| o.windows(3).any(|w| w == b"184")));
     }

@@ -226,7 +226,9 @@ fn logs_never_show_a_redacted_secret() {
     // The credential is registered by a first call: from then on the
     // layer masks it wherever it appears.
     rt.block_on(async {
-        let request = Request::get("https://api.test/").body(Body::empty()).unwrap();
+        let request = Request::get("https://api.test/")
+            .body(Body::empty())
+            .unwrap();
         client.clone().oneshot(request).await.unwrap();
     });
     let (mut inputs, mut logged_secrets) = (0, 0);
@@ -269,7 +271,10 @@ fn logs_never_show_a_redacted_secret() {
             }
         },
     );
-    assert!(logged_secrets * 2 > inputs, "{logged_secrets} of {inputs} redacted anything");
+    assert!(
+        logged_secrets * 2 > inputs,
+        "{logged_secrets} of {inputs} redacted anything"
+    );
 }
 
 /// Found by the `logging` target: the span's `http.request.id`, taken from
