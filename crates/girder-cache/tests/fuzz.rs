@@ -6,11 +6,12 @@
 //! --release -p girder-cache --test fuzz -- --nocapture` (see
 //! `girder_test::fuzz`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use girder_cache::{CacheConfig, CacheLayer, CacheStatus};
-use girder_core::{Body, WallClock};
+use girder_cache::{CacheConfig, CacheEntry, CacheKey, CacheLayer, CacheStatus, CacheStore};
+use girder_core::{Body, BoxError, WallClock};
 use girder_test::fuzz::{self, Gen};
 use girder_test::{MockService, Reply, Script};
 use http::{HeaderMap, HeaderName, Request, Response};
@@ -295,4 +296,103 @@ fn regression_expires_fri_31_dec_9999_23_59_60_gmt() {
             }
         });
     }
+}
+
+/// A store that keeps every entry the cache puts, for their encodings.
+#[derive(Clone, Default)]
+struct Recording {
+    map: Arc<Mutex<HashMap<CacheKey, CacheEntry>>>,
+}
+
+impl CacheStore for Recording {
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, BoxError> {
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+    async fn put(&self, key: CacheKey, entry: CacheEntry) -> Result<(), BoxError> {
+        self.map.lock().unwrap().insert(key, entry);
+        Ok(())
+    }
+    async fn remove(&self, key: &CacheKey) -> Result<(), BoxError> {
+        self.map.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+/// Encodings of entries the cache made from fuzzed exchanges: the seeds
+/// of the decoder's target.
+fn encoded_entries() -> Vec<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let store = Recording::default();
+    let config = CacheConfig::builder()
+        .clock(WallClock::starting_at(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(T0),
+        ))
+        .build()
+        .unwrap();
+    let layer = CacheLayer::with_store(config, store.clone());
+    let mut g = Gen::new(fuzz::seed());
+    rt.block_on(async {
+        for n in 0..300 {
+            let mut reply = Reply::ok()
+                .header("cache-control", "max-age=600")
+                .body(["", "v1", "{\"a\":1}"][n % 3]);
+            for (name, value) in &response_headers(&mut g) {
+                if let Ok(text) = value.to_str() {
+                    reply = reply.header(name.as_str(), text);
+                }
+            }
+            let mut request = Request::get(format!("http://api.test/e/{n}"))
+                .body(Body::empty())
+                .unwrap();
+            *request.headers_mut() = request_headers(&mut g);
+            let svc = layer.layer(MockService::new(reply));
+            let _ = svc.oneshot(request).await;
+        }
+    });
+    let entries = store.map.lock().unwrap();
+    assert!(entries.len() > 30, "only {} entries stored", entries.len());
+    entries
+        .values()
+        .map(|e| e.encode().unwrap().to_vec())
+        .collect()
+}
+
+#[test]
+fn stored_entries_decode_or_fail_and_round_trip() {
+    let seeds = encoded_entries();
+    let (mut inputs, mut decoded) = (0, 0);
+    fuzz::check(
+        "cache_entry_decode",
+        3_000,
+        |g| {
+            if g.chance(5) {
+                return g.bytes(64);
+            }
+            let mut data = seeds[g.below(seeds.len())].clone();
+            g.mutate(
+                &mut data,
+                &[],
+                &["GRDC", "\u{1}", "\0\0\0\0", "\u{ff}\u{ff}"],
+            );
+            data
+        },
+        |bytes| {
+            inputs += 1;
+            let Ok(entry) = CacheEntry::decode(bytes) else {
+                return;
+            };
+            decoded += 1;
+            let again = entry.encode().expect("a decoded entry encodes");
+            let back = CacheEntry::decode(&again).expect("its encoding decodes");
+            assert_eq!(back.encode().unwrap(), again, "encoding is stable");
+        },
+    );
+    assert!(
+        decoded * 10 > inputs,
+        "{decoded} of {inputs} inputs decoded"
+    );
 }
