@@ -642,3 +642,62 @@ fn hint_consumers_end_every_call_in_time() {
     );
     assert!(waited > 0, "no input made a layer wait ({inputs} calls)");
 }
+
+/// `gzip` of `data`.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Encoded bodies: mutated gzip streams (a bomb among them) decode to
+/// at most the client's `max_response_bytes`, or fail; never a panic.
+#[test]
+fn gzip_bodies_decode_within_the_limit_or_fail() {
+    const LIMIT: usize = 64 * 1024;
+    let seeds: Vec<Vec<u8>> = [
+        br#"{"items":[{"id":1}]}"#.to_vec(),
+        Vec::new(),
+        vec![0; 1 << 20],
+        (0..=255u8).cycle().take(70_000).collect(),
+    ]
+    .iter()
+    .map(|d| gzip(d))
+    .collect();
+    let rt = runtime();
+    let slot = Arc::new(Mutex::new(Reply::ok()));
+    let reply = slot.clone();
+    let mock = MockService::new(Script::from_fn(move |_| reply.lock().unwrap().clone()));
+    let client = Client::builder()
+        .base_url("http://api.test/")
+        .retry(None)
+        .max_response_bytes(LIMIT)
+        .build_with_transport(mock)
+        .unwrap();
+    let (mut inputs, mut read) = (0, 0);
+    fuzz::check(
+        "gzip_body",
+        1_000,
+        |g| {
+            let mut data = seeds[g.below(seeds.len())].clone();
+            g.mutate(&mut data, &[], &["\u{1f}\u{8b}", "\0", "\u{ff}"]);
+            let coding = g
+                .pick(&["gzip", "gzip", "GZIP", "gzip, identity", "x-gzip"])
+                .to_owned();
+            (coding, data)
+        },
+        |(coding, data)| {
+            *slot.lock().unwrap() = Reply::ok()
+                .header("content-encoding", coding)
+                .body(data.clone());
+            let result = rt.block_on(async { client.get("x").send().await?.bytes().await });
+            inputs += 1;
+            if let Ok(body) = result {
+                read += 1;
+                assert!(body.len() <= LIMIT, "{} bytes", body.len());
+            }
+        },
+    );
+    assert!(read * 10 > inputs, "{read} of {inputs} bodies were read");
+}
