@@ -701,3 +701,42 @@ fn gzip_bodies_decode_within_the_limit_or_fail() {
     );
     assert!(read * 10 > inputs, "{read} of {inputs} bodies were read");
 }
+
+const ORIGINS: &[&str] = &[
+    "https://api.test",
+    "http://127.0.0.1:8080",
+    "https://API.Example.COM:443/path?q",
+    "http://[::1]:8080",
+    "ftp://files.test:21",
+    "https://user@api.test",
+    "//api.test",
+];
+
+/// Origins as users configure them: a parsed origin reads back from its
+/// text, and matches the URI it came from.
+#[test]
+fn origins_round_trip() {
+    fuzz::check(
+        "origin",
+        5_000,
+        |g| g.text(ORIGINS, &[":", "/", "[", "]", "@", ".", "%", "65536"]),
+        |text| {
+            let Ok(origin) = girder_core::origin::Origin::parse(text) else {
+                return;
+            };
+            // `http` accepts an authority with a stray bracket (`h[::1]:80`
+            // has host `h[:`, `[::1@]:80` host `]`); such an origin matches only that same text, and
+            // does not read back. Left as `http` reads it (see the report).
+            let host = origin.host();
+            let bracketed = host.starts_with('[') && host.ends_with(']');
+            if host.contains(['[', ']']) && !bracketed {
+                return;
+            }
+            let again = girder_core::origin::Origin::parse(&origin.to_string())
+                .unwrap_or_else(|e| panic!("{origin} does not parse again: {e}"));
+            assert_eq!(again.to_string(), origin.to_string());
+            let uri: Uri = text.parse().unwrap();
+            assert!(origin.matches(&uri), "{origin} does not match {uri}");
+        },
+    );
+}
