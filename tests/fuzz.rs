@@ -438,10 +438,10 @@ fn graphql_responses_are_data_or_typed_errors() {
                         }
                     }
                     assert!(pages.pages_fetched() <= 3);
-                } else if let Err(e) = operation.send::<serde_json::Value>().await {
-                    if e.kind() == Kind::GraphQl {
-                        assert!(!e.graphql().expect("the errors").errors().is_empty());
-                    }
+                } else if let Err(e) = operation.send::<serde_json::Value>().await
+                    && e.kind() == Kind::GraphQl
+                {
+                    assert!(!e.graphql().expect("the errors").errors().is_empty());
                 }
             });
         },
