@@ -24,14 +24,22 @@ pub(crate) struct BaseUrl {
     path: String,
 }
 
-/// `text` with everything between the scheme and the last `@` masked: a
-/// URL's userinfo, which may hold a password, never goes into a message.
+/// `text` with everything before its last `@` masked, but for a leading
+/// `scheme://`: a URL's userinfo, which may hold a password, never goes
+/// into a message, however malformed the URL.
 fn without_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
-    let start = text.find("://").map_or(0, |i| i + 3);
-    match text[start..].rfind('@') {
-        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]).into(),
-        None => text.into(),
-    }
+    let Some(at) = text.rfind('@') else {
+        return text.into();
+    };
+    let scheme = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    };
+    let start = match text.find("://") {
+        Some(i) if i < at && scheme(&text[..i]) => i + 3,
+        _ => 0,
+    };
+    format!("{}***{}", &text[..start], &text[at..]).into()
 }
 
 impl BaseUrl {
