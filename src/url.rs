@@ -27,6 +27,7 @@ pub(crate) struct BaseUrl {
 /// `text` with everything before its last `@` masked, but for a leading
 /// `scheme://`: a URL's userinfo, which may hold a password, never goes
 /// into a message, however malformed the URL.
+// NOTE: girder-core's `InvalidOrigin` masks the same way.
 fn without_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
     let Some(at) = text.rfind('@') else {
         return text.into();
