@@ -120,6 +120,32 @@ fn link_headers_parse_or_fail_and_round_trip() {
     assert!(parsed * 4 > inputs, "{parsed} of {inputs} inputs parsed");
 }
 
+/// Found by the `config` target once origins with userinfo were among
+/// its seeds: an origin that did not parse was quoted whole, password
+/// included, in the error; one that parsed was kept, and shown by the
+/// config's `Debug`.
+#[test]
+fn regression_credential_origins_https_user_pw_at_api_test_space_x() {
+    let vars = HashMap::from([(
+        "API_CREDENTIAL_ORIGINS".to_owned(),
+        "https://user:pw-OSECRET@api.test x".to_owned(),
+    )]);
+    let e = ClientConfig::from_lookup("API", |name| vars.get(name).cloned()).unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("OSECRET"), "{shown}");
+    assert!(shown.contains("***@api.test x"), "{shown}");
+    // A valid origin with userinfo is refused, so that `Debug` of a
+    // config never holds it.
+    let vars = HashMap::from([(
+        "API_CREDENTIAL_ORIGINS".to_owned(),
+        "https://user:pw-OSECRET@api.test".to_owned(),
+    )]);
+    let e = ClientConfig::from_lookup("API", |name| vars.get(name).cloned()).unwrap_err();
+    assert!(!format!("{e} {e:?}").contains("OSECRET"), "{e}");
+    let e = girder_core::origin::Origin::parse("ftp://u:pw-OSECRET@h").unwrap_err();
+    assert!(!format!("{e} {e:?}").contains("OSECRET"), "{e}");
+}
+
 /// Found by the `link` target (long run): a quoted-pair with a control
 /// character (`\` then 0x02) was read as that character, though RFC 9110
 /// allows only HTAB, SP, VCHAR and obs-text after the backslash.
@@ -153,6 +179,7 @@ fn durations_parse_within_a_year() {
 /// API key: none may appear in an error or in `Debug`.
 const BASE_PASSWORD: &str = "pw-BSECRET";
 const REDIS_PASSWORD: &str = "pw-RSECRET";
+const ORIGIN_PASSWORD: &str = "pw-OSECRET";
 const KEY_MARK: &str = "KEYSECRET";
 
 const SETTINGS: &[(&str, &[&str])] = &[
@@ -184,6 +211,7 @@ const SETTINGS: &[(&str, &[&str])] = &[
             "https://a.test, https://b.test:8443",
             "http://[::1]:8080,",
             "https://api.test/path",
+            "https://user:pw-OSECRET@api.test x",
         ],
     ),
     (
@@ -242,6 +270,26 @@ fn config_from_the_environment_never_shows_a_secret() {
                 assert!(
                     !shown.contains(BASE_PASSWORD),
                     "a URL password is shown: {shown}"
+                );
+            }
+            // Origins likewise; and one with userinfo is refused.
+            let origin_userinfo = vars.get("API_CREDENTIAL_ORIGINS").is_some_and(|list| {
+                list.split(',').any(|o| {
+                    o.trim()
+                        .parse::<Uri>()
+                        .ok()
+                        .and_then(|u| u.authority().cloned())
+                        .is_some_and(|a| a.as_str().contains('@'))
+                })
+            });
+            assert!(
+                !origin_userinfo || result.is_err(),
+                "an origin with userinfo is kept"
+            );
+            if result.is_err() && userinfo("API_CREDENTIAL_ORIGINS", ORIGIN_PASSWORD) {
+                assert!(
+                    !shown.contains(ORIGIN_PASSWORD),
+                    "an origin's password is shown: {shown}"
                 );
             }
             if userinfo("API_REDIS_URL", REDIS_PASSWORD) {
