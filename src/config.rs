@@ -312,6 +312,19 @@ impl ClientConfig {
         for origin in self.credential_origins.iter().flatten() {
             girder_core::origin::Origin::parse(origin)
                 .map_err(|why| ConfigError::new(name("credential_origins"), why.to_string()))?;
+            // As for the base URL: userinfo would be kept (and shown by
+            // `Debug`) though an origin ignores it.
+            if origin
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|u| u.authority().cloned())
+                .is_some_and(|a| a.as_str().contains('@'))
+            {
+                return Err(ConfigError::new(
+                    name("credential_origins"),
+                    "an origin must not carry credentials",
+                ));
+            }
         }
         self.check_redis(name)?;
         if let Some(key) = &self.api_key

@@ -202,7 +202,11 @@ impl Parser<'_> {
                 }
                 Some(b'\\') => {
                     self.i += 1;
+                    // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
                     match self.peek() {
+                        Some(c) if c.is_ascii_control() && c != b'\t' => {
+                            return Err(self.err("a control character in a quoted string"));
+                        }
                         Some(c) => out.push(c),
                         None => return Err(self.err("a quoted string ends in '\\'")),
                     }

@@ -11,13 +11,19 @@ const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
 
-/// Parses an HTTP-date in any of its three forms.
+/// 10000-01-01T00:00:00Z: the first instant `httpdate` cannot format (it
+/// panics), reached by a leap second at the end of 9999.
+const END_OF_9999: u64 = 253_402_300_800;
+
+/// Parses an HTTP-date in any of its three forms; a date that cannot be
+/// written back as an IMF-fixdate (after the year 9999) is invalid.
 pub(crate) fn parse(text: &str) -> Option<SystemTime> {
     let text = text.trim();
-    if let Ok(t) = httpdate::parse_http_date(text) {
-        return Some(t);
-    }
-    imf(text).or_else(|| rfc850(text)).or_else(|| asctime(text))
+    let parsed = match httpdate::parse_http_date(text) {
+        Ok(t) => Some(t),
+        Err(_) => imf(text).or_else(|| rfc850(text)).or_else(|| asctime(text)),
+    };
+    parsed.filter(|t| *t < SystemTime::UNIX_EPOCH + Duration::from_secs(END_OF_9999))
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT`

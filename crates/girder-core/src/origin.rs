@@ -63,8 +63,8 @@ impl Origin {
     /// Parses an origin such as `https://api.example.com` or
     /// `http://127.0.0.1:8080`; a path, if any, is ignored.
     pub fn parse(text: &str) -> Result<Origin, InvalidOrigin> {
-        let uri: Uri = text.parse().map_err(|_| InvalidOrigin(text.into()))?;
-        Origin::of(&uri).ok_or_else(|| InvalidOrigin(text.into()))
+        let uri: Uri = text.parse().map_err(|_| InvalidOrigin::of(text))?;
+        Origin::of(&uri).ok_or_else(|| InvalidOrigin::of(text))
     }
 
     /// The scheme.
@@ -114,6 +114,26 @@ impl fmt::Debug for Origin {
 /// A text that is not an origin (no scheme or host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidOrigin(Box<str>);
+
+impl InvalidOrigin {
+    /// The error for `text`, with everything before its last `@` masked
+    /// but for a leading `scheme://`: userinfo may hold a password.
+    // NOTE: the facade's `BaseUrl::parse` (src/url.rs) masks the same way.
+    fn of(text: &str) -> Self {
+        let Some(at) = text.rfind('@') else {
+            return InvalidOrigin(text.into());
+        };
+        let scheme = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        };
+        let start = match text.find("://") {
+            Some(i) if i < at && scheme(&text[..i]) => i + 3,
+            _ => 0,
+        };
+        InvalidOrigin(format!("{}***{}", &text[..start], &text[at..]).into())
+    }
+}
 
 impl fmt::Display for InvalidOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

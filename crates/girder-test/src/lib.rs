@@ -10,6 +10,8 @@
 //!   as a `tower::Service`: a stand-in for the transport or for any layer.
 //! - [`FaultLayer`]: errors, statuses, latency and lost responses injected
 //!   at rates drawn from a seeded RNG, for requests a predicate selects.
+//! - [`fuzz`] (feature `fuzz`): seeded random and mutation inputs for
+//!   property tests of parsers, on the stable toolchain.
 //! - [`RedisServer`]: a real `redis-server` on a free loopback port, for
 //!   tests of shared state (skipped where it is not installed, except in CI).
 //!
@@ -35,6 +37,8 @@
 //! ```
 
 pub mod fault;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod mock;
 mod recorded;
 pub mod redis;

@@ -12,7 +12,7 @@ use tracing::{Level, Span};
 use crate::body::{content_type, render};
 use crate::config::{Format, LoggingConfig};
 use crate::level::{TARGET, enabled, event_at};
-use crate::redact::{FullUrl, Headers, server_address, server_port};
+use crate::redact::{FullUrl, Headers, Masked, server_address, server_port};
 
 /// The span name OpenTelemetry asks for: `{method} {template}`. The
 /// template is the request's [`PathTemplate`] when the caller set one;
@@ -71,7 +71,11 @@ pub(crate) fn make_span<B>(request: &Request<B>, config: &LoggingConfig) -> Span
         url.template = template.map(PathTemplate::as_str),
         server.address = server_address(uri, headers),
         server.port = server_port(uri, headers),
-        http.request.id = request_id,
+        // Masked: the caller's id may quote a credential sent before.
+        http.request.id = request_id.map(|id| tracing::field::display(Masked {
+            inner: id,
+            secrets: &config.secrets,
+        })),
         http.response.status_code = tracing::field::Empty,
         http.request.resend_count = tracing::field::Empty,
         error.type = tracing::field::Empty,
