@@ -24,29 +24,10 @@ pub(crate) struct BaseUrl {
     path: String,
 }
 
-/// `text` with everything before its last `@` masked, but for a leading
-/// `scheme://`: a URL's userinfo, which may hold a password, never goes
-/// into a message, however malformed the URL.
-// NOTE: girder-core's `InvalidOrigin` masks the same way.
-fn without_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
-    let Some(at) = text.rfind('@') else {
-        return text.into();
-    };
-    let scheme = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-    };
-    let start = match text.find("://") {
-        Some(i) if i < at && scheme(&text[..i]) => i + 3,
-        _ => 0,
-    };
-    format!("{}***{}", &text[..start], &text[at..]).into()
-}
-
 impl BaseUrl {
     pub(crate) fn parse(text: &str) -> Result<BaseUrl, String> {
         // Errors quote the URL without its userinfo, which may be a password.
-        let shown = without_userinfo(text);
+        let shown = girder_core::origin::mask_userinfo(text);
         let uri: Uri = text.trim().parse().map_err(|e| {
             if text.contains("://") {
                 format!("base URL {shown:?} is not a URL: {e}")

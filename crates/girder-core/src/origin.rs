@@ -118,20 +118,8 @@ pub struct InvalidOrigin(Box<str>);
 impl InvalidOrigin {
     /// The error for `text`, with everything before its last `@` masked
     /// but for a leading `scheme://`: userinfo may hold a password.
-    // NOTE: the facade's `BaseUrl::parse` (src/url.rs) masks the same way.
     fn of(text: &str) -> Self {
-        let Some(at) = text.rfind('@') else {
-            return InvalidOrigin(text.into());
-        };
-        let scheme = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        };
-        let start = match text.find("://") {
-            Some(i) if i < at && scheme(&text[..i]) => i + 3,
-            _ => 0,
-        };
-        InvalidOrigin(format!("{}***{}", &text[..start], &text[at..]).into())
+        InvalidOrigin(mask_userinfo(text).into_owned().into())
     }
 }
 
@@ -203,6 +191,33 @@ impl fmt::Debug for CredentialScope {
 /// call's first origin. Auth and signing add no credential to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrossOriginHop;
+
+/// `text` with everything before its last `@` replaced by `***`, but for a
+/// leading `scheme://`: a URL's or an origin's userinfo, which may hold a
+/// password, for a message, however malformed the text. Text without `@`
+/// is returned as it is.
+///
+/// ```
+/// use girder_core::origin::mask_userinfo;
+///
+/// assert_eq!(mask_userinfo("https://me:hunter2@api.test/v1"), "https://***@api.test/v1");
+/// assert_eq!(mask_userinfo("me:hunter2@api.test"), "***@api.test");
+/// assert_eq!(mask_userinfo("https://api.test/v1"), "https://api.test/v1");
+/// ```
+pub fn mask_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(at) = text.rfind('@') else {
+        return text.into();
+    };
+    let scheme = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    };
+    let start = match text.find("://") {
+        Some(i) if i < at && scheme(&text[..i]) => i + 3,
+        _ => 0,
+    };
+    format!("{}***{}", &text[..start], &text[at..]).into()
+}
 
 #[cfg(test)]
 mod tests {
