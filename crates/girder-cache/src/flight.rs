@@ -69,8 +69,7 @@ impl Flights {
         })
     }
 
-    /// How many flights are in the air (for tests).
-    #[cfg(test)]
+    /// How many flights are in the air.
     pub(crate) fn len(&self) -> usize {
         self.map.lock().expect("flight map poisoned").len()
     }

@@ -85,6 +85,12 @@ impl<St> fmt::Debug for Shared<St> {
 }
 
 impl<St> Shared<St> {
+    /// Misses and revalidations led now, and background refreshes under way.
+    pub(crate) fn fills_in_progress(&self) -> usize {
+        let refreshing = self.refreshing.lock().map_or(0, |set| set.len());
+        self.flights.len() + refreshing
+    }
+
     pub(crate) fn new(config: CacheConfig, store: St) -> Self {
         let clock = config.clock.unwrap_or_else(WallClock::system);
         let max_entry_bytes = config.max_entry_bytes;
