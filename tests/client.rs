@@ -618,3 +618,68 @@ fn clients_are_send_sync_and_cheap_to_clone() {
     assert_send_sync::<girder::Error>();
     assert_eq!(std::mem::size_of::<Client>(), std::mem::size_of::<usize>());
 }
+
+#[tokio::test]
+async fn layers_given_built_are_the_ones_the_client_uses() {
+    use girder::auth::{AuthConfig, AuthLayer, BearerToken};
+    use girder::breaker::CircuitBreakerLayer;
+    use girder::cache::CacheLayer;
+    use girder::ratelimit::RateLimitLayer;
+
+    let server = TestServer::start().await;
+    server.route(
+        "/api/items",
+        Reply::ok().header("cache-control", "max-age=60").json("[]"),
+    );
+    let breaker = CircuitBreakerLayer::new(BreakerPolicy::default());
+    let limit = RateLimitLayer::new(
+        RateLimitPolicy::builder()
+            .quota(Quota::per_second(1000))
+            .max_in_flight(4)
+            .build()
+            .unwrap(),
+    );
+    let cache = CacheLayer::new(CacheConfig::default());
+    let auth = AuthLayer::new(AuthConfig::new(BearerToken::new("t0ken".into()).unwrap()));
+    let stack = client(&server)
+        .circuit_breaker_layer(breaker.clone())
+        .rate_limit_layer(limit.clone())
+        .cache_layer(cache.clone())
+        .auth_layer(auth.clone())
+        .build()
+        .unwrap();
+
+    server.route("/api/stream", Reply::ok().body("abc"));
+    let bare = client(&server)
+        .rate_limit_layer(limit.clone())
+        .build()
+        .unwrap();
+    let response = bare.get("stream").send().await.unwrap();
+    assert_eq!(limit.in_flight(), 1, "the slot is held until the body ends");
+    response.bytes().await.unwrap();
+    assert_eq!(limit.in_flight(), 0);
+    stack.get("items").send().await.unwrap();
+    let hit = stack.get("items").send().await.unwrap();
+    assert_eq!(hit.cache_status(), Some(CacheStatus::Hit));
+    assert_eq!(server.request_count(), 2, "the given cache answered");
+    assert_eq!(limit.in_flight(), 0);
+    assert_eq!(cache.fills_in_progress(), 0);
+    assert_eq!(auth.fetches(), 1);
+    assert!(
+        (server.requests_to("/api/items").iter())
+            .all(|r| r.header("authorization") == Some("Bearer t0ken"))
+    );
+    let circuits = breaker.handle().partitions();
+    assert_eq!(circuits.len(), 1, "the given breaker saw the calls");
+    assert_eq!(circuits[0].1.calls, 1);
+
+    // A policy set afterwards replaces the layer given before.
+    let other = client(&server)
+        .rate_limit_layer(limit.clone())
+        .rate_limit(RateLimitPolicy::builder().max_in_flight(4).build().unwrap())
+        .build()
+        .unwrap();
+    let response = other.get("items").send().await.unwrap();
+    assert_eq!(limit.in_flight(), 0, "not this layer");
+    drop(response);
+}
