@@ -378,3 +378,17 @@ async fn with_recording_off_requests_are_counted_but_not_kept() {
     assert_eq!(server.requests().len(), 2);
     assert_eq!(server.request_count(), 5);
 }
+
+// Regression: a fallback added after a route answered that route's
+// requests too, although it is documented to answer only what no other
+// route matches (found by the soak, which adds its fallback last).
+#[tokio::test]
+async fn a_fallback_added_after_a_route_leaves_the_route_its_requests() {
+    let server = TestServer::start().await;
+    server.route("/token", Reply::status(201));
+    server.fallback(Reply::status(418));
+    let client = client();
+    let token = client.request(get(&server, "/token")).await.unwrap();
+    let other = client.request(get(&server, "/other")).await.unwrap();
+    assert_eq!((token.status().as_u16(), other.status().as_u16()), (201, 418));
+}
