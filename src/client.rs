@@ -221,6 +221,7 @@ impl Client {
                 url,
                 record,
                 max_bytes: self.inner.max_response_bytes,
+                deadline,
             }),
             Err(error) => Err(Error::from_source(error).with_url(&url)),
         }
@@ -1000,6 +1001,8 @@ pub struct Response {
     url: http::Uri,
     record: CallRecord,
     max_bytes: usize,
+    /// The call's deadline, which bounds reading the body too.
+    deadline: Option<Deadline>,
 }
 
 impl fmt::Debug for Response {
@@ -1053,14 +1056,20 @@ impl Response {
         self.inner
     }
 
-    /// The body.
+    /// The body, read no later than the call's deadline (the total
+    /// timeout or [`RequestBuilder::timeout`]): a body that stalls past it
+    /// fails with [`Kind::DeadlineExceeded`].
     pub async fn bytes(self) -> Result<Bytes, Error> {
         let url = self.url;
-        self.inner
-            .into_body()
-            .collect_limited(self.max_bytes)
-            .await
-            .map_err(|e| Error::from_source(e).with_url(&url))
+        let collect = self.inner.into_body().collect_limited(self.max_bytes);
+        let collected = match self.deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline.instant(), collect).await {
+                Ok(collected) => collected,
+                Err(_) => Err(girder_core::DeadlineExceeded::new().into()),
+            },
+            None => collect.await,
+        };
+        collected.map_err(|e| Error::from_source(e).with_url(&url))
     }
 
     /// The body as UTF-8 text.
@@ -1097,10 +1106,15 @@ impl Response {
         }
         let url = self.url.clone();
         let (parts, body) = self.inner.into_parts();
-        let body = body
-            .collect_limited(crate::error::BODY_SNIPPET_BYTES * 4)
-            .await
-            .unwrap_or_default();
+        let snippet = body.collect_limited(crate::error::BODY_SNIPPET_BYTES * 4);
+        // The snippet is read no later than the call's deadline either.
+        let body = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.instant(), snippet)
+                .await
+                .unwrap_or_else(|_| Ok(Bytes::new())),
+            None => snippet.await,
+        }
+        .unwrap_or_default();
         Err(Error::from_status(status, parts.headers, body).with_url(&url))
     }
 }

@@ -683,3 +683,37 @@ async fn layers_given_built_are_the_ones_the_client_uses() {
     assert_eq!(limit.in_flight(), 0, "not this layer");
     drop(response);
 }
+
+// Regression (found by the chaos soak): a body that stalled after its head
+// held `Response::bytes` (and `json`, `text`) past the call's deadline,
+// forever if the server never finished it.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_fails_at_the_calls_deadline() {
+    let server = TestServer::start().await;
+    server.route(
+        "/api/stall",
+        Reply::ok()
+            .json(r#"{"id":1,"name":"a body that stalls"}"#)
+            .stall_body_after(8, Duration::from_secs(3600)),
+    );
+    let client = client(&server)
+        .total_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let response = client.get("stall").send().await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(600), response.bytes()).await;
+    let error = read.expect("the body read ended").unwrap_err();
+    assert_eq!(error.kind(), Kind::DeadlineExceeded, "{error}");
+
+    // The snippet `error_for_status` reads is bounded the same way.
+    server.route(
+        "/api/stall-500",
+        Reply::status(500)
+            .body("internal error, and then nothing")
+            .stall_body_after(8, Duration::from_secs(3600)),
+    );
+    let response = client.get("stall-500").send().await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(600), response.error_for_status()).await;
+    let error = read.expect("the snippet read ended").unwrap_err();
+    assert_eq!(error.kind(), Kind::Server);
+}
