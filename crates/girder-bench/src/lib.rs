@@ -32,6 +32,7 @@ pub mod measure;
 pub mod memory;
 pub mod report;
 pub mod server;
+pub mod soak;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
