@@ -106,6 +106,9 @@ pub struct Call {
     pub fault: Option<Fault>,
 }
 
+/// How many resources of each other kind there are.
+pub const RESOURCES: usize = 128;
+
 /// The resources `GetCached` calls share.
 pub const CACHED_RESOURCES: u8 = 16;
 
@@ -127,13 +130,17 @@ impl Call {
         Call { id, shape, fault }
     }
 
-    /// The path the call asks for.
+    /// The path the call asks for. Paths repeat every [`RESOURCES`] calls,
+    /// as an API's do: the cache's per-key state (entries, keys it passes
+    /// through uncoalesced) fills during the warm-up, so that what the heap
+    /// does after it is the stack's, not a map still filling.
     pub fn path(&self) -> String {
+        let n = self.id % RESOURCES;
         match self.shape {
             Shape::GetCached(n) => format!("cached/{n}"),
-            Shape::GetRedirected => format!("redirect/{}", self.id),
-            Shape::GetGzip => format!("gz/{}", self.id),
-            Shape::Get | Shape::Put => format!("items/{}", self.id),
+            Shape::GetRedirected => format!("redirect/{n}"),
+            Shape::GetGzip => format!("gz/{n}"),
+            Shape::Get | Shape::Put => format!("items/{n}"),
             Shape::PostKeyed | Shape::Post => "orders".to_owned(),
         }
     }

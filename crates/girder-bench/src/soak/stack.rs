@@ -138,8 +138,12 @@ pub fn build(
         .drop_response(1.0)
         .when(first_attempt_of(Fault::LostResponse))
         .build()?;
+    // Idle connections close within a second, so that the heap is read
+    // with none held (each holds its buffers) after the warm-up and after
+    // the run alike.
     let transport = Transport::builder()
         .connect_timeout(Duration::from_secs(1))
+        .pool_idle_timeout(Duration::from_secs(1))
         .build()?;
     let transport = reset.layer(lost.layer(transport));
 
