@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use girder_breaker::{BreakerHandle, BreakerPolicy, BreakerState, CircuitBreakerLayer, OpenDuration};
+use girder_breaker::{
+    BreakerHandle, BreakerPolicy, BreakerState, CircuitBreakerLayer, OpenDuration,
+};
 use girder_core::record::Event;
 use girder_core::{Body, BoxError, CallRecord};
 use http::{Request, Response, StatusCode};
@@ -79,7 +81,11 @@ fn upstream(
             let mut rng = fastrand::Rng::new();
             random_yields(&mut rng).await;
             let fail = state.failing.load(Ordering::SeqCst) && rng.usize(..10) < 3;
-            let status = if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+            let status = if fail {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            };
             let mut response = Response::new(Body::empty());
             *response.status_mut() = status;
             Ok::<_, BoxError>(response)
@@ -88,7 +94,9 @@ fn upstream(
 }
 
 fn request() -> Request<Body> {
-    let mut request = Request::get("http://api.test/items").body(Body::empty()).unwrap();
+    let mut request = Request::get("http://api.test/items")
+        .body(Body::empty())
+        .unwrap();
     request.extensions_mut().insert(CallRecord::new());
     request
 }
@@ -134,7 +142,10 @@ fn never_more_probes_than_slots_and_none_stranded() {
         }
         let half_opened = half_opened.load(Ordering::SeqCst);
         let probes = state.probes_seen.load(Ordering::SeqCst);
-        assert!(half_opened > 10, "the circuit half-opened {half_opened} times only");
+        assert!(
+            half_opened > 10,
+            "the circuit half-opened {half_opened} times only"
+        );
         assert!(probes > 0);
         assert!(
             probes <= half_opened * PROBES as usize,
@@ -142,7 +153,10 @@ fn never_more_probes_than_slots_and_none_stranded() {
         );
         assert!(state.most_held.load(Ordering::SeqCst) <= PROBES as usize);
         let metrics = handle.metrics_for(&request()).unwrap();
-        assert_eq!(metrics.probes_in_flight, 0, "probe slots stranded: {metrics:?}");
+        assert_eq!(
+            metrics.probes_in_flight, 0,
+            "probe slots stranded: {metrics:?}"
+        );
 
         // Nothing stranded: with the upstream well, later calls close it.
         state.failing.store(false, Ordering::SeqCst);

@@ -75,7 +75,9 @@ fn upstream(
 }
 
 fn request() -> Request<Body> {
-    Request::get("http://api.test/items").body(Body::empty()).unwrap()
+    Request::get("http://api.test/items")
+        .body(Body::empty())
+        .unwrap()
 }
 
 #[test]
@@ -114,12 +116,18 @@ fn the_line_and_the_slots_hold_under_contention_and_nothing_is_stranded() {
         while let Some(done) = tasks.join_next().await {
             done.unwrap();
         }
-        assert!(state.most.load(Ordering::SeqCst) <= 4, "more than 4 in flight");
+        assert!(
+            state.most.load(Ordering::SeqCst) <= 4,
+            "more than 4 in flight"
+        );
         assert!(completed.load(Ordering::SeqCst) > TASKS / 2);
         // Every call that completed reached the upstream once; a dropped
         // one at most once.
         let calls = state.calls.load(Ordering::SeqCst);
-        assert!(calls >= completed.load(Ordering::SeqCst) && calls <= TASKS, "{calls}");
+        assert!(
+            calls >= completed.load(Ordering::SeqCst) && calls <= TASKS,
+            "{calls}"
+        );
         assert_eq!(layer.in_flight(), 0, "slots stranded");
         assert_eq!(layer.waiting(), 0, "waiters stranded");
         assert_eq!(layer.lines_held(), 0, "a line is still held");
@@ -156,7 +164,10 @@ fn permits_never_exceed_the_quota() {
                 match maybe_dropped(call, &mut rng).await {
                     Some(Ok(_)) => granted.fetch_add(1, Ordering::SeqCst),
                     Some(Err(e)) => {
-                        assert!(e.downcast_ref::<girder_core::RateLimited>().is_some(), "{e}");
+                        assert!(
+                            e.downcast_ref::<girder_core::RateLimited>().is_some(),
+                            "{e}"
+                        );
                         refused.fetch_add(1, Ordering::SeqCst)
                     }
                     None => 0,
@@ -172,6 +183,9 @@ fn permits_never_exceed_the_quota() {
         assert_eq!(sent, 50, "calls sent on a quota of 50");
         assert!(granted.load(Ordering::SeqCst) <= sent);
         assert!(refused.load(Ordering::SeqCst) >= TASKS / 2);
-        assert_eq!((layer.in_flight(), layer.waiting(), layer.lines_held()), (0, 0, 0));
+        assert_eq!(
+            (layer.in_flight(), layer.waiting(), layer.lines_held()),
+            (0, 0, 0)
+        );
     });
 }

@@ -78,7 +78,10 @@ impl Router {
                     .find(|r| r.method.is_none())
             };
             let fallback = || routes.iter().rev().find(|r| r.path.is_none());
-            exact.or_else(any).or_else(fallback).map(|r| r.script.clone())
+            exact
+                .or_else(any)
+                .or_else(fallback)
+                .map(|r| r.script.clone())
         };
         match script {
             Some(script) => script.next_reply(request),

@@ -390,5 +390,8 @@ async fn a_fallback_added_after_a_route_leaves_the_route_its_requests() {
     let client = client();
     let token = client.request(get(&server, "/token")).await.unwrap();
     let other = client.request(get(&server, "/other")).await.unwrap();
-    assert_eq!((token.status().as_u16(), other.status().as_u16()), (201, 418));
+    assert_eq!(
+        (token.status().as_u16(), other.status().as_u16()),
+        (201, 418)
+    );
 }
