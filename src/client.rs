@@ -221,6 +221,7 @@ impl Client {
                 url,
                 record,
                 max_bytes: self.inner.max_response_bytes,
+                deadline,
             }),
             Err(error) => Err(Error::from_source(error).with_url(&url)),
         }
@@ -269,6 +270,9 @@ pub struct ClientBuilder {
     rate_limit: Option<RateLimitPolicy>,
     cache: Option<CacheConfig>,
     auth: Option<AuthConfig>,
+    /// Layers given built (their state observable by the caller); each
+    /// replaces its policy or config above.
+    layers: GivenLayers,
     signing: Option<SigningLayer<Arc<dyn Signer>>>,
     logging: Option<LoggingConfig>,
     max_response_bytes: usize,
@@ -293,6 +297,7 @@ impl Default for ClientBuilder {
             rate_limit: None,
             cache: None,
             auth: None,
+            layers: GivenLayers::default(),
             signing: None,
             logging: Some(LoggingConfig::default()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -415,6 +420,18 @@ impl ClientBuilder {
     /// a [store](girder_breaker::BreakerPolicyBuilder::store) of its own.
     pub fn circuit_breaker(mut self, policy: impl Into<Option<BreakerPolicy>>) -> Self {
         self.breaker = policy.into();
+        self.layers.breaker = None;
+        self
+    }
+
+    /// A circuit breaker you built, so that you keep its
+    /// [`handle`](CircuitBreakerLayer::handle) (metrics, modes) and share
+    /// its circuits with other stacks; replaces
+    /// [`circuit_breaker`](ClientBuilder::circuit_breaker). It is used as
+    /// it is, with [`redis`](ClientBuilder::redis) too.
+    pub fn circuit_breaker_layer(mut self, layer: CircuitBreakerLayer) -> Self {
+        self.breaker = None;
+        self.layers.breaker = Some(layer);
         self
     }
 
@@ -424,6 +441,17 @@ impl ClientBuilder {
     /// own.
     pub fn rate_limit(mut self, policy: impl Into<Option<RateLimitPolicy>>) -> Self {
         self.rate_limit = policy.into();
+        self.layers.rate_limit = None;
+        self
+    }
+
+    /// A rate limit you built, so that you can read its state
+    /// ([`in_flight`](RateLimitLayer::in_flight), …) or share it with
+    /// other stacks; replaces [`rate_limit`](ClientBuilder::rate_limit).
+    /// It is used as it is, with [`redis`](ClientBuilder::redis) too.
+    pub fn rate_limit_layer(mut self, layer: RateLimitLayer) -> Self {
+        self.rate_limit = None;
+        self.layers.rate_limit = Some(layer);
         self
     }
 
@@ -432,12 +460,39 @@ impl ClientBuilder {
     /// process, instead of in this process's memory.
     pub fn cache(mut self, config: impl Into<Option<CacheConfig>>) -> Self {
         self.cache = config.into();
+        self.layers.cache = None;
+        self
+    }
+
+    /// An in-memory cache you built, so that you can read its state
+    /// ([`fills_in_progress`](CacheLayer::fills_in_progress), its
+    /// [`store`](CacheLayer::store)) or share it with other stacks;
+    /// replaces [`cache`](ClientBuilder::cache). It is used as it is, with
+    /// [`redis`](ClientBuilder::redis) too.
+    pub fn cache_layer(mut self, layer: CacheLayer) -> Self {
+        self.cache = None;
+        self.layers.cache = Some(layer);
         self
     }
 
     /// Credentials for every attempt (default none): see [`crate::auth`].
     pub fn auth(mut self, config: impl Into<Option<AuthConfig>>) -> Self {
         self.auth = config.into();
+        self.layers.auth = None;
+        self
+    }
+
+    /// An auth layer you built, so that you can read its token cache's
+    /// state ([`is_fetching`](AuthLayer::is_fetching),
+    /// [`fetches`](AuthLayer::fetches)) or share it with other stacks;
+    /// replaces [`auth`](ClientBuilder::auth). Its credentials go where
+    /// its config's [scope](girder_auth::AuthConfigBuilder::scope) says:
+    /// unlike [`auth`](ClientBuilder::auth)'s config, a layer built with
+    /// the default scope (any origin) is not narrowed to the base URL's
+    /// origin or [`credential_origins`](ClientBuilder::credential_origins).
+    pub fn auth_layer(mut self, layer: AuthLayer) -> Self {
+        self.auth = None;
+        self.layers.auth = Some(layer);
         self
     }
 
@@ -578,7 +633,8 @@ impl ClientBuilder {
             }
         });
         let service = option_layer(signing).layer(service);
-        let service = option_layer(auth.map(AuthLayer::new)).layer(service);
+        let auth = self.layers.auth.or_else(|| auth.map(AuthLayer::new));
+        let service = option_layer(auth).layer(service);
         // Redirects above auth and signing: each hop is authorised and
         // signed anew for its own URL, and a hop that leaves the origin is
         // marked so that neither adds a credential to it.
@@ -594,15 +650,18 @@ impl ClientBuilder {
             .map_future(|future| -> Pin<Box<dyn Future<Output = _> + Send>> { Box::pin(future) });
         // The in-flight limit holds its slot until the body ends; a body
         // that holds none goes on as it was (no box).
-        let rate_limit = rate_limit.map(|policy| {
-            tower::ServiceBuilder::new()
-                .map_response(|response: http::Response<InFlightBody<Body>>| {
-                    response.map(Body::from)
-                })
-                .layer(RateLimitLayer::new(policy))
-        });
+        let rate_limit = (self.layers.rate_limit)
+            .or_else(|| rate_limit.map(RateLimitLayer::new))
+            .map(|layer| {
+                tower::ServiceBuilder::new()
+                    .map_response(|response: http::Response<InFlightBody<Body>>| {
+                        response.map(Body::from)
+                    })
+                    .layer(layer)
+            });
         let service = option_layer(rate_limit).layer(service);
-        let service = option_layer(breaker.map(CircuitBreakerLayer::new)).layer(service);
+        let breaker = (self.layers.breaker).or_else(|| breaker.map(CircuitBreakerLayer::new));
+        let service = option_layer(breaker).layer(service);
         let service = option_layer(self.retry.map(RetryLayer::new)).layer(service);
         // The cache's store is a type parameter: a shared store makes a
         // stack of another type, boxed at the top all the same.
@@ -613,13 +672,19 @@ impl ClientBuilder {
                 self.logging,
             ),
             (cache, _) => outermost(
-                option_layer(cache.map(CacheLayer::new)).layer(service),
+                option_layer(self.layers.cache.or_else(|| cache.map(CacheLayer::new)))
+                    .layer(service),
                 self.logging,
             ),
         };
         #[cfg(not(feature = "redis"))]
         let service = outermost(
-            option_layer(self.cache.map(CacheLayer::new)).layer(service),
+            option_layer(
+                self.layers
+                    .cache
+                    .or_else(|| self.cache.map(CacheLayer::new)),
+            )
+            .layer(service),
             self.logging,
         );
         Ok(Client {
@@ -633,6 +698,15 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// The layers a [`ClientBuilder`] was given built.
+#[derive(Default)]
+struct GivenLayers {
+    breaker: Option<CircuitBreakerLayer>,
+    rate_limit: Option<RateLimitLayer>,
+    cache: Option<CacheLayer>,
+    auth: Option<AuthLayer>,
 }
 
 /// Fleet-wide state (feature `redis`): see [`crate::redis`] and the README's
@@ -928,6 +1002,8 @@ pub struct Response {
     url: http::Uri,
     record: CallRecord,
     max_bytes: usize,
+    /// The call's deadline, which bounds reading the body too.
+    deadline: Option<Deadline>,
 }
 
 impl fmt::Debug for Response {
@@ -981,14 +1057,20 @@ impl Response {
         self.inner
     }
 
-    /// The body.
+    /// The body, read no later than the call's deadline (the total
+    /// timeout or [`RequestBuilder::timeout`]): a body that stalls past it
+    /// fails with [`Kind::DeadlineExceeded`].
     pub async fn bytes(self) -> Result<Bytes, Error> {
         let url = self.url;
-        self.inner
-            .into_body()
-            .collect_limited(self.max_bytes)
-            .await
-            .map_err(|e| Error::from_source(e).with_url(&url))
+        let collect = self.inner.into_body().collect_limited(self.max_bytes);
+        let collected = match self.deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline.instant(), collect).await {
+                Ok(collected) => collected,
+                Err(_) => Err(girder_core::DeadlineExceeded::new().into()),
+            },
+            None => collect.await,
+        };
+        collected.map_err(|e| Error::from_source(e).with_url(&url))
     }
 
     /// The body as UTF-8 text.
@@ -1025,10 +1107,15 @@ impl Response {
         }
         let url = self.url.clone();
         let (parts, body) = self.inner.into_parts();
-        let body = body
-            .collect_limited(crate::error::BODY_SNIPPET_BYTES * 4)
-            .await
-            .unwrap_or_default();
+        let snippet = body.collect_limited(crate::error::BODY_SNIPPET_BYTES * 4);
+        // The snippet is read no later than the call's deadline either.
+        let body = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.instant(), snippet)
+                .await
+                .unwrap_or_else(|_| Ok(Bytes::new())),
+            None => snippet.await,
+        }
+        .unwrap_or_default();
         Err(Error::from_status(status, parts.headers, body).with_url(&url))
     }
 }

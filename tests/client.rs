@@ -618,3 +618,102 @@ fn clients_are_send_sync_and_cheap_to_clone() {
     assert_send_sync::<girder::Error>();
     assert_eq!(std::mem::size_of::<Client>(), std::mem::size_of::<usize>());
 }
+
+#[tokio::test]
+async fn layers_given_built_are_the_ones_the_client_uses() {
+    use girder::auth::{AuthConfig, AuthLayer, BearerToken};
+    use girder::breaker::CircuitBreakerLayer;
+    use girder::cache::CacheLayer;
+    use girder::ratelimit::RateLimitLayer;
+
+    let server = TestServer::start().await;
+    server.route(
+        "/api/items",
+        Reply::ok().header("cache-control", "max-age=60").json("[]"),
+    );
+    let breaker = CircuitBreakerLayer::new(BreakerPolicy::default());
+    let limit = RateLimitLayer::new(
+        RateLimitPolicy::builder()
+            .quota(Quota::per_second(1000))
+            .max_in_flight(4)
+            .build()
+            .unwrap(),
+    );
+    let cache = CacheLayer::new(CacheConfig::default());
+    let auth = AuthLayer::new(AuthConfig::new(BearerToken::new("t0ken".into()).unwrap()));
+    let stack = client(&server)
+        .circuit_breaker_layer(breaker.clone())
+        .rate_limit_layer(limit.clone())
+        .cache_layer(cache.clone())
+        .auth_layer(auth.clone())
+        .build()
+        .unwrap();
+
+    server.route("/api/stream", Reply::ok().body("abc"));
+    let bare = client(&server)
+        .rate_limit_layer(limit.clone())
+        .build()
+        .unwrap();
+    let response = bare.get("stream").send().await.unwrap();
+    assert_eq!(limit.in_flight(), 1, "the slot is held until the body ends");
+    response.bytes().await.unwrap();
+    assert_eq!(limit.in_flight(), 0);
+    stack.get("items").send().await.unwrap();
+    let hit = stack.get("items").send().await.unwrap();
+    assert_eq!(hit.cache_status(), Some(CacheStatus::Hit));
+    assert_eq!(server.request_count(), 2, "the given cache answered");
+    assert_eq!(limit.in_flight(), 0);
+    assert_eq!(cache.fills_in_progress(), 0);
+    assert_eq!(auth.fetches(), 1);
+    assert!(
+        (server.requests_to("/api/items").iter())
+            .all(|r| r.header("authorization") == Some("Bearer t0ken"))
+    );
+    let circuits = breaker.handle().partitions();
+    assert_eq!(circuits.len(), 1, "the given breaker saw the calls");
+    assert_eq!(circuits[0].1.calls, 1);
+
+    // A policy set afterwards replaces the layer given before.
+    let other = client(&server)
+        .rate_limit_layer(limit.clone())
+        .rate_limit(RateLimitPolicy::builder().max_in_flight(4).build().unwrap())
+        .build()
+        .unwrap();
+    let response = other.get("items").send().await.unwrap();
+    assert_eq!(limit.in_flight(), 0, "not this layer");
+    drop(response);
+}
+
+// Regression (found by the chaos soak): a body that stalled after its head
+// held `Response::bytes` (and `json`, `text`) past the call's deadline,
+// forever if the server never finished it.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_fails_at_the_calls_deadline() {
+    let server = TestServer::start().await;
+    server.route(
+        "/api/stall",
+        Reply::ok()
+            .json(r#"{"id":1,"name":"a body that stalls"}"#)
+            .stall_body_after(8, Duration::from_secs(3600)),
+    );
+    let client = client(&server)
+        .total_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let response = client.get("stall").send().await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(600), response.bytes()).await;
+    let error = read.expect("the body read ended").unwrap_err();
+    assert_eq!(error.kind(), Kind::DeadlineExceeded, "{error}");
+
+    // The snippet `error_for_status` reads is bounded the same way.
+    server.route(
+        "/api/stall-500",
+        Reply::status(500)
+            .body("internal error, and then nothing")
+            .stall_body_after(8, Duration::from_secs(3600)),
+    );
+    let response = client.get("stall-500").send().await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(600), response.error_for_status()).await;
+    let error = read.expect("the snippet read ended").unwrap_err();
+    assert_eq!(error.kind(), Kind::Server);
+}

@@ -75,6 +75,12 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a fetch is under way, and how many have started.
+    pub(crate) fn fetching(&self) -> (bool, u64) {
+        let state = self.lock();
+        (state.flight.is_some(), state.flights)
+    }
+
     /// The credential for a call now, starting a fetch when one is due.
     pub(crate) fn lookup(self: &Arc<Self>) -> Lookup {
         // Read only when a deadline is set: a static credential has none,

@@ -27,6 +27,20 @@ impl AuthLayer {
             shared: Arc::new(Shared::new(config)),
         }
     }
+
+    /// Whether a credential fetch is under way (the single flight every
+    /// call that needs the new credential waits for). It ends however
+    /// the fetch ends, even when every caller that waited was dropped.
+    pub fn is_fetching(&self) -> bool {
+        self.shared.fetching().0
+    }
+
+    /// How many credential fetches this layer has started (first fetches,
+    /// refreshes ahead of expiry and after a 401), counting fixed sources
+    /// that answer at once.
+    pub fn fetches(&self) -> u64 {
+        self.shared.fetching().1
+    }
 }
 
 impl fmt::Debug for AuthLayer {

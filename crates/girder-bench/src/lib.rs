@@ -2,7 +2,7 @@
 //! hyper-util client it is built on and the reqwest-middleware stack users
 //! would pick instead, on loopback, in one run on one machine.
 //!
-//! Three binaries:
+//! Four binaries:
 //!
 //! - `girder-bench-server`: a hyper HTTP/1.1 server (keep-alive, a
 //!   209-byte JSON body) pinned to one CPU, on a single-threaded runtime;
@@ -14,7 +14,11 @@
 //! - `girder-bench-memory`: the same clients under a counting global
 //!   allocator, measuring heap bytes held per in-flight request and
 //!   allocations per call (a separate process, so the counting costs
-//!   nothing in the timed runs).
+//!   nothing in the timed runs);
+//! - `girder-soak`: the chaos soak ([`soak`]): the whole `Client` against
+//!   a loopback server that resets, stalls, throttles and cuts, with its
+//!   checks (nothing hung, duplicated, leaked or held; retries within the
+//!   budget; heap flat).
 //!
 //! ```text
 //! cargo run --release -p girder-bench -- --requests 50000 --reps 5
@@ -32,6 +36,7 @@ pub mod measure;
 pub mod memory;
 pub mod report;
 pub mod server;
+pub mod soak;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

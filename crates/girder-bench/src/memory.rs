@@ -22,6 +22,16 @@ pub trait Heap {
     fn allocated_bytes(&self) -> u64;
 }
 
+/// Bytes allocated and not yet freed, from a counting allocator's totals.
+///
+/// stats_alloc counts a reallocation's growth in `bytes_allocated` and its
+/// shrinking in `bytes_deallocated`; `bytes_reallocated` is that same net
+/// change again, so it is not added (it was: every `Vec` or `String` that
+/// grew by reallocation counted twice, and the live heap seemed to grow).
+pub fn live_bytes(stats: &stats_alloc::Stats) -> i64 {
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
+}
+
 /// What one client holds and allocates.
 #[derive(Debug, Clone, Copy)]
 pub struct Footprint {

@@ -1,6 +1,7 @@
 //! Coalescing: one upstream request per key at a time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -42,6 +43,8 @@ type Slot = watch::Sender<Option<Landing>>;
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
     map: Mutex<HashMap<CacheKey, Arc<Slot>, foldhash::fast::RandomState>>,
+    /// Flights landed so far, counted under the map's lock.
+    landed: AtomicU64,
 }
 
 /// A caller's part in a flight.
@@ -69,8 +72,15 @@ impl Flights {
         })
     }
 
-    /// How many flights are in the air (for tests).
-    #[cfg(test)]
+    /// How many flights have landed so far. A caller that read this
+    /// before it looked the store up, and leads a flight, knows whether
+    /// a flight landed (and maybe stored its key) in between: the count
+    /// changes under the lock it joined under.
+    pub(crate) fn landings(&self) -> u64 {
+        self.landed.load(Ordering::Acquire)
+    }
+
+    /// How many flights are in the air.
     pub(crate) fn len(&self) -> usize {
         self.map.lock().expect("flight map poisoned").len()
     }
@@ -91,6 +101,14 @@ impl Leader {
         self.slot.receiver_count() > 0
     }
 
+    /// Tells the waiters (and callers who join from now on) `landing`
+    /// while the flight stays in the air: the leader still has the entry
+    /// to store, and a caller arriving meanwhile must find the flight, not
+    /// an empty store and no flight.
+    pub(crate) fn announce(&self, landing: Landing) {
+        self.slot.send_replace(Some(landing));
+    }
+
     /// Ends the flight with `landing`.
     pub(crate) fn land(mut self, landing: Landing) {
         self.finish(landing);
@@ -109,6 +127,7 @@ impl Leader {
             {
                 map.remove(&self.key);
             }
+            self.flights.landed.fetch_add(1, Ordering::AcqRel);
         }
         self.slot.send_replace(Some(landing));
     }

@@ -51,6 +51,15 @@ impl<St: CacheStore> CacheLayer<St> {
     pub fn store(&self) -> &St {
         &self.shared.store
     }
+
+    /// Requests to the server this cache has under way for a key, as the
+    /// one caller others wait for (coalesced misses and revalidations),
+    /// plus `stale-while-revalidate` refreshes running in the background.
+    /// With no call under way and no refresh running, 0: a leader that
+    /// ends, fails or is dropped gives its key up.
+    pub fn fills_in_progress(&self) -> usize {
+        self.shared.fills_in_progress()
+    }
 }
 
 impl<S, St> Layer<S> for CacheLayer<St> {

@@ -85,6 +85,12 @@ impl<St> fmt::Debug for Shared<St> {
 }
 
 impl<St> Shared<St> {
+    /// Misses and revalidations led now, and background refreshes under way.
+    pub(crate) fn fills_in_progress(&self) -> usize {
+        let refreshing = self.refreshing.lock().map_or(0, |set| set.len());
+        self.flights.len() + refreshing
+    }
+
     pub(crate) fn new(config: CacheConfig, store: St) -> Self {
         let clock = config.clock.unwrap_or_else(WallClock::system);
         let max_entry_bytes = config.max_entry_bytes;
@@ -189,6 +195,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        // Read before the store is: see `fill`.
+        let landings = self.shared.flights.landings();
         let looked_up = match self.shared.try_hit(&request) {
             Ok(response) => {
                 return ResponseFuture {
@@ -218,7 +226,13 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture {
             inner: Kind::Boxed {
-                future: Box::pin(run(self.shared.clone(), inner, request, looked_up)),
+                future: Box::pin(run(
+                    self.shared.clone(),
+                    inner,
+                    request,
+                    looked_up,
+                    landings,
+                )),
             },
         }
     }
@@ -273,6 +287,7 @@ async fn run<S, St, ReqB, ResB>(
     inner: S,
     request: Request<ReqB>,
     looked_up: LookedUp,
+    landings: u64,
 ) -> Result<Response<Body>, BoxError>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
@@ -377,7 +392,8 @@ where
     }
     let stale = selected.and_then(|i| entry.as_ref().map(|e| (e.clone(), i)));
     let coalesce = shared.config.coalesce && mode != CacheMode::Reload;
-    fill(&shared, key, inner, request, entry, stale, coalesce).await
+    let coalescing = coalesce.then_some(landings);
+    fill(&shared, key, inner, request, entry, stale, coalescing).await
 }
 
 /// Straight to the server; nothing read or stored.
@@ -625,7 +641,7 @@ async fn fill<S, St, ReqB, ResB>(
     request: Request<ReqB>,
     entry: Option<CacheEntry>,
     stale: Option<(CacheEntry, usize)>,
-    coalesce: bool,
+    coalesce: Option<u64>,
 ) -> Result<Response<Body>, BoxError>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -635,12 +651,32 @@ where
     ResB::Error: Into<BoxError>,
 {
     let index = stale.as_ref().map(|(_, i)| *i);
-    if !coalesce || shared.is_pass(&key, shared.clock.now()) {
+    let Some(landings) = coalesce.filter(|_| !shared.is_pass(&key, shared.clock.now())) else {
         return fetch(shared, key, inner, request, entry.as_ref(), index, None).await;
-    }
+    };
     loop {
         let rx = match shared.flights.join(&key) {
             Role::Leader(leader) => {
+                // A miss looked the store up before it joined: another
+                // leader may have stored the response and landed between
+                // the two, leaving no flight to wait for. When a flight
+                // landed since (`landings` was read before the lookup),
+                // look again before asking the server; the waiters that
+                // joined meanwhile are handed over and look again too.
+                if entry.is_none()
+                    && shared.flights.landings() != landings
+                    && CacheMode::of(&request) == CacheMode::Default
+                    && let Some(now_stored) = shared.get(&key).await
+                    && let Some(i) = (now_stored.variants().iter())
+                        .position(|v| v.vary.matches(request.headers()))
+                {
+                    let stored = &now_stored.variants()[i];
+                    let now = shared.clock.now();
+                    if shared.is_fresh_for(stored, &request, now) {
+                        drop(leader);
+                        return Ok(shared.serve(stored, now, CacheStatus::Hit, &request));
+                    }
+                }
                 return lead(shared, key, inner, request, entry, index, leader).await;
             }
             Role::Waiter(rx) => rx,
@@ -1003,22 +1039,30 @@ where
     } else {
         shared.clear_pass(&key);
     }
-    if let Some(leader) = leader {
-        leader.land(if directives.no_store {
+    // The waiters have their answer at once; the flight lands (leaves the
+    // map) only once the entry is stored, so that a caller that missed the
+    // store meanwhile joins it instead of asking the server again.
+    let landing = leader.as_ref().map(|leader| {
+        let landing = if directives.no_store {
             Landing::Pass
         } else {
             Landing::Response(Arc::new(share(&stored, &head)))
-        });
-    }
+        };
+        leader.announce(landing.clone());
+        landing
+    });
     if worth_storing {
         tracing::debug!(target: "girder::cache", ?key, status = %parts.status, "stored");
         shared
-            .store_variant(key, entry, stored, &head.headers, now)
+            .store_variant(key.clone(), entry, stored, &head.headers, now)
             .await;
     } else if stale.is_some() {
         // The server sent something we may not keep in place of what we
         // had: the old response must not be served again.
         shared.invalidate_exact(&key).await;
+    }
+    if let (Some(leader), Some(landing)) = (leader, landing) {
+        leader.land(landing);
     }
     parts.extensions.insert(status);
     Ok(Response::from_parts(parts, Body::from(bytes)))

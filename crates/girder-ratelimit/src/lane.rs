@@ -118,6 +118,25 @@ impl Lanes {
             .clone()
     }
 
+    /// In-flight slots taken, over every partition.
+    pub(crate) fn in_flight(&self) -> usize {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let taken = |lane: &Arc<Lane>| match (&lane.slots, self.max_in_flight) {
+            (Some(slots), Some(max)) => max.saturating_sub(slots.available_permits()),
+            _ => 0,
+        };
+        map.values().map(taken).sum()
+    }
+
+    /// Lines whose head is taken, the global line included.
+    pub(crate) fn lines_held(&self) -> usize {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .chain(std::iter::once(&self.global))
+            .filter(|lane| !lane.is_clear())
+            .count()
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tower_layer::Layer;
 
@@ -25,6 +26,26 @@ impl RateLimitLayer {
         RateLimitLayer {
             shared: Arc::new(Shared::new(policy)),
         }
+    }
+
+    /// Calls that hold an in-flight slot now (see
+    /// [`max_in_flight`](crate::RateLimitPolicyBuilder::max_in_flight)),
+    /// over every partition; 0 without a limit. A slot is held until the
+    /// response body ends or is dropped.
+    pub fn in_flight(&self) -> usize {
+        self.shared.lanes.in_flight()
+    }
+
+    /// Calls waiting now, for a slot, their turn in line or a permit.
+    pub fn waiting(&self) -> usize {
+        self.shared.waiting.load(Ordering::Acquire)
+    }
+
+    /// Lines (one per partition, and the global one) whose head is taken
+    /// now: by a call asking for a permit or sleeping until its permit.
+    /// With no call under way, 0.
+    pub fn lines_held(&self) -> usize {
+        self.shared.lanes.lines_held()
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`TestServer`]: a real hyper server on `127.0.0.1:0` whose routes
 //!   follow [`Script`]s of [`Reply`]s (status, headers, body, delay, a
-//!   connection closed before the response or in the middle of the body)
+//!   connection closed before the response or in the middle of the body, a
+//!   body that stalls)
 //!   and which records every request, with its arrival time on tokio's
 //!   clock, so tests assert exactly what went over the wire.
 //! - [`MockService`]: the same scripts and the same request log, in memory,

@@ -39,22 +39,40 @@ impl RecordedRequest {
 
 /// The shared, ordered log of recorded requests.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Log(Arc<Mutex<Vec<RecordedRequest>>>);
+pub(crate) struct Log(Arc<Mutex<Entries>>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Entries {
+    requests: Vec<RecordedRequest>,
+    /// Requests received while recording was off.
+    unrecorded: usize,
+    off: bool,
+}
 
 impl Log {
     pub(crate) fn push(&self, request: RecordedRequest) {
-        self.lock().push(request);
+        let mut log = self.lock();
+        if log.off {
+            log.unrecorded += 1;
+        } else {
+            log.requests.push(request);
+        }
+    }
+
+    pub(crate) fn set_recording(&self, on: bool) {
+        self.lock().off = !on;
     }
 
     pub(crate) fn all(&self) -> Vec<RecordedRequest> {
-        self.lock().clone()
+        self.lock().requests.clone()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        let log = self.lock();
+        log.requests.len() + log.unrecorded
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

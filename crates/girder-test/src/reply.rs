@@ -27,7 +27,8 @@ use crate::RecordedRequest;
 /// let ok = Reply::ok().json(r#"{"id":1}"#);
 /// let hang_up = Reply::close();
 /// let truncated = Reply::ok().body("0123456789").cut_body_after(4);
-/// # let _ = (slow_busy, ok, hang_up, truncated);
+/// let stalled = Reply::ok().body("0123456789").stall_body_after(4, Duration::from_secs(5));
+/// # let _ = (slow_busy, ok, hang_up, truncated, stalled);
 /// ```
 #[derive(Clone)]
 pub struct Reply {
@@ -43,6 +44,7 @@ enum Action {
     Respond,
     Close,
     CutBody(usize),
+    StallBody(usize, Duration),
 }
 
 impl fmt::Debug for Reply {
@@ -129,6 +131,15 @@ impl Reply {
         self
     }
 
+    /// Sends the head (with the full `content-length`) and the first
+    /// `bytes` bytes of the body, then sends nothing more for `stall`
+    /// (tokio time) and drops the connection: a server that hangs in the
+    /// middle of a body. A client hanging up first ends it sooner.
+    pub fn stall_body_after(mut self, bytes: usize, stall: Duration) -> Self {
+        self.action = Action::StallBody(bytes, stall);
+        self
+    }
+
     pub(crate) fn wait(&self) -> Duration {
         self.delay
     }
@@ -151,11 +162,18 @@ impl Reply {
                     yielded: false,
                 })
             }
+            Action::StallBody(n, stall) => {
+                let head = self.body.slice(..n.min(self.body.len()));
+                Body::new(StallBody {
+                    head: Some(head),
+                    stall: Box::pin(tokio::time::sleep(stall)),
+                })
+            }
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
-        if matches!(self.action, Action::CutBody(_))
+        if matches!(self.action, Action::CutBody(_) | Action::StallBody(..))
             && !response.headers().contains_key(CONTENT_LENGTH)
         {
             response
@@ -196,6 +214,34 @@ impl http_body::Body for CutBody {
         Poll::Ready(Some(Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "girder-test: body cut short on purpose",
+        )
+        .into())))
+    }
+}
+
+/// A body that yields its head, then nothing until its stall ends, then
+/// fails: a server stuck in the middle of a body.
+struct StallBody {
+    head: Option<Bytes>,
+    stall: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for StallBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(head) = this.head.take().filter(|h| !h.is_empty()) {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        std::task::ready!(this.stall.as_mut().poll(cx));
+        Poll::Ready(Some(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "girder-test: body stalled on purpose",
         )
         .into())))
     }

@@ -62,20 +62,26 @@ impl Router {
     fn reply_for(&self, request: &RecordedRequest) -> Reply {
         let script = {
             let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            let path_matches = |r: &&Route| r.path.as_deref().is_none_or(|p| p == request.path());
+            // A route for the path wins over the fallback, whichever was
+            // added first.
+            let for_path = |r: &&Route| r.path.as_deref() == Some(request.path());
             let exact = routes
                 .iter()
                 .rev()
-                .filter(path_matches)
+                .filter(for_path)
                 .find(|r| r.method.as_ref() == Some(&request.method));
             let any = || {
                 routes
                     .iter()
                     .rev()
-                    .filter(path_matches)
+                    .filter(for_path)
                     .find(|r| r.method.is_none())
             };
-            exact.or_else(any).map(|r| r.script.clone())
+            let fallback = || routes.iter().rev().find(|r| r.path.is_none());
+            exact
+                .or_else(any)
+                .or_else(fallback)
+                .map(|r| r.script.clone())
         };
         match script {
             Some(script) => script.next_reply(request),

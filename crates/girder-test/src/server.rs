@@ -143,7 +143,18 @@ impl TestServer {
             .collect()
     }
 
-    /// The number of requests received so far.
+    /// Whether requests are kept in the log that [`requests`](Self::requests)
+    /// reads. A long run (a soak) turns it off so that the log does not
+    /// grow with every request; [`request_count`](Self::request_count)
+    /// still counts them.
+    ///
+    /// Default: on.
+    pub fn set_recording(&self, on: bool) -> &Self {
+        self.log.set_recording(on);
+        self
+    }
+
+    /// The number of requests received so far, recorded or not.
     pub fn request_count(&self) -> usize {
         self.log.len()
     }

@@ -19,8 +19,7 @@ struct Counting;
 
 impl Heap for Counting {
     fn live_bytes(&self) -> i64 {
-        let s = GLOBAL.stats();
-        s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+        girder_bench::memory::live_bytes(&GLOBAL.stats())
     }
 
     fn allocations(&self) -> u64 {
