@@ -179,7 +179,7 @@ impl RetryPolicyBuilder {
     }
 
     /// Called for each retry scheduled and each call given up on
-    /// ([`RetryEvent`]): to count them, or to alert.
+    /// ([`RetryEvent`](crate::RetryEvent)): to count them, or to alert.
     ///
     /// Default: `()`, nothing.
     pub fn on_retry(mut self, hook: impl OnRetry) -> Self {
