@@ -8,7 +8,7 @@
 //!   [`ApiKey`] (header or query) or [`BasicAuth`]; OAuth2
 //!   [`ClientCredentials`] and [`RefreshToken`] (with refresh-token
 //!   rotation saved through a [`TokenStore`]); a self-signed JWT
-//!   (`JwtSource`, feature `jwt`, on by default); a closure ([`FnSource`]); a rotating
+//!   (`JwtSource` in [`jwt`], feature `jwt`, on by default); a closure ([`FnSource`]); a rotating
 //!   [`ApiKeyPool`]. Token requests go through a [`TokenClient`] you give:
 //!   your transport, not a hidden HTTP stack.
 //! - **A token cache**, shared by every clone of the service: a fresh
@@ -203,6 +203,8 @@
 //! | credential scope | every origin (never a cross-origin redirect hop) | a layer alone cannot know the API's origin; the `Client` scopes to its base URL |
 //! | key pool `max_failures` | 3 | a key refused three times in a row is taken to be revoked |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod cache;
 mod client;
 mod config;
@@ -211,6 +213,9 @@ pub mod error;
 mod form;
 pub mod future;
 mod hook;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 mod layer;
 mod service;
 pub mod source;
@@ -220,6 +225,9 @@ pub use config::{AuthConfig, AuthConfigBuilder, Recovery};
 pub use credential::Credential;
 pub use error::{AuthError, AuthErrorKind, InvalidAuthConfig};
 pub use hook::{OnAuth, TokenEvent};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use jwt::{JwtSource, JwtSourceBuilder};
 pub use layer::AuthLayer;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use service::Auth;
@@ -228,5 +236,3 @@ pub use source::{
     ClientCredentialsBuilder, CredentialSource, FetchFuture, FnSource, MemoryTokenStore,
     RefreshToken, RefreshTokenBuilder, StoreFuture, TokenStore,
 };
-#[cfg(feature = "jwt")]
-pub use source::{JwtSource, JwtSourceBuilder};

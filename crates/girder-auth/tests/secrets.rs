@@ -2,6 +2,7 @@
 //! marked sensitive, values registered for masking in logs, HMAC keys long
 //! enough, and the 401 replay counted as a resend.
 
+use girder_auth::jwt::{Algorithm, EncodingKey};
 use girder_auth::{
     ApiKey, ApiKeyPool, AuthConfig, AuthLayer, BasicAuth, BearerToken, ClientCredentials,
     Credential, CredentialSource, FnSource, JwtSource, RefreshToken, TokenClient,
@@ -10,7 +11,6 @@ use girder_core::secrets::{MASK, SecretValues};
 use girder_core::{Body, CallRecord};
 use girder_test::{MockService, Reply};
 use http::Request;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use tower::{ServiceBuilder, ServiceExt};
 
 fn token(access: &str, refresh: Option<&str>) -> Reply {

@@ -8,7 +8,7 @@
 //! | [`BasicAuth`] | `Authorization: Basic …` | never |
 //! | [`ClientCredentials`] | an OAuth2 access token (RFC 6749 §4.4) | before expiry, and after a 401 |
 //! | [`RefreshToken`] | an OAuth2 access token (RFC 6749 §6), rotating the refresh token through a [`TokenStore`] | before expiry, and after a 401 |
-//! | `JwtSource` (feature `jwt`, on by default) | a JWT it signs itself | before expiry, and after a 401 |
+//! | `JwtSource` (feature `jwt`, on by default; see [`jwt`](crate::jwt)) | a JWT it signs itself | before expiry, and after a 401 |
 //! | [`FnSource`] | whatever a closure returns | as the closure's credentials expire |
 //! | [`ApiKeyPool`] | one of several API keys | on to the next key after a 401 or 403 |
 
@@ -21,15 +21,14 @@ use crate::{AuthError, Credential};
 
 mod closure;
 mod fixed;
-#[cfg(feature = "jwt")]
-mod jwt;
 mod oauth;
 mod pool;
 
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use crate::jwt::{JwtSource, JwtSourceBuilder};
 pub use closure::FnSource;
 pub use fixed::{ApiKey, BasicAuth, BearerToken};
-#[cfg(feature = "jwt")]
-pub use jwt::{JwtSource, JwtSourceBuilder};
 pub use oauth::{
     ClientAuth, ClientCredentials, ClientCredentialsBuilder, MemoryTokenStore, RefreshToken,
     RefreshTokenBuilder, TokenStore,

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use girder_core::WallClock;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
-use super::{CredentialSource, FetchFuture};
+use super::jws::Compact;
+use super::key::SigningKey;
+use super::{Algorithm, EncodingKey};
+use crate::source::{CredentialSource, FetchFuture};
 use crate::{AuthError, AuthErrorKind, Credential, InvalidAuthConfig};
 
 /// Self-minted JWTs (RFC 7519), sent as `Authorization: Bearer <jwt>`:
@@ -17,18 +19,20 @@ use crate::{AuthError, AuthErrorKind, Credential, InvalidAuthConfig};
 ///
 /// Each token carries `iat` (now) and `exp` (now + lifetime) from a
 /// [`WallClock`], so tests with paused time see exact values, plus the
-/// `iss`, `sub`, `aud` and custom claims configured. Signing uses
-/// `jsonwebtoken` over RustCrypto: `HS256/384/512` with
-/// [`EncodingKey::from_secret`] (at least 32, 48 or 64 bytes), `RS*`/`PS*` with
-/// [`EncodingKey::from_rsa_der`], `ES256/384` with
-/// [`EncodingKey::from_ec_der`], `EdDSA` with
-/// [`EncodingKey::from_ed_der`] (PKCS#8). A new token is minted when the
-/// current one nears its expiry (the layer's skew) and after a 401.
+/// `iss`, `sub`, `aud` and custom claims configured. Signing runs on
+/// `ring`: `HS256/384/512` with [`EncodingKey::from_secret`] (at least 32,
+/// 48 or 64 bytes), `RS*`/`PS*` with [`EncodingKey::from_rsa_der`]
+/// (PKCS#1 or PKCS#8), `ES256/384` with [`EncodingKey::from_ec_der`]
+/// (PKCS#8), `EdDSA` with [`EncodingKey::from_ed_der`] (PKCS#8). A new
+/// token is minted when the current one nears its expiry (the layer's
+/// skew) and after a 401.
+///
+/// The header is `{"typ":"JWT","alg":…}`, with `"kid"` when
+/// [`key_id`](JwtSourceBuilder::key_id) is set.
 ///
 /// ```
 /// use std::time::Duration;
-/// use girder_auth::JwtSource;
-/// use jsonwebtoken::{Algorithm, EncodingKey};
+/// use girder_auth::jwt::{Algorithm, EncodingKey, JwtSource};
 ///
 /// // HS256 takes a secret of at least 32 bytes (RFC 7518 section 3.2).
 /// let secret = b"a-shared-secret-of-32-bytes-at-least";
@@ -45,14 +49,23 @@ use crate::{AuthError, AuthErrorKind, Credential, InvalidAuthConfig};
 /// # Clone
 ///
 /// Clones share the key and the claims.
+///
+/// # What it keeps in memory
+///
+/// The key as `ring` parsed it at build time (for HMAC, the hash states
+/// after the key schedule, which sign like the secret); the
+/// [`EncodingKey`]'s bytes are zeroed when its last clone is dropped.
+/// `Debug` shows neither.
 #[derive(Clone)]
 pub struct JwtSource {
     inner: Arc<Minter>,
 }
 
 struct Minter {
-    header: Header,
-    key: EncodingKey,
+    algorithm: Algorithm,
+    key_id: Option<String>,
+    compact: Compact,
+    key: SigningKey,
     claims: Map<String, Value>,
     lifetime: Duration,
     clock: WallClock,
@@ -87,11 +100,10 @@ impl JwtSource {
         let mut claims = minter.claims.clone();
         claims.insert("iat".into(), Value::from(now));
         claims.insert("exp".into(), Value::from(now + minter.lifetime.as_secs()));
-        let token = jsonwebtoken::encode(&minter.header, &claims, &minter.key).map_err(|e| {
-            // jsonwebtoken's errors name the key's problem, not the key.
+        let token = minter.compact.encode(claims, &minter.key).map_err(|_| {
             AuthError::new(
                 AuthErrorKind::Source,
-                format!("could not sign the JWT: {e}"),
+                "could not sign the JWT: the system's random source failed",
             )
         })?;
         let credential = Credential::bearer(&token)
@@ -143,8 +155,9 @@ impl JwtSourceBuilder {
         self
     }
 
-    /// The source. Signs one token to check the key: a key of the wrong
-    /// family for the algorithm, or malformed, is refused here; so is an
+    /// The source. Parses the key and signs one token with it: a key of
+    /// the wrong kind for the algorithm, or malformed, is refused here
+    /// (see [`EncodingKey`]'s constructors for the formats); so is an
     /// HMAC secret that is empty or shorter than the hash output (32, 48
     /// and 64 bytes for HS256, HS384 and HS512: RFC 7518 section 3.2).
     pub fn build(mut self) -> Result<JwtSource, InvalidAuthConfig> {
@@ -153,21 +166,15 @@ impl JwtSourceBuilder {
                 "a JWT lifetime must be at least 1 s",
             ));
         }
-        if self.key.family() != self.algorithm.family() {
-            return Err(InvalidAuthConfig::new(format!(
-                "the key is not of the kind {:?} signs with",
-                self.algorithm
-            )));
-        }
-        check_hmac_key(self.algorithm, &self.key)?;
+        let key = SigningKey::new(self.algorithm, &self.key)?;
         self.claims.remove("iat");
         self.claims.remove("exp");
-        let mut header = Header::new(self.algorithm);
-        header.kid = self.key_id;
         let source = JwtSource {
             inner: Arc::new(Minter {
-                header,
-                key: self.key,
+                algorithm: self.algorithm,
+                compact: Compact::new(self.algorithm, self.key_id.as_deref()),
+                key_id: self.key_id,
+                key,
                 claims: self.claims,
                 lifetime: Duration::from_secs(self.lifetime.as_secs()),
                 clock: self.clock.unwrap_or_else(WallClock::system),
@@ -180,32 +187,6 @@ impl JwtSourceBuilder {
     }
 }
 
-/// RFC 7518 section 3.2: "A key of the same size as the hash output (for
-/// instance, 256 bits for "HS256") or larger MUST be used". A shorter
-/// secret can be brute-forced from one token. The message names the
-/// lengths, never the secret.
-fn check_hmac_key(algorithm: Algorithm, key: &EncodingKey) -> Result<(), InvalidAuthConfig> {
-    let needed = match algorithm {
-        Algorithm::HS256 => 32,
-        Algorithm::HS384 => 48,
-        Algorithm::HS512 => 64,
-        _ => return Ok(()),
-    };
-    let len = key.as_bytes().len();
-    if len == 0 {
-        return Err(InvalidAuthConfig::new(format!(
-            "the HMAC secret for {algorithm:?} is empty"
-        )));
-    }
-    if len < needed {
-        return Err(InvalidAuthConfig::new(format!(
-            "the HMAC secret for {algorithm:?} is {len} bytes; RFC 7518 section 3.2 requires \
-             at least {needed} (the hash output size)"
-        )));
-    }
-    Ok(())
-}
-
 impl CredentialSource for JwtSource {
     fn fetch(&self) -> FetchFuture {
         Box::pin(std::future::ready(self.mint()))
@@ -216,8 +197,8 @@ impl fmt::Debug for JwtSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let minter = &self.inner;
         f.debug_struct("JwtSource")
-            .field("algorithm", &minter.header.alg)
-            .field("kid", &minter.header.kid)
+            .field("algorithm", &minter.algorithm)
+            .field("kid", &minter.key_id)
             .field("claims", &minter.claims.keys().collect::<Vec<_>>())
             .field("lifetime", &minter.lifetime)
             .field("key", &"<redacted>")
