@@ -280,8 +280,10 @@ async fn a_missing_covered_header_names_the_header_not_any_value() {
 #[tokio::test(start_paused = true)]
 async fn rfc9421_signatures_verify_with_the_public_key_and_cover_the_digest() {
     let key = SignatureKey::ed25519_seed([42; 32]);
-    let public =
-        ed25519_dalek::VerifyingKey::from_bytes(&key.ed25519_public_key().unwrap()).unwrap();
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ED25519,
+        key.ed25519_public_key().unwrap(),
+    );
     let signer = HttpSignatureSigner::builder("ed-key", key)
         .expires_in(Some(Duration::from_secs(300)))
         .alg(true)
@@ -324,12 +326,11 @@ async fn rfc9421_signatures_verify_with_the_public_key_and_cover_the_digest() {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .unwrap();
-    let signature = ed25519_dalek::Signature::from_slice(&bytes).unwrap();
-    assert!(public.verify_strict(base.as_bytes(), &signature).is_ok());
+    assert!(public.verify(base.as_bytes(), &bytes).is_ok());
     // A different method breaks it.
     head.method = http::Method::PUT;
     let base = rfc9421::signature_base(&head, &components, params).unwrap();
-    assert!(public.verify_strict(base.as_bytes(), &signature).is_err());
+    assert!(public.verify(base.as_bytes(), &bytes).is_err());
 }
 
 #[tokio::test(start_paused = true)]

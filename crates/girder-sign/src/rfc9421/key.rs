@@ -6,11 +6,11 @@ use std::sync::Arc;
 use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::Signer as _;
 use girder_core::{SigningError, SigningErrorKind};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256, Sha512};
 
+use super::ed25519::Ed25519Key;
 use super::rsa::RsaPssKey;
 use crate::error::InvalidSigningConfig;
 
@@ -122,7 +122,7 @@ pub enum SignatureKey {
     /// `hmac-sha256` with a shared secret.
     HmacSha256(Arc<SecretSlice<u8>>),
     /// `ed25519` (RFC 8032).
-    Ed25519(Arc<ed25519_dalek::SigningKey>),
+    Ed25519(Ed25519Key),
     /// `rsa-pss-sha512` (RFC 9421 §3.3.1): RSASSA-PSS with SHA-512,
     /// MGF1-SHA-512 and a 64-byte salt. Randomised: each signature differs.
     RsaPssSha512(RsaPssKey),
@@ -152,7 +152,7 @@ impl SignatureKey {
     /// An `ed25519` key from its 32-byte seed (the JWK `d`, or the last 32
     /// bytes of a PKCS#8 `PRIVATE KEY`).
     pub fn ed25519_seed(seed: [u8; 32]) -> SignatureKey {
-        SignatureKey::Ed25519(Arc::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
+        SignatureKey::Ed25519(Ed25519Key::from_seed(seed))
     }
 
     /// An `rsa-pss-sha512` key from DER: PKCS#8 (`rsaEncryption` or
@@ -170,7 +170,7 @@ impl SignatureKey {
     /// The public key of an `ed25519` key, to hand to the verifier.
     pub fn ed25519_public_key(&self) -> Option<[u8; 32]> {
         match self {
-            SignatureKey::Ed25519(key) => Some(key.verifying_key().to_bytes()),
+            SignatureKey::Ed25519(key) => Some(key.public_key()),
             SignatureKey::HmacSha256(_) | SignatureKey::RsaPssSha512(_) => None,
         }
     }
@@ -198,7 +198,7 @@ impl SignatureKey {
                 Ok(SignatureBytes::Short(out, 32))
             }
             SignatureKey::Ed25519(key) => {
-                out.copy_from_slice(&key.sign(base).to_bytes());
+                out.copy_from_slice(&key.sign(base));
                 Ok(SignatureBytes::Short(out, 64))
             }
             SignatureKey::RsaPssSha512(key) => {

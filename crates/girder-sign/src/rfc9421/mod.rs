@@ -21,10 +21,10 @@
 //! signature base matches byte for byte and the signatures verify. The
 //! crate's conformance tests check all three.
 //!
-//! # RSA-PSS
+//! # RSA-PSS and Ed25519
 //!
 //! `rsa-pss-sha512` (RSASSA-PSS, SHA-512, MGF1-SHA-512, 64-byte salt)
-//! runs on `ring`, whose RSA is constant-time. Keys load from PKCS#8 (the
+//! and `ed25519` run on `ring`, whose RSA is constant-time. Keys load from PKCS#8 (the
 //! `rsaEncryption` or `id-RSASSA-PSS` algorithm) or PKCS#1, as DER or PEM;
 //! [`RsaPssPublicKey`] verifies.
 //!
@@ -88,6 +88,7 @@
 //! ```
 
 mod component;
+mod ed25519;
 mod key;
 mod params;
 mod rsa;
@@ -104,6 +105,7 @@ use http::{HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 
 pub use component::{Component, signature_base};
+pub use ed25519::Ed25519Key;
 pub use key::{DigestAlgorithm, SignatureKey, content_digest};
 pub use params::SignatureParams;
 pub use rsa::{RsaPssKey, RsaPssPublicKey};
