@@ -158,6 +158,7 @@ mod encode;
 pub mod error;
 pub mod future;
 pub mod hmac;
+mod keyed;
 mod layer;
 pub mod rfc9421;
 mod service;

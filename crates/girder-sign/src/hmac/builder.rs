@@ -5,8 +5,9 @@ use std::fmt;
 use http::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretSlice};
 
-use super::{Component, Encoding, HmacHash, HmacSigner, KeySchedule, TimestampFormat};
+use super::{Component, Encoding, HmacHash, HmacSigner, TimestampFormat};
 use crate::error::InvalidSigningConfig;
+use crate::keyed::KeySchedule;
 
 /// Builds an [`HmacSigner`].
 pub struct HmacSignerBuilder {
@@ -190,7 +191,7 @@ impl HmacSignerBuilder {
         }
         // The key schedule runs once, here; the secret is zeroed when
         // `self.secret` drops at the end of this function.
-        let keyed = KeySchedule::new(self.hash, self.secret.expose_secret());
+        let keyed = KeySchedule(self.hash.key(self.secret.expose_secret()));
         Ok(HmacSigner {
             key_id,
             keyed: std::sync::Arc::new(keyed),

@@ -31,7 +31,6 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ::hmac::{Hmac, Mac};
 use base64::Engine as _;
 use bytes::Bytes;
 use girder_core::{SigningError, SigningErrorKind};
@@ -41,6 +40,7 @@ use http::request::Parts;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::encode::{Civil, StackText, hex_into, since_epoch};
+use crate::keyed::{KeySchedule, Keyed};
 use crate::signer::{Payload, Signer, nonce_hex};
 
 mod builder;
@@ -154,82 +154,13 @@ impl fmt::Debug for HmacSigner {
     }
 }
 
-/// The HMAC key schedule, run once from the secret; see
-/// [`HmacSigner`]'s "What it keeps in memory". Overwritten when dropped.
-pub(crate) struct KeySchedule(pub(crate) Keyed);
-
-/// A keyed HMAC state: the signer's, or a per-call copy of it.
-#[derive(Clone)]
-pub(crate) enum Keyed {
-    Sha256(Hmac<Sha256>),
-    Sha512(Hmac<Sha512>),
-}
-
-impl Keyed {
-    pub(crate) fn new(hash: HmacHash, secret: &[u8]) -> Keyed {
-        match hash {
-            HmacHash::Sha256 => Keyed::Sha256(
-                Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length"),
-            ),
-            HmacHash::Sha512 => Keyed::Sha512(
-                Hmac::<Sha512>::new_from_slice(secret).expect("HMAC takes any key length"),
-            ),
-        }
-    }
-
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
+impl HmacHash {
+    /// The keyed HMAC state for `secret`.
+    pub(crate) fn key(self, secret: &[u8]) -> Keyed {
         match self {
-            Keyed::Sha256(mac) => mac.update(bytes),
-            Keyed::Sha512(mac) => mac.update(bytes),
+            HmacHash::Sha256 => Keyed::sha256(secret),
+            HmacHash::Sha512 => Keyed::sha512(secret),
         }
-    }
-
-    /// The tag, in the first 32 (SHA-256) or 64 (SHA-512) bytes of the
-    /// array, and its length.
-    pub(crate) fn finalize(self) -> ([u8; 64], usize) {
-        let mut out = [0u8; 64];
-        let len = match self {
-            Keyed::Sha256(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
-            Keyed::Sha512(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
-        };
-        (out, len)
-    }
-}
-
-impl crate::encode::Sink for Keyed {
-    fn put(&mut self, text: &str) {
-        self.update(text.as_bytes());
-    }
-}
-
-/// Never shows the keyed state: it signs like the secret.
-impl fmt::Debug for KeySchedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeySchedule([redacted])")
-    }
-}
-
-fn copy_tag(tag: &[u8], out: &mut [u8; 64]) -> usize {
-    out[..tag.len()].copy_from_slice(tag);
-    tag.len()
-}
-
-impl KeySchedule {
-    pub(crate) fn new(hash: HmacHash, secret: &[u8]) -> KeySchedule {
-        KeySchedule(Keyed::new(hash, secret))
-    }
-}
-
-impl Drop for KeySchedule {
-    fn drop(&mut self) {
-        // Overwrite the key schedule with one derived from no secret;
-        // `black_box` keeps the write from being optimised away as dead.
-        let hash = match self.0 {
-            Keyed::Sha256(_) => HmacHash::Sha256,
-            Keyed::Sha512(_) => HmacHash::Sha512,
-        };
-        self.0 = Keyed::new(hash, &[]);
-        std::hint::black_box(&self.0);
     }
 }
 
@@ -436,6 +367,7 @@ fn value(text: &[u8]) -> Result<HeaderValue, SigningError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ::hmac::{Hmac, Mac};
 
     #[test]
     fn debug_shows_neither_the_secret_nor_the_keyed_state() {
@@ -483,7 +415,7 @@ mod tests {
     fn a_signer_keyed_once_signs_like_one_keyed_per_call() {
         let secret = b"0123456789abcdef0123456789abcdef";
         for hash in [HmacHash::Sha256, HmacHash::Sha512] {
-            let keyed = Keyed::new(hash, secret);
+            let keyed = hash.key(secret);
             for message in [&b""[..], b"abc", &[b'x'; 300]] {
                 // Twice from the same keyed state: a copy is used up, not
                 // the state itself.

@@ -116,7 +116,7 @@ use params::ParamsRef;
 
 use crate::encode::{Count, since_epoch};
 use crate::error::InvalidSigningConfig;
-use crate::hmac::{HmacHash, KeySchedule};
+use crate::keyed::{KeySchedule, Keyed};
 use crate::signer::{Payload, Signer, nonce_hex};
 
 const SCHEME: &str = "rfc9421";
@@ -486,10 +486,7 @@ impl HttpSignatureSignerBuilder {
             }
         }
         if let SignatureKey::HmacSha256(secret) = &signer.key {
-            signer.keyed = Some(Arc::new(KeySchedule::new(
-                HmacHash::Sha256,
-                secret.expose_secret(),
-            )));
+            signer.keyed = Some(Arc::new(KeySchedule(Keyed::sha256(secret.expose_secret()))));
         }
         Ok(signer)
     }

@@ -91,7 +91,7 @@ use http::request::Parts;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::encode::Sink;
-use crate::hmac::{HmacHash, KeySchedule, Keyed};
+use crate::keyed::{KeySchedule, Keyed};
 use crate::signer::{Payload, Signer};
 
 mod builder;
@@ -304,7 +304,7 @@ impl SigV4Signer {
         let k = hmac(&k, self.region.as_bytes());
         let k = hmac(&k, self.service.as_bytes());
         let mut k = hmac(&k, b"aws4_request");
-        let keyed = KeySchedule::new(HmacHash::Sha256, &k);
+        let keyed = KeySchedule(Keyed::sha256(&k));
         // Best effort: the copies above are not erased.
         k.fill(0);
         std::hint::black_box(&k);
