@@ -7,7 +7,9 @@
 use std::fmt;
 
 use ::hmac::{Hmac, Mac};
-use sha2::{Sha256, Sha512};
+use sha2::Sha256;
+#[cfg(feature = "hmac")]
+use sha2::Sha512;
 
 /// The key schedule of a signer, run once from the secret; see
 /// `HmacSigner`'s "What it keeps in memory". Overwritten when dropped.
@@ -17,6 +19,8 @@ pub(crate) struct KeySchedule(pub(crate) Keyed);
 #[derive(Clone)]
 pub(crate) enum Keyed {
     Sha256(Hmac<Sha256>),
+    // Only the configurable HMAC schemes offer SHA-512.
+    #[cfg(feature = "hmac")]
     Sha512(Hmac<Sha512>),
 }
 
@@ -25,6 +29,7 @@ impl Keyed {
         Keyed::Sha256(Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length"))
     }
 
+    #[cfg(feature = "hmac")]
     pub(crate) fn sha512(secret: &[u8]) -> Keyed {
         Keyed::Sha512(Hmac::<Sha512>::new_from_slice(secret).expect("HMAC takes any key length"))
     }
@@ -32,6 +37,7 @@ impl Keyed {
     pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Keyed::Sha256(mac) => mac.update(bytes),
+            #[cfg(feature = "hmac")]
             Keyed::Sha512(mac) => mac.update(bytes),
         }
     }
@@ -42,6 +48,7 @@ impl Keyed {
         let mut out = [0u8; 64];
         let len = match self {
             Keyed::Sha256(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
+            #[cfg(feature = "hmac")]
             Keyed::Sha512(mac) => copy_tag(&mac.finalize().into_bytes(), &mut out),
         };
         (out, len)
@@ -72,6 +79,7 @@ impl Drop for KeySchedule {
         // `black_box` keeps the write from being optimised away as dead.
         self.0 = match self.0 {
             Keyed::Sha256(_) => Keyed::sha256(&[]),
+            #[cfg(feature = "hmac")]
             Keyed::Sha512(_) => Keyed::sha512(&[]),
         };
         std::hint::black_box(&self.0);

@@ -12,9 +12,11 @@
 //! use std::time::{Duration, SystemTime};
 //! use girder_core::{Body, WallClock};
 //! use girder_sign::SigningLayer;
+//! # #[cfg(feature = "hmac")]
 //! use girder_sign::hmac::HmacSigner;
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
+//! # #[cfg(feature = "hmac")]
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), girder_core::BoxError> {
 //! let signer = HmacSigner::builder("key-1", b"secret".to_vec()).build()?;
@@ -32,6 +34,7 @@
 //! assert_eq!(res.body(), "1700000000");
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "hmac"))] fn main() {}
 //! ```
 //!
 //! # Schemes
@@ -44,6 +47,18 @@
 //!
 //! A failure is a [`SigningError`] (from `girder-core`, so the facade maps
 //! it to `ErrorKind::Signing`); the request is then not sent.
+//!
+//! # Features
+//!
+//! Each scheme is a feature, all three on by default; the layer, the
+//! [`Signer`] trait and clock-skew recovery are always there, for a
+//! signer of your own.
+//!
+//! | feature | module | adds |
+//! | --- | --- | --- |
+//! | `hmac` | [`hmac`] | `hmac`, `sha2`, `base64`, `getrandom`, `secrecy` |
+//! | `rfc9421` | [`rfc9421`] | the same, and `ring` (RSA-PSS, Ed25519) |
+//! | `sigv4` | [`sigv4`] | `hmac`, `sha2`, `secrecy` |
 //!
 //! # Bodies
 //!
@@ -108,9 +123,11 @@
 //! use girder_core::origin::{CredentialScope, Origin};
 //! use girder_core::{Body, WallClock};
 //! use girder_sign::SigningLayer;
+//! # #[cfg(feature = "hmac")]
 //! use girder_sign::hmac::HmacSigner;
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
+//! # #[cfg(feature = "hmac")]
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), girder_core::BoxError> {
 //! let signer = HmacSigner::builder("key-1", b"secret".to_vec()).build()?;
@@ -127,6 +144,7 @@
 //! assert!(!*svc.ready().await?.call(away).await?.body(), "nothing added off-scope");
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "hmac"))] fn main() {}
 //! ```
 //!
 //! Every header a signer adds that carries a credential or a signature
@@ -154,15 +172,24 @@
 //! inner service must be `Clone` (a re-sign after a clock-skew rejection
 //! goes to a clone); every girder transport and `tower` buffer is.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod encode;
 pub mod error;
 pub mod future;
+#[cfg(feature = "hmac")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
 pub mod hmac;
+#[cfg(any(feature = "hmac", feature = "rfc9421", feature = "sigv4"))]
 mod keyed;
 mod layer;
+#[cfg(feature = "rfc9421")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rfc9421")))]
 pub mod rfc9421;
 mod service;
 mod signer;
+#[cfg(feature = "sigv4")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sigv4")))]
 pub mod sigv4;
 mod skew;
 
