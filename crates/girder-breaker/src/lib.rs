@@ -185,6 +185,13 @@
 //! - Circuits can be shared by a fleet of processes, through a
 //!   [`CircuitStore`], each process keeping its own windows.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's example runs as a doctest, so that it follows the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod circuit;
 pub mod error;
 pub mod future;

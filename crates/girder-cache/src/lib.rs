@@ -168,10 +168,11 @@
 //!
 //! # Conformance
 //!
-//! `tests/conformance.rs` runs the 282 cases converted from the
-//! http-tests/cache-tests suite (`../shared/conformance/cache-tests/`) and
-//! 39 more it converts itself from the suite's export: the 11 required
-//! tests that apply to a private cache but that browsers skip (3xx stale,
+//! The repository's `tests/conformance.rs` (left out of the published
+//! crate, as the suite's data lives outside the repository) runs the 282
+//! cases converted from the http-tests/cache-tests suite and 39 more it
+//! converts itself from the suite's export: the 11 required tests that
+//! apply to a private cache but that browsers skip (3xx stale,
 //! the caller's conditionals answered with a `304`, partial content reuse,
 //! `immutable`, interim responses) and the 28 such optimal tests, so that
 //! every upstream test that applies to a private cache runs. It runs them
@@ -212,6 +213,13 @@
 //! variant per URI; neither it, OkHttp nor hishel serves
 //! stale-while-revalidate. This cache keys on identity, keeps several
 //! variants, and uses staleness to survive outages.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's example runs as a doctest, so that it follows the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod answer;
 mod body;

@@ -136,6 +136,13 @@
 //! - tower's limiter does not hear the server; this one pauses on
 //!   `Retry-After` and learns the server's quota.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's example runs as a doctest, so that it follows the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod backend;
 mod body;
 pub mod clock;

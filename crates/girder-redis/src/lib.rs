@@ -338,6 +338,13 @@
 //! back: the cache is shared again` (info, once when it answers again);
 //! entries not stored, garbage read, claims not released at debug level.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's example runs as a doctest, so that it follows the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod backend;
 mod cache;
 mod circuit;

@@ -84,6 +84,13 @@
 //! (attempt, delay, reason, what set the delay) and `not retried` (attempt,
 //! reason, why). The same decisions go into the [`CallRecord`](girder_core::CallRecord).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's example runs as a doctest, so that it follows the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod attempts;
 mod backoff;
 mod budget;

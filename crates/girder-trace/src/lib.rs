@@ -216,6 +216,13 @@
 //! wrapped only to tee it. Unlike `TraceLayer`, it keeps the response body
 //! type: a streamed [`Body`](girder_core::Body) stays a `Body`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's example runs as a doctest, so that it follows the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod body;
 mod config;
 pub mod error;
