@@ -16,16 +16,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+#[cfg(feature = "auth")]
 use girder_auth::{AuthConfig, AuthLayer};
+#[cfg(feature = "breaker")]
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
+#[cfg(feature = "cache")]
 use girder_cache::{CacheConfig, CacheLayer, CacheMode, CacheStatus};
 use girder_core::origin::{CredentialScope, Origin};
 use girder_core::{
     Body, BoxError, CallRecord, CallRecordLayer, Deadline, IDEMPOTENCY_KEY, ServerHints,
 };
+#[cfg(feature = "ratelimit")]
 use girder_ratelimit::{InFlightBody, RateLimitLayer, RateLimitPolicy};
+#[cfg(feature = "retry")]
 use girder_retry::{RetryLayer, RetryPolicy};
+#[cfg(feature = "sign")]
 use girder_sign::{Signer, SigningLayer};
+#[cfg(feature = "trace")]
 use girder_trace::{LoggingConfig, LoggingLayer};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, StatusCode};
@@ -265,15 +272,22 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     attempt_timeout: Option<Duration>,
     total_timeout: Option<Duration>,
+    #[cfg(feature = "retry")]
     retry: Option<RetryPolicy>,
+    #[cfg(feature = "breaker")]
     breaker: Option<BreakerPolicy>,
+    #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitPolicy>,
+    #[cfg(feature = "cache")]
     cache: Option<CacheConfig>,
+    #[cfg(feature = "auth")]
     auth: Option<AuthConfig>,
     /// Layers given built (their state observable by the caller); each
     /// replaces its policy or config above.
     layers: GivenLayers,
+    #[cfg(feature = "sign")]
     signing: Option<SigningLayer<Arc<dyn Signer>>>,
+    #[cfg(feature = "trace")]
     logging: Option<LoggingConfig>,
     max_response_bytes: usize,
     redirects: usize,
@@ -292,13 +306,20 @@ impl Default for ClientBuilder {
             connect_timeout: Some(Duration::from_secs(5)),
             attempt_timeout: Some(Duration::from_secs(10)),
             total_timeout: Some(Duration::from_secs(30)),
+            #[cfg(feature = "retry")]
             retry: Some(RetryPolicy::default()),
+            #[cfg(feature = "breaker")]
             breaker: None,
+            #[cfg(feature = "ratelimit")]
             rate_limit: None,
+            #[cfg(feature = "cache")]
             cache: None,
+            #[cfg(feature = "auth")]
             auth: None,
             layers: GivenLayers::default(),
+            #[cfg(feature = "sign")]
             signing: None,
+            #[cfg(feature = "trace")]
             logging: Some(LoggingConfig::default()),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             redirects: 10,
@@ -408,6 +429,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     /// The retry policy (default [`RetryPolicy::default`]; `None`: no
     /// retries).
     pub fn retry(mut self, policy: impl Into<Option<RetryPolicy>>) -> Self {
@@ -415,6 +438,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "breaker")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
     /// A circuit breaker (default none). With `redis` (feature `redis`)
     /// its circuits are opened and probed fleet-wide, unless the policy has
     /// a [store](girder_breaker::BreakerPolicyBuilder::store) of its own.
@@ -424,6 +449,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "breaker")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
     /// A circuit breaker you built, so that you keep its
     /// [`handle`](CircuitBreakerLayer::handle) (metrics, modes) and share
     /// its circuits with other stacks; replaces
@@ -435,6 +462,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "ratelimit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
     /// A client-side rate limit (default none). With `redis` (feature
     /// `redis`) its quotas are shared by the fleet, unless the policy has a
     /// [backend](girder_ratelimit::RateLimitPolicyBuilder::backend) of its
@@ -445,6 +474,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "ratelimit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
     /// A rate limit you built, so that you can read its state
     /// ([`in_flight`](RateLimitLayer::in_flight), …) or share it with
     /// other stacks; replaces [`rate_limit`](ClientBuilder::rate_limit).
@@ -455,6 +486,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     /// A response cache (default none). With [`redis`](ClientBuilder::redis)
     /// (feature `redis`) its entries are kept in Redis, shared by every
     /// process, instead of in this process's memory.
@@ -464,6 +497,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     /// An in-memory cache you built, so that you can read its state
     /// ([`fills_in_progress`](CacheLayer::fills_in_progress), its
     /// [`store`](CacheLayer::store)) or share it with other stacks;
@@ -475,6 +510,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
     /// Credentials for every attempt (default none): see [`crate::auth`].
     pub fn auth(mut self, config: impl Into<Option<AuthConfig>>) -> Self {
         self.auth = config.into();
@@ -482,6 +519,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
     /// An auth layer you built, so that you can read its token cache's
     /// state ([`is_fetching`](AuthLayer::is_fetching),
     /// [`fetches`](AuthLayer::fetches)) or share it with other stacks;
@@ -496,6 +535,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "sign")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
     /// Signs every attempt, innermost, after every other header is final
     /// (default none): see [`crate::sign`].
     pub fn signing(mut self, signer: impl Signer) -> Self {
@@ -503,6 +544,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "sign")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
     /// A configured [`SigningLayer`] (a clock of your own, clock-skew
     /// recovery), for when [`signing`](ClientBuilder::signing)'s defaults
     /// do not serve.
@@ -511,6 +554,8 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "trace")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
     /// Request logging and spans (default on, [`LoggingConfig::default`];
     /// `None`: off, the call record is still kept).
     pub fn logging(mut self, config: impl Into<Option<LoggingConfig>>) -> Self {
@@ -594,8 +639,10 @@ impl ClientBuilder {
             self.breaker,
             self.cache.is_some(),
         );
-        #[cfg(not(feature = "redis"))]
-        let (rate_limit, breaker) = (self.rate_limit, self.breaker);
+        #[cfg(all(feature = "ratelimit", not(feature = "redis")))]
+        let rate_limit = self.rate_limit;
+        #[cfg(all(feature = "breaker", not(feature = "redis")))]
+        let breaker = self.breaker;
         let base = match &self.base_url {
             Some(url) => Some(
                 BaseUrl::parse(url).map_err(|why| Error::with_message(Kind::Builder, why, None))?,
@@ -605,36 +652,44 @@ impl ClientBuilder {
         // One concrete type for the whole stack, boxed once at the top: a
         // box per layer made every call clone every box below it (each
         // layer clones its inner service per call), about 27 allocations
-        // per call for the full stack.
+        // per call for the full stack. A layer whose feature is off is not
+        // in the type at all.
         let service = transport.map_err(Into::<BoxError>::into);
-        #[cfg(any(feature = "gzip", feature = "br", feature = "zstd"))]
+        #[cfg(any(feature = "gzip", feature = "deflate", feature = "br", feature = "zstd"))]
         let service = crate::decompress::Decompress::new(service);
         let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
             .layer(service);
         // Credentials go only where the user said: the listed origins, or
         // the base URL's. A layer given its own scope keeps it.
+        #[cfg(any(feature = "auth", feature = "sign"))]
         let scope = match (self.credential_origins, &base) {
             (Some(origins), _) => CredentialScope::only(origins),
             (None, Some(base)) => CredentialScope::only(base.origin()),
             (None, None) => CredentialScope::any(),
         };
-        let signing = self.signing.map(|layer| {
-            if *layer.credential_scope() == CredentialScope::any() {
-                layer.scope(scope.clone())
-            } else {
-                layer
-            }
-        });
-        let auth = self.auth.map(|config| {
-            if *config.scope() == CredentialScope::any() {
-                config.with_scope(scope.clone())
-            } else {
-                config
-            }
-        });
-        let service = option_layer(signing).layer(service);
-        let auth = self.layers.auth.or_else(|| auth.map(AuthLayer::new));
-        let service = option_layer(auth).layer(service);
+        #[cfg(feature = "sign")]
+        let service = {
+            let signing = self.signing.map(|layer| {
+                if *layer.credential_scope() == CredentialScope::any() {
+                    layer.scope(scope.clone())
+                } else {
+                    layer
+                }
+            });
+            option_layer(signing).layer(service)
+        };
+        #[cfg(feature = "auth")]
+        let service = {
+            let auth = self.auth.map(|config| {
+                if *config.scope() == CredentialScope::any() {
+                    config.with_scope(scope.clone())
+                } else {
+                    config
+                }
+            });
+            let auth = self.layers.auth.or_else(|| auth.map(AuthLayer::new));
+            option_layer(auth).layer(service)
+        };
         // Redirects above auth and signing: each hop is authorised and
         // signed anew for its own URL, and a hop that leaves the origin is
         // marked so that neither adds a credential to it.
@@ -650,34 +705,44 @@ impl ClientBuilder {
             .map_future(|future| -> Pin<Box<dyn Future<Output = _> + Send>> { Box::pin(future) });
         // The in-flight limit holds its slot until the body ends; a body
         // that holds none goes on as it was (no box).
-        let rate_limit = (self.layers.rate_limit)
-            .or_else(|| rate_limit.map(RateLimitLayer::new))
-            .map(|layer| {
-                tower::ServiceBuilder::new()
-                    .map_response(|response: http::Response<InFlightBody<Body>>| {
-                        response.map(Body::from)
-                    })
-                    .layer(layer)
-            });
-        let service = option_layer(rate_limit).layer(service);
-        let breaker = (self.layers.breaker).or_else(|| breaker.map(CircuitBreakerLayer::new));
-        let service = option_layer(breaker).layer(service);
+        #[cfg(feature = "ratelimit")]
+        let service = {
+            let rate_limit = (self.layers.rate_limit)
+                .or_else(|| rate_limit.map(RateLimitLayer::new))
+                .map(|layer| {
+                    tower::ServiceBuilder::new()
+                        .map_response(|response: http::Response<InFlightBody<Body>>| {
+                            response.map(Body::from)
+                        })
+                        .layer(layer)
+                });
+            option_layer(rate_limit).layer(service)
+        };
+        #[cfg(feature = "breaker")]
+        let service = {
+            let breaker = (self.layers.breaker).or_else(|| breaker.map(CircuitBreakerLayer::new));
+            option_layer(breaker).layer(service)
+        };
+        #[cfg(feature = "retry")]
         let service = option_layer(self.retry.map(RetryLayer::new)).layer(service);
+        #[cfg(feature = "trace")]
+        let logging = self.logging;
+        #[cfg(not(feature = "trace"))]
+        let logging = None;
         // The cache's store is a type parameter: a shared store makes a
         // stack of another type, boxed at the top all the same.
         #[cfg(feature = "redis")]
         let service = match (self.cache, cache_store) {
-            (Some(config), Some(store)) => outermost(
-                CacheLayer::with_store(config, store).layer(service),
-                self.logging,
-            ),
+            (Some(config), Some(store)) => {
+                outermost(CacheLayer::with_store(config, store).layer(service), logging)
+            }
             (cache, _) => outermost(
                 option_layer(self.layers.cache.or_else(|| cache.map(CacheLayer::new)))
                     .layer(service),
-                self.logging,
+                logging,
             ),
         };
-        #[cfg(not(feature = "redis"))]
+        #[cfg(all(feature = "cache", not(feature = "redis")))]
         let service = outermost(
             option_layer(
                 self.layers
@@ -685,8 +750,10 @@ impl ClientBuilder {
                     .or_else(|| self.cache.map(CacheLayer::new)),
             )
             .layer(service),
-            self.logging,
+            logging,
         );
+        #[cfg(not(feature = "cache"))]
+        let service = outermost(service, logging);
         Ok(Client {
             inner: Arc::new(Inner {
                 service: Slots::new(service),
@@ -703,9 +770,13 @@ impl ClientBuilder {
 /// The layers a [`ClientBuilder`] was given built.
 #[derive(Default)]
 struct GivenLayers {
+    #[cfg(feature = "breaker")]
     breaker: Option<CircuitBreakerLayer>,
+    #[cfg(feature = "ratelimit")]
     rate_limit: Option<RateLimitLayer>,
+    #[cfg(feature = "cache")]
     cache: Option<CacheLayer>,
+    #[cfg(feature = "auth")]
     auth: Option<AuthLayer>,
 }
 
@@ -768,8 +839,14 @@ impl ClientBuilder {
     }
 }
 
+/// The logging config `outermost` takes: none without the `trace` feature.
+#[cfg(feature = "trace")]
+type Logging = LoggingConfig;
+#[cfg(not(feature = "trace"))]
+type Logging = std::convert::Infallible;
+
 /// Logging (or a bare call record) over `service`, boxed once.
-fn outermost<S>(service: S, logging: Option<LoggingConfig>) -> ClientService
+fn outermost<S>(service: S, logging: Option<Logging>) -> ClientService
 where
     S: Service<Request<Body>, Response = http::Response<Body>, Error = BoxError>
         + Clone
@@ -779,7 +856,10 @@ where
     S::Future: Send + 'static,
 {
     match logging {
+        #[cfg(feature = "trace")]
         Some(config) => BoxCloneSyncService::new(LoggingLayer::new(config).layer(service)),
+        #[cfg(not(feature = "trace"))]
+        Some(never) => match never {},
         None => BoxCloneSyncService::new(CallRecordLayer::new().layer(service)),
     }
 }
@@ -950,6 +1030,8 @@ impl RequestBuilder {
         })
     }
 
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     /// How this call uses the cache.
     pub fn cache_mode(self, mode: CacheMode) -> Self {
         self.with(|request| {
@@ -1042,6 +1124,8 @@ impl Response {
         &self.record
     }
 
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     /// What the cache did, when a cache is in the stack.
     pub fn cache_status(&self) -> Option<CacheStatus> {
         self.inner.extensions().get::<CacheStatus>().copied()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::client::ClientBuilder;
+#[cfg(feature = "retry")]
 use crate::retry::RetryPolicy;
 
 /// What a deployment usually configures, deserialisable (from TOML, YAML,
@@ -83,16 +84,12 @@ impl From<String> for RedisUrl {
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match ::url::Url::parse(&self.0) {
-            Ok(mut url) => {
-                if url.password().is_some() {
-                    // Only fails for URLs that cannot have one.
-                    let _ = url.set_password(Some("redacted"));
-                }
-                write!(f, "{:?}", url.as_str())
+        match self.0.parse::<http::Uri>() {
+            // The userinfo, which may hold a password, masked.
+            Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {
+                write!(f, "{:?}", girder_core::origin::mask_userinfo(&self.0))
             }
-            // Whatever it holds may be a password.
-            Err(_) => f.write_str("[not a URL, not shown]"),
+            _ => f.write_str("[not a URL, not shown]"),
         }
     }
 }
@@ -412,6 +409,14 @@ impl ClientConfig {
         if let Some(timeout) = self.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
+        #[cfg(not(feature = "retry"))]
+        if self.max_retries.is_some_and(|retries| retries > 0) {
+            return Err(ConfigError::new(
+                "max_retries",
+                "retries need girder's `retry` feature, which this build leaves out",
+            ));
+        }
+        #[cfg(feature = "retry")]
         if let Some(retries) = self.max_retries {
             builder = if retries == 0 {
                 builder.retry(None)
@@ -433,6 +438,14 @@ impl ClientConfig {
         if let Some(config) = self.redis_config(&|field| field.to_owned())? {
             builder = builder.redis(config);
         }
+        #[cfg(not(feature = "auth"))]
+        if self.api_key.is_some() {
+            return Err(ConfigError::new(
+                "api_key",
+                "an API key needs girder's `auth` feature, which this build leaves out",
+            ));
+        }
+        #[cfg(feature = "auth")]
         if let Some(key) = &self.api_key {
             let secret = crate::auth::SecretString::from(key.expose().to_owned());
             let config = match &self.api_key_header {

@@ -3,12 +3,19 @@
 use tower::ServiceBuilder;
 use tower::layer::util::Stack;
 
+#[cfg(feature = "auth")]
 use crate::auth::{AuthConfig, AuthLayer};
+#[cfg(feature = "breaker")]
 use crate::breaker::{BreakerPolicy, CircuitBreakerLayer};
+#[cfg(feature = "cache")]
 use crate::cache::{CacheConfig, CacheLayer};
+#[cfg(feature = "ratelimit")]
 use crate::ratelimit::{RateLimitLayer, RateLimitPolicy};
+#[cfg(feature = "retry")]
 use crate::retry::{RetryLayer, RetryPolicy};
+#[cfg(feature = "sign")]
 use crate::sign::{Signer, SigningLayer};
+#[cfg(feature = "trace")]
 use crate::trace::{LoggingConfig, LoggingLayer};
 use girder_core::CallRecordLayer;
 
@@ -48,15 +55,23 @@ mod sealed {
 pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     /// Adds a [`CallRecordLayer`] (outermost, so every layer can write).
     fn call_record(self) -> ServiceBuilder<Stack<CallRecordLayer, L>>;
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     /// Adds a [`CacheLayer`].
     fn cache(self, config: CacheConfig) -> ServiceBuilder<Stack<CacheLayer, L>>;
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     /// Adds a [`RetryLayer`].
     fn retry(self, policy: RetryPolicy) -> ServiceBuilder<Stack<RetryLayer, L>>;
+    #[cfg(feature = "breaker")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
     /// Adds a [`CircuitBreakerLayer`].
     fn circuit_breaker(
         self,
         policy: BreakerPolicy,
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
+    #[cfg(feature = "ratelimit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
     /// Adds a [`RateLimitLayer`]. Its responses carry the body in an
     /// [`InFlightBody`](crate::ratelimit::InFlightBody), which holds the
     /// in-flight slot until the body is done; a layer above that wants
@@ -64,10 +79,16 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     /// bodies) gets it with
     /// `.map_response(|r: http::Response<_>| r.map(girder::Body::from))`.
     fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
+    #[cfg(feature = "auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
     /// Adds an [`AuthLayer`].
     fn auth(self, config: AuthConfig) -> ServiceBuilder<Stack<AuthLayer, L>>;
+    #[cfg(feature = "sign")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
     /// Adds a [`SigningLayer`] (put it innermost).
     fn signing<G: Signer>(self, signer: G) -> ServiceBuilder<Stack<SigningLayer<G>, L>>;
+    #[cfg(feature = "trace")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
     /// Adds a [`LoggingLayer`] (put it outermost; it makes the call record).
     fn logging(self, config: LoggingConfig) -> ServiceBuilder<Stack<LoggingLayer, L>>;
 }
@@ -77,14 +98,20 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(CallRecordLayer::new())
     }
 
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     fn cache(self, config: CacheConfig) -> ServiceBuilder<Stack<CacheLayer, L>> {
         self.layer(CacheLayer::new(config))
     }
 
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     fn retry(self, policy: RetryPolicy) -> ServiceBuilder<Stack<RetryLayer, L>> {
         self.layer(RetryLayer::new(policy))
     }
 
+    #[cfg(feature = "breaker")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
     fn circuit_breaker(
         self,
         policy: BreakerPolicy,
@@ -92,18 +119,26 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(CircuitBreakerLayer::new(policy))
     }
 
+    #[cfg(feature = "ratelimit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
     fn rate_limit(self, policy: RateLimitPolicy) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
         self.layer(RateLimitLayer::new(policy))
     }
 
+    #[cfg(feature = "auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
     fn auth(self, config: AuthConfig) -> ServiceBuilder<Stack<AuthLayer, L>> {
         self.layer(AuthLayer::new(config))
     }
 
+    #[cfg(feature = "sign")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
     fn signing<G: Signer>(self, signer: G) -> ServiceBuilder<Stack<SigningLayer<G>, L>> {
         self.layer(SigningLayer::new(signer))
     }
 
+    #[cfg(feature = "trace")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
     fn logging(self, config: LoggingConfig) -> ServiceBuilder<Stack<LoggingLayer, L>> {
         self.layer(LoggingLayer::new(config))
     }

@@ -34,9 +34,11 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod client;
 pub mod config;
-#[cfg(any(feature = "gzip", feature = "br", feature = "zstd"))]
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "br", feature = "zstd"))]
 mod decompress;
 pub mod error;
 mod ext;
@@ -51,26 +53,35 @@ pub mod transport;
 mod url;
 
 #[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 
 /// Safe retries: [`girder_retry`], re-exported.
+#[cfg(feature = "retry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 pub mod retry {
     pub use girder_retry::*;
 }
 
 /// The RFC 9111 private cache, with stale-while-revalidate, stale-if-error
 /// and coalescing: [`girder_cache`], re-exported.
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache {
     pub use girder_cache::*;
 }
 
 /// The circuit breaker: [`girder_breaker`], re-exported.
+#[cfg(feature = "breaker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
 pub mod breaker {
     pub use girder_breaker::*;
 }
 
 /// Credentials on every attempt, refreshed ahead of expiry, with 401
 /// recovery: [`girder_auth`], re-exported.
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub mod auth {
     pub use girder_auth::*;
 
@@ -88,6 +99,8 @@ pub mod auth {
 
 /// Client-side rate limits, paced by quotas and by the server's headers:
 /// [`girder_ratelimit`], re-exported.
+#[cfg(feature = "ratelimit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
 pub mod ratelimit {
     pub use girder_ratelimit::*;
 }
@@ -97,12 +110,15 @@ pub mod ratelimit {
 /// [`girder_redis`], re-exported. [`ClientBuilder::redis`] puts a
 /// [`Client`]'s layers on it.
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis {
     pub use girder_redis::*;
 }
 
 /// Request logging and spans with OpenTelemetry conventions, secrets
 /// redacted: [`girder_trace`], re-exported.
+#[cfg(feature = "trace")]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
 pub mod trace {
     pub use girder_trace::*;
 }
@@ -118,6 +134,8 @@ pub use girder_core::{
 
 /// Request signing (HMAC schemes, RFC 9421, AWS SigV4), innermost:
 /// [`girder_sign`], re-exported.
+#[cfg(feature = "sign")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sign")))]
 pub mod sign {
     pub use girder_sign::*;
 }

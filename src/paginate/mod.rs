@@ -67,7 +67,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use girder_core::origin::Origin;
 use girder_core::{Body, Deadline};
+use iri_string::format::ToDedicatedString;
+use iri_string::types::{IriAbsoluteStr, IriReferenceStr};
 use http::{HeaderMap, Request, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -304,42 +307,65 @@ impl Walk {
 
 /// The URL `next` names, relative to `current`, on the same origin.
 fn next_url(current: &Uri, next: Next) -> Result<Uri, String> {
-    let base = url::Url::parse(&current.to_string())
-        .map_err(|e| format!("the page URL is not absolute ({e})"))?;
+    let base = Origin::of(current)
+        .ok_or_else(|| format!("the page URL is not absolute ({current})"))?;
     let target = match next {
-        Next::Url(target) => base
-            .join(&target)
-            .map_err(|e| format!("the next page's URL does not resolve: {e}"))?,
-        Next::Query(pairs) => with_params(&base, &pairs),
+        Next::Url(target) => resolve(current, &target)?,
+        Next::Query(pairs) => with_params(current, &pairs)?,
     };
-    if target.origin() != base.origin() {
-        return Err(format!(
-            "the next page is on another origin ({}); it is not followed, as it would carry \
-             this client's credentials there",
-            target.origin().ascii_serialization()
-        ));
+    match Origin::of(&target) {
+        Some(origin) if origin == base => Ok(target),
+        Some(origin) => Err(format!(
+            "the next page is on another origin ({origin}); it is not followed, as it would carry \
+             this client's credentials there"
+        )),
+        None => Err("the next page's URL has no origin".to_owned()),
     }
-    target
-        .as_str()
+}
+
+/// `target` resolved against `base` (RFC 3986 §5.2; RFC 8288 §3.2 for
+/// links), with characters outside ASCII percent-encoded and the fragment
+/// left out.
+fn resolve(base: &Uri, target: &str) -> Result<Uri, String> {
+    let base = base.to_string();
+    let base = IriAbsoluteStr::new(&base).map_err(|e| format!("the page URL is not absolute ({e})"))?;
+    let reference = IriReferenceStr::new(target.trim())
+        .map_err(|e| format!("the next page's URL does not resolve: {e}"))?;
+    let resolved = reference.resolve_against(base).to_dedicated_string();
+    let resolved = resolved.encode_to_uri().to_dedicated_string();
+    let resolved = resolved.as_str();
+    let resolved = resolved.split_once('#').map_or(resolved, |(url, _)| url);
+    resolved
         .parse()
         .map_err(|e| format!("the next page's URL is not valid: {e}"))
 }
 
-/// `url` with `pairs` set, replacing parameters of the same names.
-fn with_params(url: &url::Url, pairs: &[(String, String)]) -> url::Url {
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !pairs.iter().any(|(name, _)| name == k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let mut out = url.clone();
-    out.set_query(None);
-    if !kept.is_empty() || !pairs.is_empty() {
-        out.query_pairs_mut()
-            .extend_pairs(kept.iter().chain(pairs))
-            .finish();
+/// `url` with `pairs` set (`application/x-www-form-urlencoded`), replacing
+/// parameters of the same names.
+fn with_params(url: &Uri, pairs: &[(String, String)]) -> Result<Uri, String> {
+    let (Some(scheme), Some(authority)) = (url.scheme(), url.authority()) else {
+        return Err(format!("not an absolute URL: {url}"));
+    };
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(old) = url.query() {
+        query.extend_pairs(
+            form_urlencoded::parse(old.as_bytes())
+                .filter(|(k, _)| !pairs.iter().any(|(name, _)| name == k)),
+        );
     }
-    out
+    query.extend_pairs(pairs);
+    let query = query.finish();
+    let path_and_query = if query.is_empty() {
+        url.path().to_owned()
+    } else {
+        format!("{}?{query}", url.path())
+    };
+    Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| format!("invalid page URL: {e}"))
 }
 
 /// A REST list: the same request again with another URL.
@@ -371,15 +397,12 @@ impl Rest {
         };
         let first = strategy.0.first();
         if !first.is_empty() {
-            let url = url::Url::parse(&head.uri.to_string()).map_err(|e| {
+            head.uri = with_params(&head.uri, &first).map_err(|e| {
                 Error::with_message(
                     Kind::Builder,
                     format!("a paginated request needs an absolute URL: {e}"),
                     None,
                 )
-            })?;
-            head.uri = with_params(&url, &first).as_str().parse().map_err(|e| {
-                Error::with_message(Kind::Builder, format!("invalid page URL: {e}"), None)
             })?;
         }
         Ok(Rest {

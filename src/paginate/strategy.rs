@@ -480,7 +480,7 @@ impl Strategy {
 
 /// The first value of query parameter `name` in `url`.
 fn query_value(url: &http::Uri, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(url.query()?.as_bytes())
+    form_urlencoded::parse(url.query()?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
