@@ -1,8 +1,10 @@
 //! [`Client`], [`ClientBuilder`], [`RequestBuilder`] and [`Response`].
 //!
-//! tower-http serves here where it fits a client: redirects
-//! (`FollowRedirect`, with girder's own credential-keeping policy) and
-//! decompression. Two of its layers do not: its `TimeoutLayer` answers 408
+//! tower-http serves here where it fits a client: decompression.
+//! Redirects are girder's own layer (see `redirect.rs`: the same rules as
+//! tower-http's `FollowRedirect`, without the `url` crate's IDNA tables, and
+//! with the credential-keeping policy inside). Two of tower-http's layers
+//! do not fit: its `TimeoutLayer` answers 408
 //! as a server would, so the per-attempt timeout is tower's (an `Elapsed`
 //! error, which retry and the breaker read as a timeout); and default
 //! headers are applied by the `Client` itself rather than by
@@ -10,8 +12,6 @@
 //! keeps them whatever stack it wraps.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,9 @@ use girder_auth::{AuthConfig, AuthLayer};
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
 #[cfg(feature = "cache")]
 use girder_cache::{CacheConfig, CacheLayer, CacheMode, CacheStatus};
-use girder_core::origin::{CredentialScope, Origin};
+#[cfg(any(feature = "auth", feature = "sign"))]
+use girder_core::origin::CredentialScope;
+use girder_core::origin::Origin;
 use girder_core::{
     Body, BoxError, CallRecord, CallRecordLayer, Deadline, IDEMPOTENCY_KEY, ServerHints,
 };
@@ -42,10 +44,8 @@ use tokio::time::Instant;
 use tower::util::{BoxCloneSyncService, option_layer};
 use tower::{Layer, Service, ServiceExt};
 
-use tower_http::follow_redirect::FollowRedirectLayer;
-
 use crate::error::{Error, Kind};
-use crate::redirect::Redirects;
+use crate::redirect::RedirectLayer;
 use crate::slots::Slots;
 use crate::transport::Transport;
 use crate::url::{BaseUrl, join};
@@ -284,6 +284,15 @@ pub struct ClientBuilder {
     auth: Option<AuthConfig>,
     /// Layers given built (their state observable by the caller); each
     /// replaces its policy or config above.
+    #[cfg_attr(
+        not(any(
+            feature = "breaker",
+            feature = "ratelimit",
+            feature = "cache",
+            feature = "auth"
+        )),
+        allow(dead_code)
+    )]
     layers: GivenLayers,
     #[cfg(feature = "sign")]
     signing: Option<SigningLayer<Arc<dyn Signer>>>,
@@ -655,7 +664,12 @@ impl ClientBuilder {
         // per call for the full stack. A layer whose feature is off is not
         // in the type at all.
         let service = transport.map_err(Into::<BoxError>::into);
-        #[cfg(any(feature = "gzip", feature = "deflate", feature = "br", feature = "zstd"))]
+        #[cfg(any(
+            feature = "gzip",
+            feature = "deflate",
+            feature = "br",
+            feature = "zstd"
+        ))]
         let service = crate::decompress::Decompress::new(service);
         let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
             .layer(service);
@@ -693,16 +707,12 @@ impl ClientBuilder {
         // Redirects above auth and signing: each hop is authorised and
         // signed anew for its own URL, and a hop that leaves the origin is
         // marked so that neither adds a credential to it.
-        let redirects = (self.redirects > 0)
-            .then(|| FollowRedirectLayer::with_policy(Redirects::new(self.redirects)));
-        let service = option_layer(redirects).layer(service);
-        // One box here: every layer above moves the future of the layer
-        // below into its own (twice, with the `Either` of an optional
+        // Its future is boxed: every layer above moves the future of the
+        // layer below into its own (twice, with the `Either` of an optional
         // layer), and below this point it is 1.3 KiB (auth's and the
-        // redirect policy's request copies). The allocation costs less
-        // than the copies it saves.
-        let service = service
-            .map_future(|future| -> Pin<Box<dyn Future<Output = _> + Send>> { Box::pin(future) });
+        // redirects' request copies). The allocation costs less than the
+        // copies it saves, and with no redirects (`max` 0) the box stays.
+        let service = RedirectLayer::new(self.redirects).layer(service);
         // The in-flight limit holds its slot until the body ends; a body
         // that holds none goes on as it was (no box).
         #[cfg(feature = "ratelimit")]
@@ -733,9 +743,10 @@ impl ClientBuilder {
         // stack of another type, boxed at the top all the same.
         #[cfg(feature = "redis")]
         let service = match (self.cache, cache_store) {
-            (Some(config), Some(store)) => {
-                outermost(CacheLayer::with_store(config, store).layer(service), logging)
-            }
+            (Some(config), Some(store)) => outermost(
+                CacheLayer::with_store(config, store).layer(service),
+                logging,
+            ),
             (cache, _) => outermost(
                 option_layer(self.layers.cache.or_else(|| cache.map(CacheLayer::new)))
                     .layer(service),

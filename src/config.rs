@@ -87,7 +87,21 @@ impl fmt::Debug for RedisUrl {
         match self.0.parse::<http::Uri>() {
             // The userinfo, which may hold a password, masked.
             Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {
-                write!(f, "{:?}", girder_core::origin::mask_userinfo(&self.0))
+                let shown = match uri
+                    .authority()
+                    .map(|a| a.as_str())
+                    .and_then(|a| a.rsplit_once('@'))
+                {
+                    // The user stays; a password becomes `redacted`.
+                    Some((userinfo, _)) => match userinfo.split_once(':') {
+                        Some((user, _)) => {
+                            self.0.replacen(userinfo, &format!("{user}:redacted"), 1)
+                        }
+                        None => self.0.clone(),
+                    },
+                    None => self.0.clone(),
+                };
+                write!(f, "{shown:?}")
             }
             _ => f.write_str("[not a URL, not shown]"),
         }

@@ -38,7 +38,12 @@
 
 pub mod client;
 pub mod config;
-#[cfg(any(feature = "gzip", feature = "deflate", feature = "br", feature = "zstd"))]
+#[cfg(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "br",
+    feature = "zstd"
+))]
 mod decompress;
 pub mod error;
 mod ext;

@@ -5,16 +5,28 @@
 //! so every hop is authorised and signed anew for its own URL, and
 //! credentials are scoped to origins: a hop that left the call's first
 //! origin is marked [`CrossOriginHop`] and auth and signing add nothing to it.
+//!
+//! girder's own layer rather than tower-http's `FollowRedirect`: the two
+//! follow the same rules (the method and body changes of RFC 9110 §15.4 as
+//! browsers apply them), but tower-http's resolves `Location` with the
+//! `url` crate, whose IDNA tables are about 25 crates; this one resolves
+//! with `iri-string`, as pagination does. It also carries the extensions
+//! the layers below read to every hop, which tower-http's drops.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use girder_core::origin::{CrossOriginHop, Origin};
 use girder_core::record::Event;
 use girder_core::secrets::SecretValues;
-use girder_core::{Body, CallRecord, Deadline};
-use girder_core::{BoxError, ReplayBody};
+use girder_core::{Body, BoxError, CallRecord, Deadline, ReplayBody};
 use http::header::{self, HeaderName};
 use http::uri::Scheme;
-use http::{Extensions, Request};
-use tower_http::follow_redirect::policy::{Action, Attempt, Policy};
+use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use tower::Layer;
+use tower::ServiceExt;
+use tower_service::Service;
 
 /// Headers that carry credentials, dropped from a redirected request that
 /// leaves the origin (besides any header marked sensitive).
@@ -25,37 +37,207 @@ const CREDENTIALS: [HeaderName; 4] = [
     HeaderName::from_static("x-api-key"),
 ];
 
-/// The client's redirect policy: at most `max` hops, never from HTTPS to
-/// HTTP, never to a URL with userinfo, and once a hop leaves the first
-/// request's origin, that hop and every later one lose their credentials
-/// (the headers above, and every header marked sensitive, such as
-/// [`ClientBuilder::secret_header`](crate::ClientBuilder::secret_header)'s)
-/// and carry [`CrossOriginHop`]. 307 / 308 resend the body when it is
-/// buffered; a streamed body stops at the redirect.
+/// Headers that describe a body, dropped when a redirect turns the request
+/// into a GET without one.
+const PAYLOAD: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::TRANSFER_ENCODING,
+];
+
+/// The URI of the request that produced a response (the last hop's, after
+/// redirects), in the response's extensions.
 #[derive(Debug, Clone)]
-pub(crate) struct Redirects {
-    remaining: usize,
-    state: Option<Call>,
+pub(crate) struct RequestUri(pub(crate) Uri);
+
+/// Follows up to `max` redirects: see [`FollowRedirects`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RedirectLayer {
+    max: usize,
 }
 
-/// What the policy keeps of the call's first request.
+impl RedirectLayer {
+    pub(crate) fn new(max: usize) -> Self {
+        RedirectLayer { max }
+    }
+}
+
+impl<S> Layer<S> for RedirectLayer {
+    type Service = FollowRedirects<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FollowRedirects {
+            inner,
+            max: self.max,
+        }
+    }
+}
+
+/// The client's redirects: at most `max` hops, never from HTTPS to HTTP,
+/// never to a URL with userinfo, and once a hop leaves the first request's
+/// origin, that hop and every later one lose their credentials (the
+/// headers above, and every header marked sensitive, such as
+/// [`ClientBuilder::secret_header`](crate::ClientBuilder::secret_header)'s)
+/// and carry [`CrossOriginHop`]. 301 and 302 turn a POST into a GET
+/// without a body, 303 anything but HEAD; 307 and 308 resend the method
+/// and the body when it is buffered, and a streamed body stops at the
+/// redirect (its response is returned). A `Location` that does not resolve
+/// also ends the chain there.
 #[derive(Debug, Clone)]
-struct Call {
+pub(crate) struct FollowRedirects<S> {
+    inner: S,
+    max: usize,
+}
+
+/// The response future: boxed, as the client boxes the stack's future at
+/// this point anyway (below it the futures are large).
+pub(crate) type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+impl<S> Service<Request<Body>> for FollowRedirects<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        // The clone that was made ready takes the first hop (tower's idiom).
+        let clone = self.inner.clone();
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        if self.max == 0 {
+            return Box::pin(service.call(request));
+        }
+        let mut hops = Hops::new(&request, self.max);
+        let first = service.call(request);
+        Box::pin(async move {
+            let mut response = first.await?;
+            loop {
+                response
+                    .extensions_mut()
+                    .insert(RequestUri(hops.uri.clone()));
+                let Some(next) = hops.next(&response) else {
+                    return Ok(response);
+                };
+                // The redirect's own body is dropped unread.
+                response = service.ready().await?.call(next).await?;
+            }
+        })
+    }
+}
+
+/// What a call keeps of its last request to make the next hop.
+struct Hops {
+    remaining: usize,
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    /// The body to send again; `None` when it was streamed.
+    body: Option<Body>,
+    /// The call's first origin.
     origin: Option<Origin>,
     /// Set once a hop left the origin; later hops stay stripped even when
     /// they come back (the foreign origin chose where they go).
     left: bool,
-    /// The status of the redirect being followed.
-    status: u16,
     carried: Carried,
 }
 
-/// The request extensions the layers below redirects read, carried to
-/// every hop.
-// NOTE: tower-http's FollowRedirect builds each hop as a new request
-// without the first request's extensions (they are not all `Clone`), so
-// the call record, the deadline and the secrets registry would be lost
-// on a hop; auth and signing (below this layer) read exactly these.
+impl Hops {
+    fn new(request: &Request<Body>, max: usize) -> Self {
+        Hops {
+            remaining: max,
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+            body: request.body().try_replay(),
+            origin: Origin::of(request.uri()),
+            left: false,
+            carried: Carried::take(request.extensions()),
+        }
+    }
+
+    /// The request of the hop `response` redirects to, if it is followed.
+    fn next(&mut self, response: &Response<Body>) -> Option<Request<Body>> {
+        let status = response.status();
+        match status {
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => {
+                if self.method == Method::POST {
+                    self.method = Method::GET;
+                    self.without_payload();
+                }
+            }
+            StatusCode::SEE_OTHER => {
+                if self.method != Method::HEAD {
+                    self.method = Method::GET;
+                }
+                self.without_payload();
+            }
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
+            _ => return None,
+        }
+        if self.remaining == 0 {
+            return None;
+        }
+        let body = self.body.as_ref()?.try_replay()?;
+        // UTF-8, not only ASCII: servers send IRIs, encoded below.
+        let location = response.headers().get(header::LOCATION)?.as_bytes();
+        let location = std::str::from_utf8(location).ok()?;
+        let location = crate::url::resolve_reference(&self.uri, location).ok()?;
+        if self.uri.scheme() == Some(&Scheme::HTTPS) && location.scheme() != Some(&Scheme::HTTPS) {
+            return None;
+        }
+        if location
+            .authority()
+            .is_some_and(|a| a.as_str().contains('@'))
+        {
+            return None;
+        }
+        self.remaining -= 1;
+        self.uri = location;
+        let home = self
+            .origin
+            .as_ref()
+            .is_some_and(|origin| origin.matches(&self.uri));
+        self.left |= !home;
+        if self.left {
+            // Stripped for this hop and every later one.
+            strip_credentials(&mut self.headers);
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        self.carried.put(request.extensions_mut());
+        if self.left {
+            request.extensions_mut().insert(CrossOriginHop);
+        }
+        CallRecord::note(request.extensions(), "redirect", || Event::Redirected {
+            status: status.as_u16(),
+            cross_origin: self.left,
+        });
+        Some(request)
+    }
+
+    fn without_payload(&mut self) {
+        self.body = Some(Body::empty());
+        for name in &PAYLOAD {
+            self.headers.remove(name);
+        }
+    }
+}
+
+/// The request extensions the layers below redirects read (auth and
+/// signing, the deadline, the record), carried to every hop.
 #[derive(Debug, Clone, Default)]
 struct Carried {
     record: Option<CallRecord>,
@@ -85,72 +267,7 @@ impl Carried {
     }
 }
 
-impl Redirects {
-    pub(crate) fn new(max: usize) -> Self {
-        Redirects {
-            remaining: max,
-            state: None,
-        }
-    }
-}
-
-impl Policy<Body, BoxError> for Redirects {
-    fn redirect(&mut self, attempt: &Attempt<'_>) -> Result<Action, BoxError> {
-        if self.remaining == 0 {
-            return Ok(Action::Stop);
-        }
-        if attempt.previous().scheme() == Some(&Scheme::HTTPS)
-            && attempt.location().scheme() != Some(&Scheme::HTTPS)
-        {
-            return Ok(Action::Stop);
-        }
-        if attempt
-            .location()
-            .authority()
-            .is_some_and(|a| a.as_str().contains('@'))
-        {
-            return Ok(Action::Stop);
-        }
-        if let Some(call) = &mut self.state {
-            call.status = attempt.status().as_u16();
-        }
-        self.remaining -= 1;
-        Ok(Action::Follow)
-    }
-
-    fn on_request(&mut self, request: &mut Request<Body>) {
-        let Some(call) = &mut self.state else {
-            self.state = Some(Call {
-                origin: Origin::of(request.uri()),
-                left: false,
-                status: 0,
-                carried: Carried::take(request.extensions()),
-            });
-            return;
-        };
-        call.carried.put(request.extensions_mut());
-        let home = call
-            .origin
-            .as_ref()
-            .is_some_and(|origin| origin.matches(request.uri()));
-        call.left |= !home;
-        if call.left {
-            strip_credentials(request);
-            request.extensions_mut().insert(CrossOriginHop);
-        }
-        CallRecord::note(request.extensions(), "redirect", || Event::Redirected {
-            status: call.status,
-            cross_origin: call.left,
-        });
-    }
-
-    fn clone_body(&self, body: &Body) -> Option<Body> {
-        body.try_replay()
-    }
-}
-
-fn strip_credentials(request: &mut Request<Body>) {
-    let headers = request.headers_mut();
+fn strip_credentials(headers: &mut HeaderMap) {
     for name in &CREDENTIALS {
         headers.remove(name);
     }
@@ -161,5 +278,135 @@ fn strip_credentials(request: &mut Request<Body>) {
         .collect();
     for name in sensitive {
         headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    fn request(method: Method, uri: &str, body: Body) -> Request<Body> {
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri.parse().unwrap();
+        request
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        request
+            .headers_mut()
+            .insert(header::AUTHORIZATION, "Bearer t".parse().unwrap());
+        let mut secret: http::HeaderValue = "s3cr3t".parse().unwrap();
+        secret.set_sensitive(true);
+        request.headers_mut().insert("x-token", secret);
+        request
+    }
+
+    fn redirect(status: u16, location: &str) -> Response<Body> {
+        Response::builder()
+            .status(status)
+            .header(header::LOCATION, location)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    fn streamed() -> Body {
+        Body::new(http_body_util::Full::new(Bytes::from_static(b"{}")).map_err(|e| match e {}))
+    }
+
+    #[test]
+    fn see_other_and_post_moves_become_gets_without_a_body() {
+        for status in [301, 302, 303] {
+            let first = request(Method::POST, "https://api.test/a", Body::from("{}"));
+            let mut hops = Hops::new(&first, 5);
+            let next = hops.next(&redirect(status, "/b")).expect("followed");
+            assert_eq!(next.method(), Method::GET, "{status}");
+            assert_eq!(next.uri(), "https://api.test/b");
+            assert_eq!(next.body().as_bytes().map(|b| b.len()), Some(0));
+            assert!(next.headers().get(header::CONTENT_TYPE).is_none());
+            // Same origin: the credentials stay.
+            assert_eq!(next.headers()[header::AUTHORIZATION], "Bearer t");
+            assert!(next.extensions().get::<CrossOriginHop>().is_none());
+        }
+        // A streamed POST body is not needed for a 303: followed.
+        let first = request(Method::POST, "https://api.test/a", streamed());
+        assert!(Hops::new(&first, 5).next(&redirect(303, "/b")).is_some());
+        // 303 keeps HEAD; 301 keeps PUT and its body.
+        let head = request(Method::HEAD, "https://api.test/a", Body::empty());
+        let next = Hops::new(&head, 5).next(&redirect(303, "/b")).unwrap();
+        assert_eq!(next.method(), Method::HEAD);
+        let put = request(Method::PUT, "https://api.test/a", Body::from("{}"));
+        let next = Hops::new(&put, 5).next(&redirect(301, "/b")).unwrap();
+        assert_eq!(next.method(), Method::PUT);
+        assert_eq!(next.body().as_bytes().unwrap(), "{}");
+    }
+
+    #[test]
+    fn temporary_and_permanent_redirects_resend_a_buffered_body_only() {
+        for status in [307, 308] {
+            let first = request(Method::POST, "https://api.test/a", Body::from("{}"));
+            let mut hops = Hops::new(&first, 5);
+            let next = hops.next(&redirect(status, "b")).expect("followed");
+            assert_eq!(next.method(), Method::POST);
+            assert_eq!(next.uri(), "https://api.test/b");
+            assert_eq!(next.body().as_bytes().unwrap(), "{}");
+            assert_eq!(next.headers()[header::CONTENT_TYPE], "application/json");
+            // The body is kept for the hop after this one too.
+            let again = hops.next(&redirect(status, "/c")).expect("followed");
+            assert_eq!(again.body().as_bytes().unwrap(), "{}");
+
+            let first = request(Method::POST, "https://api.test/a", streamed());
+            assert!(Hops::new(&first, 5).next(&redirect(status, "/b")).is_none());
+        }
+    }
+
+    #[test]
+    fn unsafe_or_unusable_locations_end_the_chain() {
+        let get = || request(Method::GET, "https://api.test/a", Body::empty());
+        for location in [
+            "http://api.test/b",
+            "https://user:pw@api.test/b",
+            "https://api.test/b c",
+            "https://[::1/b",
+        ] {
+            assert!(
+                Hops::new(&get(), 5)
+                    .next(&redirect(302, location))
+                    .is_none(),
+                "{location}"
+            );
+        }
+        let missing = Response::builder().status(302).body(Body::empty()).unwrap();
+        assert!(Hops::new(&get(), 5).next(&missing).is_none());
+        let ok = Response::builder().status(200).body(Body::empty()).unwrap();
+        assert!(Hops::new(&get(), 5).next(&ok).is_none());
+        // At most `max` hops.
+        let mut hops = Hops::new(&get(), 2);
+        assert!(hops.next(&redirect(302, "/b")).is_some());
+        assert!(hops.next(&redirect(302, "/c")).is_some());
+        assert!(hops.next(&redirect(302, "/d")).is_none());
+        // Plain HTTP may go to HTTPS.
+        let plain = request(Method::GET, "http://api.test/a", Body::empty());
+        let next = Hops::new(&plain, 5).next(&redirect(301, "https://api.test/a"));
+        assert_eq!(next.unwrap().uri(), "https://api.test/a");
+    }
+
+    #[test]
+    fn leaving_the_origin_strips_credentials_for_good() {
+        let first = request(Method::GET, "https://api.test/a", Body::empty());
+        let mut hops = Hops::new(&first, 5);
+        let away = hops
+            .next(&redirect(302, "https://other.test/x?q=é"))
+            .unwrap();
+        assert_eq!(away.uri(), "https://other.test/x?q=%C3%A9");
+        assert!(away.headers().get(header::AUTHORIZATION).is_none());
+        assert!(away.headers().get("x-token").is_none());
+        assert!(away.extensions().get::<CrossOriginHop>().is_some());
+        // Back home, chosen by the foreign origin: still stripped.
+        let back = hops.next(&redirect(302, "https://api.test/a")).unwrap();
+        assert!(back.headers().get(header::AUTHORIZATION).is_none());
+        assert!(back.extensions().get::<CrossOriginHop>().is_some());
     }
 }

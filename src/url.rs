@@ -12,6 +12,8 @@
 
 use http::Uri;
 use http::uri::{Authority, Scheme};
+use iri_string::format::ToDedicatedString;
+use iri_string::types::{IriAbsoluteStr, IriReferenceStr};
 
 use crate::error::{Error, Kind};
 
@@ -61,6 +63,7 @@ impl BaseUrl {
         })
     }
 
+    #[cfg(any(feature = "auth", feature = "sign"))]
     /// The base URL's origin.
     pub(crate) fn origin(&self) -> Option<girder_core::origin::Origin> {
         let uri = Uri::builder()
@@ -163,6 +166,23 @@ fn resolve(base: &str, path: &str, out: &mut String) -> Result<(), ()> {
         out.push('/');
     }
     Ok(())
+}
+
+/// `reference` resolved against `base` (RFC 3986 §5.2: redirects'
+/// `Location`, pagination's links), with characters outside ASCII
+/// percent-encoded and any fragment left out.
+pub(crate) fn resolve_reference(base: &Uri, reference: &str) -> Result<Uri, String> {
+    let base = base.to_string();
+    let base =
+        IriAbsoluteStr::new(&base).map_err(|e| format!("the base is not an absolute URL ({e})"))?;
+    let reference = IriReferenceStr::new(reference.trim()).map_err(|e| e.to_string())?;
+    let resolved = reference.resolve_against(base).to_dedicated_string();
+    let resolved = resolved.encode_to_uri().to_dedicated_string();
+    let resolved = resolved.as_str();
+    let resolved = resolved.split_once('#').map_or(resolved, |(url, _)| url);
+    resolved
+        .parse()
+        .map_err(|e| format!("not a valid URI: {e}"))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ fn client(server: &TestServer) -> Client {
 }
 
 fn param(request: &RecordedRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(request.uri.query()?.as_bytes())
+    form_urlencoded::parse(request.uri.query()?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }

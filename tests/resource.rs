@@ -26,7 +26,7 @@ fn client(server: &TestServer) -> Client {
 }
 
 fn pairs(r: &RecordedRequest) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(r.uri.query().unwrap_or_default().as_bytes())
+    form_urlencoded::parse(r.uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
 }

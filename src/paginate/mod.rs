@@ -69,8 +69,6 @@ use bytes::Bytes;
 use futures_core::Stream;
 use girder_core::origin::Origin;
 use girder_core::{Body, Deadline};
-use iri_string::format::ToDedicatedString;
-use iri_string::types::{IriAbsoluteStr, IriReferenceStr};
 use http::{HeaderMap, Request, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -307,10 +305,11 @@ impl Walk {
 
 /// The URL `next` names, relative to `current`, on the same origin.
 fn next_url(current: &Uri, next: Next) -> Result<Uri, String> {
-    let base = Origin::of(current)
-        .ok_or_else(|| format!("the page URL is not absolute ({current})"))?;
+    let base =
+        Origin::of(current).ok_or_else(|| format!("the page URL is not absolute ({current})"))?;
     let target = match next {
-        Next::Url(target) => resolve(current, &target)?,
+        Next::Url(target) => crate::url::resolve_reference(current, &target)
+            .map_err(|e| format!("the next page's URL does not resolve: {e}"))?,
         Next::Query(pairs) => with_params(current, &pairs)?,
     };
     match Origin::of(&target) {
@@ -321,23 +320,6 @@ fn next_url(current: &Uri, next: Next) -> Result<Uri, String> {
         )),
         None => Err("the next page's URL has no origin".to_owned()),
     }
-}
-
-/// `target` resolved against `base` (RFC 3986 §5.2; RFC 8288 §3.2 for
-/// links), with characters outside ASCII percent-encoded and the fragment
-/// left out.
-fn resolve(base: &Uri, target: &str) -> Result<Uri, String> {
-    let base = base.to_string();
-    let base = IriAbsoluteStr::new(&base).map_err(|e| format!("the page URL is not absolute ({e})"))?;
-    let reference = IriReferenceStr::new(target.trim())
-        .map_err(|e| format!("the next page's URL does not resolve: {e}"))?;
-    let resolved = reference.resolve_against(base).to_dedicated_string();
-    let resolved = resolved.encode_to_uri().to_dedicated_string();
-    let resolved = resolved.as_str();
-    let resolved = resolved.split_once('#').map_or(resolved, |(url, _)| url);
-    resolved
-        .parse()
-        .map_err(|e| format!("the next page's URL is not valid: {e}"))
 }
 
 /// `url` with `pairs` set (`application/x-www-form-urlencoded`), replacing
@@ -441,7 +423,7 @@ async fn fetch(client: Client, request: Request<Body>) -> Result<Fetched, Error>
     // relative link against it, and the next page's query is set on it.
     let url = response
         .extensions()
-        .get::<tower_http::follow_redirect::RequestUri>()
+        .get::<crate::redirect::RequestUri>()
         .map(|uri| uri.0.clone())
         .filter(|uri| uri.scheme().is_some())
         .unwrap_or_else(|| response.url().clone());

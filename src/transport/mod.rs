@@ -1,11 +1,15 @@
 //! The HTTP transport under every girder stack: hyper-util's pooled
 //! client over rustls.
 //!
-//! [`Transport`] speaks HTTP/1.1 and HTTP/2 (chosen by ALPN on TLS
-//! connections), trusts the Mozilla root store shipped in `webpki-roots`
-//! (no system certificate store is read, so it behaves the same on every
-//! machine), sets `TCP_NODELAY`, bounds the TCP connect with a timeout and
-//! closes pooled connections left idle too long. It is a
+//! [`Transport`] speaks HTTP/1.1, and HTTP/2 where TLS's ALPN chooses it
+//! (feature `http2`). Its TLS is rustls over ring (feature `rustls-ring`,
+//! default) or aws-lc-rs (`rustls-aws-lc`); it trusts the Mozilla root store
+//! shipped in `webpki-roots` (feature `webpki-roots`, default: no system
+//! certificate store is read, so it behaves the same on every machine)
+//! and, with `native-roots`, the operating system's store. A build with
+//! neither rustls feature sends `http://` only and refuses `https://`
+//! before connecting. It sets `TCP_NODELAY`, bounds the TCP connect with a
+//! timeout and closes pooled connections left idle too long. It is a
 //! `Service<Request<Body>>` whose responses carry a [`Body`], so the
 //! girder layers stack on it directly.
 //!
@@ -45,6 +49,7 @@ use std::time::Duration;
 
 use girder_core::{Body, BoxError};
 use http::{Request, Response};
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -64,8 +69,14 @@ pub struct Transport {
     inner: Arc<Inner>,
 }
 
+/// TCP, with TLS when a rustls feature is on.
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+type Connector = HttpsConnector<HttpConnector>;
+#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+type Connector = HttpConnector;
+
 struct Inner {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<Connector, Body>,
     https_only: bool,
 }
 
@@ -109,6 +120,12 @@ impl Service<Request<Body>> for Transport {
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return ResponseFuture::refused(InvalidRequest(
                 "credentials in the URL are neither sent nor logged; use girder::auth (BasicAuth)",
+            ));
+        }
+        #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+        if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+            return ResponseFuture::refused(InvalidRequest(
+                "this build of girder has no TLS (features rustls-ring, rustls-aws-lc): only http:// is sent",
             ));
         }
         if self.inner.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
@@ -175,6 +192,8 @@ impl TransportBuilder {
     /// always is; plain-text connections use HTTP/1.1).
     ///
     /// Default: `true`.
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
     pub fn http2(mut self, enabled: bool) -> Self {
         self.http2 = enabled;
         self
@@ -204,20 +223,32 @@ impl TransportBuilder {
         http.set_nodelay(self.nodelay);
         http.set_connect_timeout(self.connect_timeout);
 
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| BuildError(e.to_string()))?;
-        let tls = if self.https_only {
-            tls.https_only()
-        } else {
-            tls.https_or_http()
+        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+        let connector = {
+            let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_config()?);
+            let tls = if self.https_only {
+                tls.https_only()
+            } else {
+                tls.https_or_http()
+            };
+            let tls = tls.enable_http1();
+            #[cfg(feature = "http2")]
+            let connector = if self.http2 {
+                tls.enable_http2().wrap_connector(http)
+            } else {
+                tls.wrap_connector(http)
+            };
+            #[cfg(not(feature = "http2"))]
+            let connector = tls.wrap_connector(http);
+            connector
         };
-        let tls = tls.enable_http1();
-        let connector = if self.http2 {
-            tls.enable_http2().wrap_connector(http)
-        } else {
-            tls.wrap_connector(http)
-        };
+        #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+        let connector = http;
+        #[cfg(not(all(
+            feature = "http2",
+            any(feature = "rustls-ring", feature = "rustls-aws-lc")
+        )))]
+        let _ = self.http2;
 
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -232,6 +263,42 @@ impl TransportBuilder {
             }),
         })
     }
+}
+
+/// rustls's client configuration: ring's or aws-lc-rs's provider (ring when
+/// both features are on), TLS 1.2 and 1.3, and the roots of the
+/// `webpki-roots` and `native-roots` features (both when both are on).
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+fn tls_config() -> Result<rustls::ClientConfig, BuildError> {
+    #[cfg(feature = "rustls-ring")]
+    let provider = rustls::crypto::ring::default_provider();
+    #[cfg(not(feature = "rustls-ring"))]
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    #[allow(unused_mut)]
+    let mut roots = rustls::RootCertStore::empty();
+    #[cfg(feature = "webpki-roots")]
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    #[cfg(feature = "native-roots")]
+    {
+        // Certificates the store holds but rustls cannot parse are skipped,
+        // as are stores that cannot be read; none at all is an error below.
+        let found = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(found.certs);
+    }
+    if roots.is_empty() {
+        return Err(BuildError(
+            "no root certificates: turn on girder's webpki-roots feature, or native-roots \
+             with certificates in the operating system's store"
+                .to_owned(),
+        ));
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| BuildError(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// The transport could not be built.
