@@ -261,7 +261,7 @@ fn default_headers() -> HeaderMap {
 /// | fleet-wide state on Redis (feature `redis`) | off: every layer's state is this process's own |
 /// | `User-Agent` | `girder/<version>` |
 /// | `Accept` | `application/json` |
-/// | decompression | gzip (feature `gzip`, default), br and zstd (features `br`, `zstd`) |
+/// | decompression | gzip (feature `gzip`, default), deflate, br and zstd (features `deflate`, `br`, `zstd`) |
 /// | redirects | up to 10, never HTTPS to HTTP, credentials dropped across origins |
 /// | credential origins (auth and signing add credentials only there) | the base URL's origin; any origin without a base URL, redirect hops that left the first origin excepted |
 /// | largest response body read | 64 MiB |

@@ -18,26 +18,35 @@ use tower::{Layer, Service};
 use tower_http::decompression::DecompressionLayer;
 
 /// The codings this build decodes, as tower-http announces them.
-const ACCEPT: &str = if cfg!(all(feature = "gzip", feature = "br", feature = "zstd")) {
-    "zstd,gzip,br"
-} else if cfg!(all(feature = "gzip", feature = "br")) {
-    "gzip,br"
-} else if cfg!(all(feature = "gzip", feature = "zstd")) {
-    "zstd,gzip"
-} else if cfg!(all(feature = "br", feature = "zstd")) {
-    "zstd,br"
-} else if cfg!(feature = "gzip") {
-    "gzip"
-} else if cfg!(feature = "br") {
-    "br"
-} else {
-    "zstd"
+const ACCEPT: &str = match (
+    cfg!(feature = "gzip"),
+    cfg!(feature = "deflate"),
+    cfg!(feature = "br"),
+    cfg!(feature = "zstd"),
+) {
+    (true, true, true, false) => "gzip,deflate,br",
+    (true, true, false, false) => "gzip,deflate",
+    (true, false, true, false) => "gzip,br",
+    (true, false, false, false) => "gzip",
+    (false, true, true, false) => "deflate,br",
+    (false, true, false, false) => "deflate",
+    (false, false, true, false) => "br",
+    (true, true, true, true) => "zstd,gzip,deflate,br",
+    (true, true, false, true) => "zstd,gzip,deflate",
+    (true, false, true, true) => "zstd,gzip,br",
+    (true, false, false, true) => "zstd,gzip",
+    (false, true, true, true) => "zstd,deflate,br",
+    (false, true, false, true) => "zstd,deflate",
+    (false, false, true, true) => "zstd,br",
+    // The module is built with at least one of the four.
+    (false, false, false, _) => "zstd",
 };
 
 /// Whether `coding` (a `Content-Encoding` value) is one this build decodes;
 /// tower-http compares the bytes exactly, and so does this.
 fn decodes(coding: &[u8]) -> bool {
     (cfg!(feature = "gzip") && coding == b"gzip")
+        || (cfg!(feature = "deflate") && coding == b"deflate")
         || (cfg!(feature = "br") && coding == b"br")
         || (cfg!(feature = "zstd") && coding == b"zstd")
 }
@@ -203,6 +212,38 @@ mod tests {
         assert!(response.headers().get(CONTENT_ENCODING).is_none());
         assert!(response.headers().get("content-length").is_none());
         assert_eq!(text(response).await, "hello, girder");
+    }
+
+    #[cfg(feature = "deflate")]
+    #[tokio::test]
+    async fn a_deflate_answer_is_decoded_and_announced() {
+        use std::io::Write;
+        // HTTP's `deflate` is the zlib format (RFC 9110 §8.4.1.2).
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(b"hello, girder").unwrap();
+        let deflated: &'static [u8] = encoder.finish().unwrap().leak();
+        let response = answering(Some("deflate"), deflated)
+            .oneshot(get())
+            .await
+            .unwrap();
+        assert!(response.headers().get(CONTENT_ENCODING).is_none());
+        assert_eq!(text(response).await, "hello, girder");
+        assert!(
+            ACCEPT.split(',').any(|coding| coding == "deflate"),
+            "{ACCEPT}"
+        );
+    }
+
+    #[cfg(all(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "br",
+        feature = "zstd"
+    ))]
+    #[test]
+    fn every_coding_is_announced_in_tower_https_order() {
+        assert_eq!(ACCEPT, "zstd,gzip,deflate,br");
     }
 
     #[tokio::test]
