@@ -1,6 +1,7 @@
 //! [`Client`], [`ClientBuilder`], [`RequestBuilder`] and [`Response`].
 //!
-//! tower-http serves here where it fits a client: decompression.
+//! Decompression drives compression-codecs' decoders (the ones under
+//! tower-http's `Decompression`) with its own body (see `decompress.rs`).
 //! Redirects are girder's own layer (see `redirect.rs`: the same rules as
 //! tower-http's `FollowRedirect`, without the `url` crate's IDNA tables, and
 //! with the credential-keeping policy inside). Two of tower-http's layers
