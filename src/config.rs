@@ -489,6 +489,51 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
+    /// The same settings in every build: honoured when the feature is on,
+    /// refused by name (and without the key's value) when it is off.
+    #[test]
+    fn settings_a_build_cannot_honour_are_refused_by_name() {
+        let keyed = ClientConfig::from_lookup(
+            "API",
+            env(&[
+                ("API_BASE_URL", "https://api.test"),
+                ("API_KEY", "sk-live-123"),
+            ]),
+        )
+        .unwrap();
+        let result = keyed.builder();
+        #[cfg(feature = "auth")]
+        assert!(result.is_ok());
+        #[cfg(not(feature = "auth"))]
+        {
+            let err = result.err().expect("an API key without `auth` is refused");
+            assert_eq!(err.setting(), "api_key");
+            assert!(err.to_string().contains("`auth` feature"), "{err}");
+            assert!(!err.to_string().contains("sk-live-123"), "{err}");
+        }
+
+        let retrying = ClientConfig::from_lookup(
+            "API",
+            env(&[
+                ("API_BASE_URL", "https://api.test"),
+                ("API_MAX_RETRIES", "3"),
+            ]),
+        )
+        .unwrap();
+        let result = retrying.builder();
+        #[cfg(feature = "retry")]
+        assert!(result.is_ok());
+        #[cfg(not(feature = "retry"))]
+        {
+            let err = result.err().expect("retries without `retry` are refused");
+            assert_eq!(err.setting(), "max_retries");
+            assert!(err.to_string().contains("`retry` feature"), "{err}");
+        }
+        // No retries asks for nothing a lean build lacks.
+        let once = ClientConfig::from_lookup("API", env(&[("API_MAX_RETRIES", "0")])).unwrap();
+        assert!(once.builder().is_ok());
+    }
+
     #[test]
     fn reads_the_environment() {
         let config = ClientConfig::from_lookup(
@@ -524,6 +569,9 @@ mod tests {
             !debug.contains("sk-live") && debug.contains("[redacted]"),
             "{debug}"
         );
+        // A lean build refuses the key and the retries instead (see
+        // `settings_a_build_cannot_honour_are_refused_by_name`).
+        #[cfg(all(feature = "auth", feature = "retry"))]
         assert!(config.builder().unwrap().build().is_ok());
         // Nothing set: the defaults.
         let empty = ClientConfig::from_lookup("API", env(&[])).unwrap();

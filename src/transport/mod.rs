@@ -325,3 +325,55 @@ impl fmt::Display for InvalidRequest {
 }
 
 impl std::error::Error for InvalidRequest {}
+
+#[cfg(test)]
+mod tests {
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A loopback listener that is never served, and its port.
+    fn listener() -> (std::net::TcpListener, u16) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    fn get(url: &str) -> Request<Body> {
+        Request::get(url).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn credentials_in_the_url_are_refused_before_connecting() {
+        let (listener, port) = listener();
+        let url = format!("http://user:hunter2@127.0.0.1:{port}/");
+        let err = Transport::new()
+            .unwrap()
+            .oneshot(get(&url))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("credentials in the URL"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        // Not a connect error, so nothing retries it.
+        assert_eq!(girder_core::classify::TransportError::find(&*err), None);
+        let accepted = listener.accept().map_err(|e| e.kind());
+        assert_eq!(accepted.err(), Some(std::io::ErrorKind::WouldBlock));
+    }
+
+    #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+    #[tokio::test]
+    async fn a_build_without_tls_refuses_https_before_connecting() {
+        let (listener, port) = listener();
+        let url = format!("https://127.0.0.1:{port}/");
+        let err = Transport::new()
+            .unwrap()
+            .oneshot(get(&url))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no TLS"), "{err}");
+        assert_eq!(girder_core::classify::TransportError::find(&*err), None);
+        let accepted = listener.accept().map_err(|e| e.kind());
+        assert_eq!(accepted.err(), Some(std::io::ErrorKind::WouldBlock));
+    }
+}
