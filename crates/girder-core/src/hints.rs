@@ -62,6 +62,8 @@ use sfv::visitor::{
 };
 use sfv::{BareItemFromInput, KeyRef};
 
+pub(crate) mod sf;
+
 /// The longest wait a hint can express; longer values saturate to this.
 pub const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
 
