@@ -5,7 +5,7 @@
 //! - `Retry-After`, as delta-seconds or an HTTP-date (RFC 9110, 10.2.3);
 //! - the IETF `RateLimit` and `RateLimit-Policy` fields
 //!   (draft-ietf-httpapi-ratelimit-headers), parsed as structured fields
-//!   with [`sfv`]: the current list form (`"default";r=0;t=30` and
+//!   (RFC 9651): the current list form (`"default";r=0;t=30` and
 //!   `"default";q=100;w=60`), the earlier dictionary form
 //!   (`limit=100, remaining=0, reset=30`) and the earliest separate
 //!   `RateLimit-Limit`/`-Remaining`/`-Reset` fields;
@@ -27,6 +27,15 @@
 //! - A Unix time is told from delta-seconds by size: 10⁹ seconds is 31
 //!   years, which no server means as a delay, while every Unix time since
 //!   2001 is larger.
+//!
+//! `RateLimit` and `RateLimit-Policy` are read by girder-core's own
+//! structured-field parser: parsing only, strict to RFC 9651 (a value it
+//! refuses is ignored whole), and run against the published conformance
+//! suite (httpwg/structured-field-tests) in girder-core's tests. The
+//! well-kept `sfv` crate would do, but it brings seven more crates, a
+//! proc-macro stack among them, to every layer that reads hints on its own
+//! (girder-retry, girder-ratelimit, girder-breaker); a parser that only
+//! reads is a few hundred lines.
 //!
 //! Converting an HTTP-date or a Unix time needs the wall clock.
 //! [`ServerHints::from_headers`] reads it once, in this module only;
@@ -52,15 +61,14 @@
 //! assert_eq!(hints.delay(), Some((Duration::from_secs(7), HintSource::RetryAfter)));
 //! ```
 
-use std::convert::Infallible;
 use std::time::{Duration, SystemTime};
 
 use http::header::{GetAll, HeaderValue, RETRY_AFTER};
 use http::{HeaderMap, HeaderName};
-use sfv::visitor::{
-    DictionaryVisitor, EntryVisitor, Ignored, ItemVisitor, ListVisitor, ParameterVisitor,
-};
-use sfv::{BareItemFromInput, KeyRef};
+
+use sf::{BareItem, Item, Member};
+
+pub(crate) mod sf;
 
 /// The longest wait a hint can express; longer values saturate to this.
 pub const MAX_HINT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -344,116 +352,26 @@ fn x_ratelimit(headers: &HeaderMap, names: &XNames, now: SystemTime) -> Quota {
     }
 }
 
-/// One member of a structured `RateLimit` or `RateLimit-Policy` field.
-#[derive(Debug, Default)]
-struct Member {
-    key: Option<String>,
-    name: Option<String>,
-    value: Option<i64>,
-    params: Params,
-}
-
-#[derive(Debug, Default)]
-struct Params {
-    q: Option<i64>,
-    w: Option<i64>,
-    r: Option<i64>,
-    t: Option<i64>,
-}
-
-struct Members(Vec<Member>);
-
-struct MemberVisitor<'a>(&'a mut Member);
-
-impl<'de> ListVisitor<'de> for Members {
-    type Out = Vec<Member>;
-    type Error = Infallible;
-
-    fn entry(&mut self) -> Result<impl EntryVisitor<'de>, Infallible> {
-        self.0.push(Member::default());
-        Ok(MemberVisitor(self.0.last_mut().expect("just pushed")))
-    }
-
-    fn finish(self) -> Result<Vec<Member>, Infallible> {
-        Ok(self.0)
+/// The Item of a list member; an Inner List announces no quota.
+fn list_item<'m, 'a>(member: &'m Member<'a>) -> Option<&'m Item<'a>> {
+    match member {
+        Member::Item(item) => Some(item),
+        Member::InnerList(_) => None,
     }
 }
 
-impl<'de> DictionaryVisitor<'de> for Members {
-    type Out = Vec<Member>;
-    type Error = Infallible;
-
-    fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Infallible> {
-        // A repeated dictionary key replaces the earlier one (RFC 9651).
-        self.0.retain(|m| m.key.as_deref() != Some(key.as_str()));
-        self.0.push(Member {
-            key: Some(key.as_str().to_owned()),
-            ..Member::default()
-        });
-        Ok(MemberVisitor(self.0.last_mut().expect("just pushed")))
-    }
-
-    fn finish(self) -> Result<Vec<Member>, Infallible> {
-        Ok(self.0)
+/// The policy name of a list member: its String or Token.
+fn policy_name<'m>(item: &'m Item<'_>) -> Option<&'m str> {
+    match &item.bare {
+        BareItem::String(name) => Some(name),
+        BareItem::Token(name) => Some(name),
+        _ => None,
     }
 }
 
-impl<'de> EntryVisitor<'de> for MemberVisitor<'_> {
-    type Error = Infallible;
-
-    fn item(self) -> Result<impl ItemVisitor<'de>, Infallible> {
-        Ok(self)
-    }
-
-    fn inner_list(self) -> Result<impl sfv::visitor::InnerListVisitor<'de>, Infallible> {
-        Ok(Ignored)
-    }
-}
-
-impl<'de> ItemVisitor<'de> for MemberVisitor<'_> {
-    type Out = ();
-    type Error = Infallible;
-
-    fn bare_item(
-        self,
-        item: BareItemFromInput<'de>,
-    ) -> Result<impl ParameterVisitor<'de, Out = ()>, Infallible> {
-        match item {
-            BareItemFromInput::String(s) => self.0.name = Some(s.as_str().to_owned()),
-            BareItemFromInput::Token(t) => self.0.name = Some(t.as_str().to_owned()),
-            BareItemFromInput::Integer(i) => self.0.value = Some(i64::from(i)),
-            _ => {}
-        }
-        Ok(self)
-    }
-}
-
-impl<'de> ParameterVisitor<'de> for MemberVisitor<'_> {
-    type Out = ();
-    type Error = Infallible;
-
-    fn parameter(
-        &mut self,
-        key: &'de KeyRef,
-        value: BareItemFromInput<'de>,
-    ) -> Result<(), Infallible> {
-        let Some(value) = value.as_integer().map(i64::from) else {
-            return Ok(());
-        };
-        let params = &mut self.0.params;
-        match key.as_str() {
-            "q" => params.q = Some(value),
-            "w" => params.w = Some(value),
-            "r" => params.r = Some(value),
-            "t" => params.t = Some(value),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(), Infallible> {
-        Ok(())
-    }
+/// Parameter `key` when it is an Integer.
+fn int_param(item: &Item<'_>, key: &str) -> Option<i64> {
+    item.params.get(key).and_then(BareItem::as_integer)
 }
 
 /// All lines of a field joined as one structured-field value (RFC 9651,
@@ -480,12 +398,12 @@ fn seconds(value: Option<i64>) -> Option<Duration> {
 
 fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
     let mut quotas: Vec<Quota> = Vec::new();
-    let find = |quotas: &mut Vec<Quota>, name: &Option<String>| -> usize {
-        match quotas.iter().position(|q| &q.name == name) {
+    let find = |quotas: &mut Vec<Quota>, name: Option<&str>| -> usize {
+        match quotas.iter().position(|q| q.name.as_deref() == name) {
             Some(i) => i,
             None => {
                 quotas.push(Quota {
-                    name: name.clone(),
+                    name: name.map(str::to_owned),
                     ..Quota::default()
                 });
                 quotas.len() - 1
@@ -494,45 +412,42 @@ fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
     };
 
     if let Some(policy) = joined(headers, &RATELIMIT_POLICY)
-        && let Ok(members) = sfv::Parser::new(&policy).parse_list_with_visitor(Members(Vec::new()))
+        && let Ok(members) = sf::parse_list(&policy)
     {
-        for member in members {
+        for item in members.iter().filter_map(list_item) {
             // Current drafts: `"name";q=100;w=60`. Earlier ones: `100;w=60`.
-            let limit = non_negative(member.params.q.or(member.value));
-            let window = seconds(member.params.w);
+            let limit = non_negative(int_param(item, "q").or(item.bare.as_integer()));
+            let window = seconds(int_param(item, "w"));
             if limit.is_none() && window.is_none() {
                 continue;
             }
-            let i = find(&mut quotas, &member.name);
+            let i = find(&mut quotas, policy_name(item));
             quotas[i].limit = limit.or(quotas[i].limit);
             quotas[i].window = window.or(quotas[i].window);
         }
     }
 
     if let Some(field) = joined(headers, &RATELIMIT) {
-        if let Ok(members) = sfv::Parser::new(&field).parse_list_with_visitor(Members(Vec::new())) {
-            for member in members {
-                let remaining = non_negative(member.params.r);
-                let reset = seconds(member.params.t);
+        if let Ok(members) = sf::parse_list(&field) {
+            for item in members.iter().filter_map(list_item) {
+                let remaining = non_negative(int_param(item, "r"));
+                let reset = seconds(int_param(item, "t"));
                 if remaining.is_none() && reset.is_none() {
                     continue;
                 }
-                let i = find(&mut quotas, &member.name);
+                let i = find(&mut quotas, policy_name(item));
                 quotas[i].remaining = remaining.or(quotas[i].remaining);
                 quotas[i].reset = reset.or(quotas[i].reset);
             }
-        } else if let Ok(members) =
-            sfv::Parser::new(&field).parse_dictionary_with_visitor(Members(Vec::new()))
-        {
+        } else if let Ok(members) = sf::parse_dictionary(&field) {
             // The dictionary form of drafts 06 and 07.
-            let i = find(&mut quotas, &None);
-            for member in members {
-                match member.key.as_deref() {
-                    Some("limit") => {
-                        quotas[i].limit = non_negative(member.value).or(quotas[i].limit)
-                    }
-                    Some("remaining") => quotas[i].remaining = non_negative(member.value),
-                    Some("reset") => quotas[i].reset = seconds(member.value),
+            let i = find(&mut quotas, None);
+            for (key, member) in &members {
+                let value = list_item(member).and_then(|item| item.bare.as_integer());
+                match *key {
+                    "limit" => quotas[i].limit = non_negative(value).or(quotas[i].limit),
+                    "remaining" => quotas[i].remaining = non_negative(value),
+                    "reset" => quotas[i].reset = seconds(value),
                     _ => {}
                 }
             }
@@ -544,7 +459,7 @@ fn ietf_quotas(headers: &HeaderMap) -> Vec<Quota> {
     let remaining = combine(headers, &RATELIMIT_REMAINING, count, u64::min);
     let reset = combine(headers, &RATELIMIT_RESET, delta_seconds, Duration::max);
     if limit.is_some() || remaining.is_some() || reset.is_some() {
-        let i = find(&mut quotas, &None);
+        let i = find(&mut quotas, None);
         quotas[i].limit = quotas[i].limit.or(limit);
         quotas[i].remaining = quotas[i].remaining.or(remaining);
         quotas[i].reset = quotas[i].reset.or(reset);

@@ -72,6 +72,14 @@ pub mod refusal;
 pub mod secrets;
 pub mod signing;
 
+/// Not part of the API: girder-core's structured-field parser (RFC 9651),
+/// reachable only for its conformance test (`tests/structured_fields.rs`)
+/// and girder-test's fuzz target. It may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::hints::sf::*;
+}
+
 pub use auth::{AuthError, AuthErrorKind};
 pub use body::{Body, ReplayBody, replay_request};
 pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason};

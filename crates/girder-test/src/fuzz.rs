@@ -527,6 +527,73 @@ pub mod hints {
     }
 }
 
+/// Seeds of Structured Field Values (RFC 9651): Lists, Dictionaries and
+/// Items with every bare item type, for the target of girder-core's own
+/// parser (`girder-test/tests/fuzz.rs`).
+pub mod structured {
+    /// Field values that parse, each as at least one of the three types.
+    pub const SEEDS: &[&str] = &[
+        r#""default";r=50;t=30, "burst";r=0;t=1"#,
+        r#""hourly";q=1000;w=3600, daily;q=5000;w=86400"#,
+        "limit=100, remaining=0, reset=30",
+        "a=?0, b, c; foo=bar, d=(1 2);valid",
+        "rating=1.5, feelings=(joy sadness)",
+        r#"abc;a=1;b=2; cde_456, (ghi;jk=4 l);q="9";r=w"#,
+        r#"("foo"; a=1;b=2);lvl=5, ("bar" "baz");lvl=1, ()"#,
+        "text/html;q=1.0, */*;q=0.001, text/plain;charset=utf-8",
+        ":cHJldGVuZCB0aGlzIGlzIGJpbmFyeSBjb250ZW50Lg==:",
+        "en=\"Applepie\", da=:w4ZibGV0w6ZydGUK:, x=:aGVsbG8:",
+        r#""foo \"bar\" \\ baz""#,
+        r#"%"f%c3%bc%c3%bc %22quoted%22 %25""#,
+        "@1659578233, @-62135596800, @0",
+        "-999999999999999, 999999999999.999, -0.001, 042",
+        "?1;a=?0;b=@1;c=%\"x\";d=:AA==:;e=*tok/en:x",
+        "  1 ,\t2\t,  (3 4)  ",
+        "a=1, b=2, a=3;x;x=?0",
+        "*=1, a*b.c-d_e=2",
+    ];
+
+    /// Words of the grammar and values at its limits.
+    pub const DICT: &[&str] = &[
+        "\"",
+        "\\",
+        ";",
+        ",",
+        ", ",
+        "=",
+        "(",
+        ")",
+        " ",
+        "\t",
+        ":",
+        "?",
+        "?1",
+        "?0",
+        "@",
+        "%\"",
+        "%",
+        "%c3",
+        "%C3",
+        "%ff",
+        "*",
+        "/",
+        "-",
+        ".",
+        "==",
+        "AA",
+        "aGk=",
+        "abc",
+        "k",
+        "Tok",
+        "999999999999999",
+        "1000000000000000",
+        "999999999999.999",
+        "1234567890123.0",
+        "0.0001",
+        "é",
+    ];
+}
+
 fn splice(data: &mut Vec<u8>, at: usize, piece: &[u8]) {
     let at = at.min(data.len());
     data.splice(at..at, piece.iter().copied());

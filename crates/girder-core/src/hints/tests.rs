@@ -299,3 +299,23 @@ fn from_headers_reads_the_clock() {
     );
     assert_eq!(ServerHints::from_headers(&headers).retry_after(), secs(0));
 }
+
+#[test]
+fn ietf_repeated_parameter_takes_the_last_value() {
+    // RFC 9651, 4.2.3.2: a repeated parameter key keeps only its last
+    // value, even when that value is not an integer.
+    let h = hints(&[("ratelimit", br#""a";r=5;t=9;r=0"#)]);
+    assert_eq!(h.exhausted_for(), secs(9));
+    let h = hints(&[("ratelimit", br#""a";r=0;r=x"#)]);
+    assert!(h.is_empty(), "{h:?}");
+    let h = hints(&[("ratelimit-policy", br#""a";q=10;w=60;q=?1"#)]);
+    let quota = h.quotas().next().unwrap();
+    assert_eq!((quota.limit, quota.window), (None, secs(60)));
+}
+
+#[test]
+fn ietf_repeated_dictionary_key_takes_the_last_value() {
+    let h = hints(&[("ratelimit", b"remaining=0, reset=5, remaining=7")]);
+    let quota = h.quotas().next().unwrap();
+    assert_eq!((quota.remaining, quota.reset), (Some(7), secs(5)));
+}
