@@ -265,6 +265,7 @@ fn default_headers() -> HeaderMap {
 /// | redirects | up to 10, never HTTPS to HTTP, credentials dropped across origins |
 /// | credential origins (auth and signing add credentials only there) | the base URL's origin; any origin without a base URL, redirect hops that left the first origin excepted |
 /// | largest response body read | 64 MiB |
+/// | TLS (features `rustls-ring`, `rustls-aws-lc`) | the built-in roots, TLS 1.2 and 1.3, no client certificate (module `tls`) |
 pub struct ClientBuilder {
     base_url: Option<String>,
     allow_absolute: bool,
@@ -303,6 +304,9 @@ pub struct ClientBuilder {
     credential_origins: Option<Vec<Origin>>,
     #[cfg(feature = "redis")]
     redis: Option<crate::redis::RedisConfig>,
+    /// Set by the TLS methods, which live in `tls/builder.rs`.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    pub(crate) tls: crate::tls::TlsOptions,
     error: Option<Error>,
 }
 
@@ -335,6 +339,8 @@ impl Default for ClientBuilder {
             credential_origins: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+            tls: crate::tls::TlsOptions::default(),
             error: None,
         }
     }
@@ -619,8 +625,10 @@ impl ClientBuilder {
 
     /// Builds the client over the default [`Transport`].
     pub fn build(self) -> Result<Client, Error> {
-        let transport = Transport::builder()
-            .connect_timeout(self.connect_timeout)
+        let transport = Transport::builder().connect_timeout(self.connect_timeout);
+        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+        let transport = transport.tls_options(self.tls.clone());
+        let transport = transport
             .build()
             .map_err(|e| Error::with_message(Kind::Builder, e.to_string(), Some(Box::new(e))))?;
         self.build_with_transport(transport)

@@ -91,7 +91,7 @@ impl<'a> Outcome<'a> {
     }
 
     /// The outcome of an attempt that failed with `error`. A
-    /// [`BoxError`](crate::BoxError) is passed as `&*error`.
+    /// [`BoxError`] is passed as `&*error`.
     pub fn error(error: &'a (dyn Error + 'static)) -> Self {
         Outcome::Error(error)
     }
