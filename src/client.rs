@@ -470,7 +470,7 @@ impl ClientBuilder {
     /// [`handle`](CircuitBreakerLayer::handle) (metrics, modes) and share
     /// its circuits with other stacks; replaces
     /// [`circuit_breaker`](ClientBuilder::circuit_breaker). It is used as
-    /// it is, with [`redis`](ClientBuilder::redis) too.
+    /// it is, with `redis` too.
     pub fn circuit_breaker_layer(mut self, layer: CircuitBreakerLayer) -> Self {
         self.breaker = None;
         self.layers.breaker = Some(layer);
@@ -494,7 +494,7 @@ impl ClientBuilder {
     /// A rate limit you built, so that you can read its state
     /// ([`in_flight`](RateLimitLayer::in_flight), …) or share it with
     /// other stacks; replaces [`rate_limit`](ClientBuilder::rate_limit).
-    /// It is used as it is, with [`redis`](ClientBuilder::redis) too.
+    /// It is used as it is, with `redis` too.
     pub fn rate_limit_layer(mut self, layer: RateLimitLayer) -> Self {
         self.rate_limit = None;
         self.layers.rate_limit = Some(layer);
@@ -503,7 +503,7 @@ impl ClientBuilder {
 
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
-    /// A response cache (default none). With [`redis`](ClientBuilder::redis)
+    /// A response cache (default none). With `redis`
     /// (feature `redis`) its entries are kept in Redis, shared by every
     /// process, instead of in this process's memory.
     pub fn cache(mut self, config: impl Into<Option<CacheConfig>>) -> Self {
@@ -518,7 +518,7 @@ impl ClientBuilder {
     /// ([`fills_in_progress`](CacheLayer::fills_in_progress), its
     /// [`store`](CacheLayer::store)) or share it with other stacks;
     /// replaces [`cache`](ClientBuilder::cache). It is used as it is, with
-    /// [`redis`](ClientBuilder::redis) too.
+    /// `redis` too.
     pub fn cache_layer(mut self, layer: CacheLayer) -> Self {
         self.cache = None;
         self.layers.cache = Some(layer);
@@ -597,7 +597,7 @@ impl ClientBuilder {
     /// auth and signing may add credentials for; a request for any other
     /// origin goes without them. An origin that does not parse makes
     /// [`build`](ClientBuilder::build) fail. Layers given with
-    /// [`signing_layer`](ClientBuilder::signing_layer) or an
+    /// `signing_layer` or an
     /// [`AuthConfig`] with its own scope keep theirs.
     ///
     /// Default: the base URL's origin; without a base URL every origin,
@@ -825,7 +825,7 @@ impl ClientBuilder {
         self
     }
 
-    /// [`redis`](ClientBuilder::redis) with the defaults of
+    /// `redis` with the defaults of
     /// [`RedisConfig`](crate::redis::RedisConfig) for the Redis at `url`
     /// (`redis://[[user]:password@]host[:port][/db]`), in a fleet of
     /// `fleet_size` processes: while Redis is away each process keeps
@@ -835,7 +835,7 @@ impl ClientBuilder {
     /// [`Kind::Builder`] error naming the option and never quoting the URL
     /// (it may hold a password).
     ///
-    /// Default: none, as for [`redis`](ClientBuilder::redis).
+    /// Default: none, as for `redis`.
     pub fn redis_url(mut self, url: impl AsRef<str>, fleet_size: u32) -> Self {
         match crate::redis::RedisConfig::builder(url.as_ref())
             .fleet_size(fleet_size)

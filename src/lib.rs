@@ -9,7 +9,7 @@
 //! (custom roots, mutual TLS, the lowest version) is set on the builder,
 //! with the types of `tls`. The layers live in their
 //! own `girder-*` crates and are re-exported here ([`cache`], [`retry`],
-//! [`breaker`], [`ratelimit`], [`trace`], [`auth`], [`sign`]) with the
+//! [`breaker`], [`ratelimit`], [`trace`], [`auth`], `sign`) with the
 //! shared vocabulary of [`girder_core`], so they can also be stacked by
 //! hand ([`ServiceBuilderExt`]) and wrapped with [`Client::from_service`].
 //!
