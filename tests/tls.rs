@@ -212,6 +212,22 @@ async fn without_the_built_in_roots_only_the_added_ones_are_trusted() {
 }
 
 #[tokio::test]
+async fn a_ca_file_from_the_config_is_trusted() {
+    let ca = TestCa::new();
+    let server = server(TlsConfig::new(&ca.server_cert())).await;
+    let path = std::env::temp_dir().join(format!("girder-tls-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, ca.cert_pem()).unwrap();
+    let config = girder::ClientConfig::from_lookup("API", |name| {
+        (name == "API_CA_FILE").then(|| path.display().to_string())
+    })
+    .unwrap();
+    let client = config.builder().unwrap().build().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let (result, _) = get(&client, &server).await;
+    assert_eq!(result.unwrap(), "hi");
+}
+
+#[tokio::test]
 async fn a_minimum_of_tls_1_3_refuses_a_tls_1_2_server() {
     let ca = TestCa::new();
     let server = server(TlsConfig::new(&ca.server_cert()).tls12_only()).await;
