@@ -266,6 +266,7 @@ fn default_headers() -> HeaderMap {
 /// | redirects | up to 10, never HTTPS to HTTP, credentials dropped across origins |
 /// | credential origins (auth and signing add credentials only there) | the base URL's origin; any origin without a base URL, redirect hops that left the first origin excepted |
 /// | largest response body read | 64 MiB |
+/// | TLS (features `rustls-ring`, `rustls-aws-lc`) | the built-in roots, TLS 1.2 and 1.3, no client certificate (module `tls`) |
 pub struct ClientBuilder {
     base_url: Option<String>,
     allow_absolute: bool,
@@ -304,6 +305,9 @@ pub struct ClientBuilder {
     credential_origins: Option<Vec<Origin>>,
     #[cfg(feature = "redis")]
     redis: Option<crate::redis::RedisConfig>,
+    /// Set by the TLS methods, which live in `tls/builder.rs`.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    pub(crate) tls: crate::tls::TlsOptions,
     error: Option<Error>,
 }
 
@@ -336,6 +340,8 @@ impl Default for ClientBuilder {
             credential_origins: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+            tls: crate::tls::TlsOptions::default(),
             error: None,
         }
     }
@@ -465,7 +471,7 @@ impl ClientBuilder {
     /// [`handle`](CircuitBreakerLayer::handle) (metrics, modes) and share
     /// its circuits with other stacks; replaces
     /// [`circuit_breaker`](ClientBuilder::circuit_breaker). It is used as
-    /// it is, with [`redis`](ClientBuilder::redis) too.
+    /// it is, with `redis` too.
     pub fn circuit_breaker_layer(mut self, layer: CircuitBreakerLayer) -> Self {
         self.breaker = None;
         self.layers.breaker = Some(layer);
@@ -489,7 +495,7 @@ impl ClientBuilder {
     /// A rate limit you built, so that you can read its state
     /// ([`in_flight`](RateLimitLayer::in_flight), …) or share it with
     /// other stacks; replaces [`rate_limit`](ClientBuilder::rate_limit).
-    /// It is used as it is, with [`redis`](ClientBuilder::redis) too.
+    /// It is used as it is, with `redis` too.
     pub fn rate_limit_layer(mut self, layer: RateLimitLayer) -> Self {
         self.rate_limit = None;
         self.layers.rate_limit = Some(layer);
@@ -498,7 +504,7 @@ impl ClientBuilder {
 
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
-    /// A response cache (default none). With [`redis`](ClientBuilder::redis)
+    /// A response cache (default none). With `redis`
     /// (feature `redis`) its entries are kept in Redis, shared by every
     /// process, instead of in this process's memory.
     pub fn cache(mut self, config: impl Into<Option<CacheConfig>>) -> Self {
@@ -513,7 +519,7 @@ impl ClientBuilder {
     /// ([`fills_in_progress`](CacheLayer::fills_in_progress), its
     /// [`store`](CacheLayer::store)) or share it with other stacks;
     /// replaces [`cache`](ClientBuilder::cache). It is used as it is, with
-    /// [`redis`](ClientBuilder::redis) too.
+    /// `redis` too.
     pub fn cache_layer(mut self, layer: CacheLayer) -> Self {
         self.cache = None;
         self.layers.cache = Some(layer);
@@ -592,7 +598,7 @@ impl ClientBuilder {
     /// auth and signing may add credentials for; a request for any other
     /// origin goes without them. An origin that does not parse makes
     /// [`build`](ClientBuilder::build) fail. Layers given with
-    /// [`signing_layer`](ClientBuilder::signing_layer) or an
+    /// `signing_layer` or an
     /// [`AuthConfig`] with its own scope keep theirs.
     ///
     /// Default: the base URL's origin; without a base URL every origin,
@@ -620,8 +626,10 @@ impl ClientBuilder {
 
     /// Builds the client over the default [`Transport`].
     pub fn build(self) -> Result<Client, Error> {
-        let transport = Transport::builder()
-            .connect_timeout(self.connect_timeout)
+        let transport = Transport::builder().connect_timeout(self.connect_timeout);
+        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+        let transport = transport.tls_options(self.tls.clone());
+        let transport = transport
             .build()
             .map_err(|e| Error::with_message(Kind::Builder, e.to_string(), Some(Box::new(e))))?;
         self.build_with_transport(transport)
@@ -818,7 +826,7 @@ impl ClientBuilder {
         self
     }
 
-    /// [`redis`](ClientBuilder::redis) with the defaults of
+    /// `redis` with the defaults of
     /// [`RedisConfig`](crate::redis::RedisConfig) for the Redis at `url`
     /// (`redis://[[user]:password@]host[:port][/db]`), in a fleet of
     /// `fleet_size` processes: while Redis is away each process keeps
@@ -828,7 +836,7 @@ impl ClientBuilder {
     /// [`Kind::Builder`] error naming the option and never quoting the URL
     /// (it may hold a password).
     ///
-    /// Default: none, as for [`redis`](ClientBuilder::redis).
+    /// Default: none, as for `redis`.
     pub fn redis_url(mut self, url: impl AsRef<str>, fleet_size: u32) -> Self {
         match crate::redis::RedisConfig::builder(url.as_ref())
             .fleet_size(fleet_size)

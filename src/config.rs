@@ -1,6 +1,7 @@
 //! [`ClientConfig`]: a client from a config file or the environment.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -61,6 +62,14 @@ pub struct ClientConfig {
     ///
     /// Default: none; required with `redis_url`.
     pub redis_fleet_size: Option<u32>,
+    /// A PEM file of root certificates (an internal CA) trusted beside the
+    /// built-in roots; read by [`builder`](ClientConfig::builder), which
+    /// fails naming `ca_file` if it cannot be read or holds no
+    /// certificate. Needs a rustls feature (`rustls-ring`, default, or
+    /// `rustls-aws-lc`).
+    ///
+    /// Default: none.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A Redis URL from configuration: `Debug` shows it with its password
@@ -146,6 +155,7 @@ impl fmt::Debug for ClientConfig {
             .field("credential_origins", &self.credential_origins)
             .field("redis_url", &self.redis_url)
             .field("redis_fleet_size", &self.redis_fleet_size)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -231,7 +241,8 @@ impl ClientConfig {
     /// `{PREFIX}_TIMEOUT`, `{PREFIX}_ATTEMPT_TIMEOUT`,
     /// `{PREFIX}_CONNECT_TIMEOUT`, `{PREFIX}_MAX_RETRIES`,
     /// `{PREFIX}_USER_AGENT`, `{PREFIX}_CREDENTIAL_ORIGINS` (comma
-    /// separated), `{PREFIX}_REDIS_URL` and `{PREFIX}_REDIS_FLEET_SIZE`
+    /// separated), `{PREFIX}_REDIS_URL`, `{PREFIX}_REDIS_FLEET_SIZE` and
+    /// `{PREFIX}_CA_FILE`
     /// (`from_env("API")` reads `API_BASE_URL`,
     /// `API_KEY`, …). Unset variables keep the defaults; malformed ones are
     /// an error naming the variable.
@@ -286,6 +297,7 @@ impl ClientConfig {
             }),
             redis_url: get("REDIS_URL").map(RedisUrl),
             redis_fleet_size,
+            ca_file: get("CA_FILE").map(PathBuf::from),
         };
         config.check(&|field| match field {
             "base_url" => var("BASE_URL"),
@@ -448,6 +460,9 @@ impl ClientConfig {
         if let Some(origins) = &self.credential_origins {
             builder = builder.credential_origins(origins);
         }
+        if let Some(path) = &self.ca_file {
+            builder = ca_file(builder, path)?;
+        }
         #[cfg(feature = "redis")]
         if let Some(config) = self.redis_config(&|field| field.to_owned())? {
             builder = builder.redis(config);
@@ -473,6 +488,27 @@ impl ClientConfig {
         }
         Ok(builder)
     }
+}
+
+/// Trusts the roots of the PEM file at `path`.
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+fn ca_file(builder: ClientBuilder, path: &std::path::Path) -> Result<ClientBuilder, ConfigError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        ConfigError::new("ca_file", format!("{} cannot be read: {e}", path.display()))
+    })?;
+    let roots = crate::tls::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| ConfigError::new("ca_file", format!("{}: {e}", path.display())))?;
+    Ok(roots
+        .into_iter()
+        .fold(builder, |builder, root| builder.add_root_certificate(root)))
+}
+
+#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
+fn ca_file(_: ClientBuilder, _: &std::path::Path) -> Result<ClientBuilder, ConfigError> {
+    Err(ConfigError::new(
+        "ca_file",
+        "root certificates need girder's `rustls-ring` or `rustls-aws-lc` feature",
+    ))
 }
 
 #[cfg(test)]
@@ -668,6 +704,39 @@ mod tests {
         );
         let garbage = RedisUrl::from("hunter2 is no url".to_owned());
         assert!(!format!("{garbage:?}").contains("hunter2"));
+    }
+
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[test]
+    fn a_ca_file_is_read_by_the_builder_and_its_faults_name_it() {
+        let dir = std::env::temp_dir();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(format!("girder-config-{}-{name}.pem", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let ca = girder_test::tls::TestCa::new();
+        let good = file("good", ca.cert_pem());
+        let garbage = file("garbage", "not a certificate");
+        let config =
+            ClientConfig::from_lookup("API", env(&[("API_CA_FILE", good.to_str().unwrap())]))
+                .unwrap();
+        assert_eq!(config.ca_file.as_deref(), Some(good.as_path()));
+        assert!(config.builder().unwrap().build().is_ok());
+        for (path, why) in [
+            (garbage.clone(), "no CERTIFICATE section"),
+            (dir.join("girder-config-absent.pem"), "cannot be read"),
+        ] {
+            let config = ClientConfig {
+                ca_file: Some(path),
+                ..ClientConfig::default()
+            };
+            let err = config.builder().unwrap_err();
+            assert_eq!(err.setting(), "ca_file");
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        std::fs::remove_file(good).unwrap();
+        std::fs::remove_file(garbage).unwrap();
     }
 
     #[test]

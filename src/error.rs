@@ -34,6 +34,13 @@ pub enum Kind {
     Server,
     /// No connection could be made.
     Connect,
+    /// TLS failed: the server's certificate is not trusted (unknown CA,
+    /// expired, issued for another name), the server refused the client's
+    /// certificate, or no protocol version was common. Never retried: the
+    /// next attempt would meet the same certificate. The circuit breaker
+    /// counts it as it counts a connect error. Its `source()` chain holds
+    /// rustls's error.
+    Tls,
     /// An attempt timed out.
     Timeout,
     /// The call's deadline passed.
@@ -92,6 +99,7 @@ impl Kind {
         }
         match ErrorKind::of(error) {
             ErrorKind::Connect => Kind::Connect,
+            ErrorKind::Tls => Kind::Tls,
             ErrorKind::Timeout => Kind::Timeout,
             ErrorKind::DeadlineExceeded => Kind::DeadlineExceeded,
             ErrorKind::CircuitOpen => Kind::CircuitOpen,
@@ -118,6 +126,7 @@ impl fmt::Display for Kind {
             Kind::ClientStatus => "client error",
             Kind::Server => "server error",
             Kind::Connect => "connect error",
+            Kind::Tls => "TLS error",
             Kind::Timeout => "timed out",
             Kind::DeadlineExceeded => "deadline exceeded",
             Kind::CircuitOpen => "circuit open",
@@ -271,7 +280,7 @@ impl Error {
 
     /// Whether trying the same call again later may succeed: rate limits,
     /// server errors, timeouts, connect errors, open circuits, transport
-    /// failures; not validation, authentication or decode errors.
+    /// failures; not validation, authentication, TLS or decode errors.
     pub fn is_retryable(&self) -> bool {
         match self.inner.kind {
             Kind::RateLimited

@@ -5,9 +5,11 @@
 //! rate limit, redirects, auth, signing, then the per-attempt timeout and
 //! decompression) over the [`transport`], each layer optional and
 //! configured with its own type; requests and responses are typed, and
-//! every failure is one [`Error`] with a [`Kind`]. The layers live in their
+//! every failure is one [`Error`] with a [`Kind`]. The transport's TLS
+//! (custom roots, mutual TLS, the lowest version) is set on the builder,
+//! with the types of `tls`. The layers live in their
 //! own `girder-*` crates and are re-exported here ([`cache`], [`retry`],
-//! [`breaker`], [`ratelimit`], [`trace`], [`auth`], [`sign`]) with the
+//! [`breaker`], [`ratelimit`], [`trace`], [`auth`], `sign`) with the
 //! shared vocabulary of [`girder_core`], so they can also be stacked by
 //! hand ([`ServiceBuilderExt`]) and wrapped with [`Client::from_service`].
 //!
@@ -54,6 +56,12 @@ pub mod paginate;
 mod redirect;
 pub mod resource;
 mod slots;
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
+)]
+pub mod tls;
 pub mod transport;
 mod url;
 
@@ -135,6 +143,7 @@ pub use ext::ServiceBuilderExt;
 pub use girder_core::{
     AuthError, Body, BoxError, CallRecord, CallRecordLayer, CircuitOpen, Class, Classify, Deadline,
     DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints, SigningError,
+    TlsError,
 };
 
 /// Request signing (HMAC schemes, RFC 9421, AWS SigV4), innermost:

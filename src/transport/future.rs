@@ -41,6 +41,17 @@ impl ResponseFuture {
     }
 }
 
+/// hyper-util's error, wrapped in [`TlsError`](girder_core::TlsError) when
+/// rustls's error is in its chain: hyper-util calls a failed handshake a
+/// connect error, which the classifier would retry.
+fn classify(error: legacy::Error) -> BoxError {
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    if crate::tls::is_tls_failure(&error) {
+        return Box::new(girder_core::TlsError::new(error));
+    }
+    Box::new(error)
+}
+
 impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
@@ -53,7 +64,7 @@ impl Future for ResponseFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Sending { inner } => {
-                let response: Response<Incoming> = ready!(inner.poll(cx))?;
+                let response: Response<Incoming> = ready!(inner.poll(cx)).map_err(classify)?;
                 Poll::Ready(Ok(response.map(Body::new)))
             }
             StateProj::Refused { error } => {

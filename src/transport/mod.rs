@@ -8,7 +8,8 @@
 //! certificate store is read, so it behaves the same on every machine)
 //! and, with `native-roots`, the operating system's store. A build with
 //! neither rustls feature sends `http://` only and refuses `https://`
-//! before connecting. It sets `TCP_NODELAY`, bounds the TCP connect with a
+//! before connecting. Custom roots, a client certificate for mutual TLS and
+//! the lowest TLS version are set on the builder; see [`crate::tls`]. It sets `TCP_NODELAY`, bounds the TCP connect with a
 //! timeout and closes pooled connections left idle too long. It is a
 //! `Service<Request<Body>>` whose responses carry a [`Body`], so the
 //! girder layers stack on it directly.
@@ -36,7 +37,13 @@
 //! ```
 //!
 //! Errors are hyper-util's, boxed, with their whole `source()` chain, so
-//! [`girder_core::classify`] tells a refused connection from a reset one.
+//! [`girder_core::classify`] tells a refused connection from a reset one. A
+//! TLS failure (rustls's error somewhere in that chain: a certificate not
+//! trusted, a client certificate refused, no common version) comes wrapped
+//! in [`TlsError`](girder_core::TlsError), which the classifier never
+//! retries and [`Error::kind`](crate::Error::kind) calls
+//! [`Kind::Tls`](crate::Kind::Tls): hyper-util alone reports a failed
+//! handshake as a connect error.
 
 mod future;
 
@@ -146,6 +153,8 @@ pub struct TransportBuilder {
     http2: bool,
     https_only: bool,
     nodelay: bool,
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    tls: crate::tls::TlsOptions,
 }
 
 impl Default for TransportBuilder {
@@ -157,6 +166,8 @@ impl Default for TransportBuilder {
             http2: true,
             https_only: false,
             nodelay: true,
+            #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 }
@@ -216,6 +227,96 @@ impl TransportBuilder {
         self
     }
 
+    /// Trusts `certificate` as a root, beside the built-in roots (or
+    /// instead of them, with
+    /// [`tls_built_in_root_certs(false)`](Self::tls_built_in_root_certs)):
+    /// an internal CA. May be called more than once.
+    ///
+    /// Default: no root added.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
+    )]
+    pub fn add_root_certificate(mut self, certificate: crate::tls::Certificate) -> Self {
+        self.tls.roots.push(certificate);
+        self
+    }
+
+    /// Whether the built-in roots are trusted: Mozilla's (feature
+    /// `webpki-roots`) and the operating system's (feature `native-roots`).
+    /// `false` trusts only the certificates given to
+    /// [`add_root_certificate`](Self::add_root_certificate); with none,
+    /// [`build`](Self::build) fails.
+    ///
+    /// Default: `true`.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
+    )]
+    pub fn tls_built_in_root_certs(mut self, enabled: bool) -> Self {
+        self.tls.built_in_roots = enabled;
+        self
+    }
+
+    /// The client certificate and key presented to servers that ask for one
+    /// (mutual TLS).
+    ///
+    /// Default: none.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
+    )]
+    pub fn identity(mut self, identity: crate::tls::Identity) -> Self {
+        self.tls.identity = Some(identity);
+        self
+    }
+
+    /// The lowest TLS version spoken: a server that offers only older ones
+    /// fails the handshake ([`Kind::Tls`](crate::Kind::Tls)).
+    ///
+    /// Default: [`TlsVersion::Tls1_2`](crate::tls::TlsVersion::Tls1_2).
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
+    )]
+    pub fn min_tls_version(mut self, version: crate::tls::TlsVersion) -> Self {
+        self.tls.min_version = version;
+        self
+    }
+
+    /// **For tests only.** Accepts any server certificate: self-signed,
+    /// expired, issued by anyone, for any name. Anyone on the network path
+    /// can then read and change the traffic, credentials included. The
+    /// handshake's signatures are still checked against the certificate
+    /// presented. [`build`](Self::build) logs a warning (`girder::transport`)
+    /// each time it builds a transport with this on.
+    ///
+    /// Trust a test CA with
+    /// [`add_root_certificate`](Self::add_root_certificate) instead where
+    /// you can.
+    ///
+    /// Default: `false`.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
+    )]
+    pub fn danger_accept_invalid_certs(mut self, enabled: bool) -> Self {
+        self.tls.danger_accept_invalid_certs = enabled;
+        self
+    }
+
+    /// All the TLS settings at once, from the `ClientBuilder`.
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    pub(crate) fn tls_options(mut self, options: crate::tls::TlsOptions) -> Self {
+        self.tls = options;
+        self
+    }
+
     /// The transport, or the error of a TLS configuration rustls refuses.
     pub fn build(self) -> Result<Transport, BuildError> {
         let mut http = HttpConnector::new();
@@ -225,7 +326,8 @@ impl TransportBuilder {
 
         #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
         let connector = {
-            let tls = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_config()?);
+            let tls = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(self.tls.client_config()?);
             let tls = if self.https_only {
                 tls.https_only()
             } else {
@@ -265,42 +367,6 @@ impl TransportBuilder {
     }
 }
 
-/// rustls's client configuration: ring's or aws-lc-rs's provider (ring when
-/// both features are on), TLS 1.2 and 1.3, and the roots of the
-/// `webpki-roots` and `native-roots` features (both when both are on).
-#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-fn tls_config() -> Result<rustls::ClientConfig, BuildError> {
-    #[cfg(feature = "rustls-ring")]
-    let provider = rustls::crypto::ring::default_provider();
-    #[cfg(not(feature = "rustls-ring"))]
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    #[allow(unused_mut)]
-    let mut roots = rustls::RootCertStore::empty();
-    #[cfg(feature = "webpki-roots")]
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    #[cfg(feature = "native-roots")]
-    {
-        // Certificates the store holds but rustls cannot parse are skipped,
-        // as are stores that cannot be read; none at all is an error below.
-        let found = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(found.certs);
-    }
-    if roots.is_empty() {
-        return Err(BuildError(
-            "no root certificates: turn on girder's webpki-roots feature, or native-roots \
-             with certificates in the operating system's store"
-                .to_owned(),
-        ));
-    }
-    Ok(
-        rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| BuildError(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
 /// The transport could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError(String);
@@ -308,6 +374,13 @@ pub struct BuildError(String);
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "cannot build the transport: {}", self.0)
+    }
+}
+
+impl BuildError {
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    pub(crate) fn new(why: impl Into<String>) -> Self {
+        BuildError(why.into())
     }
 }
 

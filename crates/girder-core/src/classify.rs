@@ -9,8 +9,18 @@
 //!
 //! [`DefaultClassifier`] follows the design contract: connect errors, resets,
 //! incomplete messages, canceled requests and per-attempt timeouts, and the
-//! statuses 408, 429, 502, 503 and 504, are retryable; other 5xx statuses and
-//! unrecognised errors are failures; everything else is a success.
+//! statuses 408, 429, 502, 503 and 504, are retryable; other 5xx statuses,
+//! TLS failures and unrecognised errors are failures; everything else is a
+//! success.
+//!
+//! A TLS failure (an unknown CA, an expired or misnamed certificate, a
+//! client certificate the server refused, no common protocol version) is
+//! never retried: another attempt meets the same certificate. girder-core
+//! knows no TLS library, so the transport that recognises one in its own
+//! errors wraps it in [`TlsError`], which [`TransportError::find`] reports as
+//! [`TransportError::Tls`]. The breaker counts it, as it counts a connect
+//! error: calls to an upstream whose certificate fails cannot succeed until
+//! someone changes the certificate or the client.
 //!
 //! ```
 //! use girder_core::classify::{Class, Classify, DefaultClassifier, Outcome, Reason};
@@ -62,7 +72,7 @@ use std::io;
 
 use http::{Extensions, HeaderMap, Response, StatusCode, Version};
 
-use crate::DeadlineExceeded;
+use crate::{BoxError, DeadlineExceeded};
 
 /// The outcome of one attempt, borrowed: a response's head or an error.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +91,7 @@ impl<'a> Outcome<'a> {
     }
 
     /// The outcome of an attempt that failed with `error`. A
-    /// [`BoxError`](crate::BoxError) is passed as `&*error`.
+    /// [`BoxError`] is passed as `&*error`.
     pub fn error(error: &'a (dyn Error + 'static)) -> Self {
         Outcome::Error(error)
     }
@@ -209,6 +219,12 @@ pub enum TransportError {
     /// An attempt timed out (tower's or tokio's `Elapsed`, hyper's timeout,
     /// an I/O timeout).
     Timeout,
+    /// TLS failed: the server's certificate was not trusted (unknown CA,
+    /// expired, issued for another name), the server refused the client's
+    /// certificate, or no protocol version was common. Found where the
+    /// transport put a [`TlsError`]; never retried by the
+    /// [`DefaultClassifier`].
+    Tls,
 }
 
 impl fmt::Display for TransportError {
@@ -219,6 +235,7 @@ impl fmt::Display for TransportError {
             TransportError::IncompleteMessage => "incomplete message",
             TransportError::Canceled => "request canceled",
             TransportError::Timeout => "timed out",
+            TransportError::Tls => "TLS failure",
         })
     }
 }
@@ -238,6 +255,11 @@ impl TransportError {
     }
 
     fn recognise(err: &(dyn Error + 'static)) -> Option<TransportError> {
+        // Before hyper-util's error, which the transport's TlsError wraps:
+        // a failed handshake is also a connect error to hyper-util.
+        if err.is::<TlsError>() {
+            return Some(TransportError::Tls);
+        }
         #[cfg(feature = "hyper")]
         if let Some(kind) = Self::recognise_hyper(err) {
             return kind;
@@ -282,6 +304,52 @@ impl TransportError {
         } else {
             None
         })
+    }
+}
+
+/// A TLS failure, recognised by the transport that raised it and wrapped
+/// around its error; see the [module docs](self).
+///
+/// girder-core depends on no TLS library, so it cannot tell a certificate
+/// error from another I/O error; girder's transport can (it finds rustls's
+/// error in the chain) and returns this type, whose
+/// [`source()`](Error::source) is the transport's own error. A transport of
+/// your own can do the same.
+///
+/// ```
+/// use girder_core::classify::{Class, Classify, DefaultClassifier, Outcome, Reason, TlsError, TransportError};
+///
+/// let handshake = std::io::Error::new(std::io::ErrorKind::InvalidData, "invalid peer certificate");
+/// let err = TlsError::new(handshake);
+/// assert_eq!(TransportError::find(&err), Some(TransportError::Tls));
+/// assert_eq!(
+///     DefaultClassifier.classify(Outcome::error(&err)),
+///     Class::Failure(Reason::Transport(TransportError::Tls)),
+/// );
+/// ```
+#[derive(Debug)]
+pub struct TlsError {
+    source: BoxError,
+}
+
+impl TlsError {
+    /// Marks `source`, a transport's error, as a TLS failure.
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        TlsError {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TLS failure")
+    }
+}
+
+impl Error for TlsError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
     }
 }
 
@@ -333,6 +401,7 @@ impl DefaultClassifier {
             next = err.source();
         }
         match TransportError::find(error) {
+            Some(TransportError::Tls) => Class::Failure(Reason::Transport(TransportError::Tls)),
             Some(kind) => Class::Retryable(Reason::Transport(kind)),
             None => Class::Failure(Reason::Other),
         }
@@ -449,6 +518,24 @@ mod tests {
             error_class(err),
             Class::Retryable(Reason::Transport(TransportError::Timeout))
         );
+    }
+
+    /// Issue 23: a certificate failure was a connect error (hyper-util's
+    /// `is_connect`) and retried.
+    #[test]
+    fn tls_failures_are_failures_found_before_the_connect_error_they_wrap() {
+        let connect: BoxError = Box::new(Wrapper(Box::new(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "a connect error, as hyper-util calls a failed handshake",
+        ))));
+        let err: BoxError = Box::new(Wrapper(Box::new(TlsError::new(connect))));
+        assert_eq!(
+            error_class(err),
+            Class::Failure(Reason::Transport(TransportError::Tls))
+        );
+        let tls = TlsError::new("unknown issuer");
+        assert_eq!(tls.to_string(), "TLS failure");
+        assert_eq!(tls.source().unwrap().to_string(), "unknown issuer");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! downcasting. [`ErrorKind::of`] knows the errors girder-core can see:
 //! [`DeadlineExceeded`], the refusals [`CircuitOpen`] and [`RateLimited`],
 //! [`AuthError`], the signing layer's [`SigningError`], transport failures found in the
-//! `source()` chain, and (with the `hyper` feature) malformed HTTP from hyper.
+//! `source()` chain (a [`TlsError`](crate::classify::TlsError) the transport put there
+//! among them), and (with the `hyper` feature) malformed HTTP from hyper.
 //!
 //! ```
 //! use girder_core::{DeadlineExceeded, ErrorKind};
@@ -39,6 +40,11 @@ pub enum ErrorKind {
     Transport,
     /// An attempt took longer than its timeout.
     Timeout,
+    /// TLS failed (an untrusted, expired or misnamed certificate, a refused
+    /// client certificate, no common version): recognised by the transport,
+    /// which wraps its error in a
+    /// [`TlsError`](crate::classify::TlsError). Never retried.
+    Tls,
     /// The call's end-to-end deadline passed.
     DeadlineExceeded,
     /// The circuit breaker refused the call.
@@ -102,6 +108,7 @@ impl ErrorKind {
         match TransportError::find(error) {
             Some(TransportError::Connect) => return ErrorKind::Connect,
             Some(TransportError::Timeout) => return ErrorKind::Timeout,
+            Some(TransportError::Tls) => return ErrorKind::Tls,
             Some(_) => return ErrorKind::Transport,
             None => {}
         }
@@ -130,6 +137,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Connect => "connect error",
             ErrorKind::Transport => "transport error",
             ErrorKind::Timeout => "timed out",
+            ErrorKind::Tls => "TLS error",
             ErrorKind::DeadlineExceeded => "deadline exceeded",
             ErrorKind::CircuitOpen => "circuit open",
             ErrorKind::RateLimited => "rate limited",
@@ -158,6 +166,11 @@ mod tests {
         assert_eq!(kind(io::ErrorKind::ConnectionReset), ErrorKind::Transport);
         assert_eq!(kind(io::ErrorKind::TimedOut), ErrorKind::Timeout);
         assert_eq!(kind(io::ErrorKind::PermissionDenied), ErrorKind::Other);
+        let handshake = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            ErrorKind::of(&crate::classify::TlsError::new(handshake)),
+            ErrorKind::Tls
+        );
     }
 
     #[test]

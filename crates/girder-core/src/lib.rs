@@ -82,7 +82,7 @@ pub mod __private {
 
 pub use auth::{AuthError, AuthErrorKind};
 pub use body::{Body, ReplayBody, replay_request};
-pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason};
+pub use classify::{Class, Classify, DefaultClassifier, Outcome, Reason, TlsError};
 pub use clock::WallClock;
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use error::ErrorKind;

@@ -7,6 +7,9 @@
 //!   body that stalls)
 //!   and which records every request, with its arrival time on tokio's
 //!   clock, so tests assert exactly what went over the wire.
+//! - `tls` (feature `tls`): a CA, server and client certificates made at
+//!   test time, for a `TestServer::start_tls` that speaks HTTPS (mutual
+//!   TLS, one TLS version, expired or misnamed certificates).
 //! - [`MockService`]: the same scripts and the same request log, in memory,
 //!   as a `tower::Service`: a stand-in for the transport or for any layer.
 //! - [`FaultLayer`]: errors, statuses, latency and lost responses injected
@@ -54,6 +57,9 @@ pub mod redis;
 mod reply;
 mod router;
 mod server;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use fault::{FaultLayer, InjectedFault};
 pub use mock::MockService;

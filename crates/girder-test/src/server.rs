@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
@@ -20,7 +21,8 @@ use crate::{RecordedRequest, Script};
 /// A real HTTP server on `127.0.0.1`, on a port the OS picks, whose routes
 /// follow [`Script`]s and which records every request it receives.
 ///
-/// It speaks HTTP/1.1 and HTTP/2 (prior knowledge) over plain TCP and runs
+/// It speaks HTTP/1.1 and HTTP/2 (prior knowledge) over plain TCP, or over
+/// TLS with `TestServer::start_tls` (feature `tls`), and runs
 /// on the tokio runtime that started it, so a test with paused time sees
 /// scripted delays and arrival times on the same clock as its client.
 ///
@@ -57,7 +59,16 @@ pub struct TestServer {
     log: Log,
     connections: Arc<AtomicU64>,
     accept: JoinHandle<()>,
+    scheme: &'static str,
 }
+
+/// What the server speaks over TCP: TLS, or nothing (a build without the
+/// `tls` feature has no acceptor, and `Option<Acceptor>` is always `None`).
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum Acceptor {}
 
 impl TestServer {
     /// Starts a server on `127.0.0.1:0`.
@@ -66,6 +77,42 @@ impl TestServer {
     ///
     /// If no loopback port can be bound, or outside a tokio runtime.
     pub async fn start() -> TestServer {
+        TestServer::start_with(None).await
+    }
+
+    /// Starts a server on `127.0.0.1:0` that speaks TLS as `config` says:
+    /// it presents a certificate made at test time, and may require a
+    /// client certificate or one TLS version. Routes, scripts and the
+    /// request log are those of a plain server; [`url`](Self::url) starts
+    /// with `https://`.
+    ///
+    /// A client whose handshake fails gets the TLS alert; the server then
+    /// closes the connection and records no request.
+    ///
+    /// ```
+    /// use girder_test::tls::{TestCa, TlsConfig};
+    /// use girder_test::TestServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let ca = TestCa::new();
+    /// let server = TestServer::start_tls(TlsConfig::new(&ca.expired_server_cert())).await;
+    /// assert_eq!(server.https_url("/a"), format!("https://{}/a", server.addr()));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound, or outside a tokio runtime.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn start_tls(config: crate::tls::TlsConfig) -> TestServer {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config.server_config());
+        TestServer::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<Acceptor>) -> TestServer {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("girder-test: cannot bind 127.0.0.1:0: {e}"));
@@ -80,6 +127,7 @@ impl TestServer {
             router.clone(),
             log.clone(),
             connections.clone(),
+            tls,
         ));
         TestServer {
             addr,
@@ -87,6 +135,7 @@ impl TestServer {
             log,
             connections,
             accept,
+            scheme,
         }
     }
 
@@ -113,9 +162,16 @@ impl TestServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` followed by `path_and_query`.
+    /// `http://127.0.0.1:PORT` followed by `path_and_query`, or
+    /// `https://…` for a server started with `start_tls`.
     pub fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{}", self.addr, path_and_query)
+        format!("{}://{}{}", self.scheme, self.addr, path_and_query)
+    }
+
+    /// `https://127.0.0.1:PORT` followed by `path_and_query`, whatever the
+    /// server speaks (a plain server fails the client's handshake).
+    pub fn https_url(&self, path_and_query: &str) -> String {
+        format!("https://{}{}", self.addr, path_and_query)
     }
 
     /// [`TestServer::url`] as a [`Uri`].
@@ -173,7 +229,13 @@ impl Drop for TestServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, log: Log, connections: Arc<AtomicU64>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    log: Log,
+    connections: Arc<AtomicU64>,
+    tls: Option<Acceptor>,
+) {
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -182,18 +244,56 @@ async fn accept_loop(listener: TcpListener, router: Router, log: Log, connection
                 let _ = stream.set_nodelay(true);
                 let id = connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let (router, log) = (router.clone(), log.clone());
+                let tls = tls.clone();
                 tasks.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        handle(req, id, router.clone(), log.clone())
-                    });
-                    // Errors here are the scripted drops and client hang-ups.
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => serve(stream, id, router, log).await,
+                        #[cfg(feature = "tls")]
+                        Some(acceptor) => serve_tls(acceptor, stream, id, router, log).await,
+                        #[cfg(not(feature = "tls"))]
+                        Some(never) => match never {},
+                    }
                 });
             }
             // Reap finished connections so the set does not grow.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+}
+
+async fn serve<I>(io: I, connection: u64, router: Router, log: Log)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service =
+        hyper::service::service_fn(move |req| handle(req, connection, router.clone(), log.clone()));
+    // Errors here are the scripted drops and client hang-ups.
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    connection: u64,
+    router: Router,
+    log: Log,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    match acceptor.accept(stream).into_fallible().await {
+        Ok(tls) => serve(tls, connection, router, log).await,
+        Err((_, mut tcp)) => {
+            // rustls has written its alert. Closing now, with the client's
+            // request still unread (it follows its half of a TLS 1.3
+            // handshake at once), would make the kernel send a reset that
+            // may overtake the alert; so close this side only and wait for
+            // the client, which hangs up once it has read the alert.
+            let _ = tcp.shutdown().await;
+            let mut sink = [0u8; 4096];
+            while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
         }
     }
 }

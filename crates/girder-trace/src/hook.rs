@@ -122,6 +122,7 @@ pub(crate) fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::Connect => "connect",
         ErrorKind::Transport => "transport",
         ErrorKind::Timeout => "timeout",
+        ErrorKind::Tls => "tls",
         ErrorKind::DeadlineExceeded => "deadline_exceeded",
         ErrorKind::CircuitOpen => "circuit_open",
         ErrorKind::RateLimited => "rate_limited",
