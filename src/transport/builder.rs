@@ -58,6 +58,9 @@ pub struct TransportBuilder {
     tcp_keepalive: Option<Duration>,
     #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
     pub(crate) tls: crate::tls::TlsOptions,
+    /// Set by the methods of `proxy/builder.rs`.
+    #[cfg(feature = "proxy")]
+    pub(crate) proxies: crate::proxy::ProxySettings,
 }
 
 impl Default for TransportBuilder {
@@ -72,6 +75,8 @@ impl Default for TransportBuilder {
             tcp_keepalive: None,
             #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
             tls: crate::tls::TlsOptions::default(),
+            #[cfg(feature = "proxy")]
+            proxies: crate::proxy::ProxySettings::default(),
         }
     }
 }
@@ -116,7 +121,7 @@ impl TransportBuilder {
 
     /// Speaks HTTP/1.1 only: TLS connections offer nothing else by ALPN,
     /// so a server that prefers HTTP/2 answers over HTTP/1.1. Replaces
-    /// [`http2_prior_knowledge`](Self::http2_prior_knowledge).
+    /// `http2_prior_knowledge` (feature `http2`).
     ///
     /// Default: off; with the `http2` feature, HTTP/2 where TLS's ALPN
     /// chooses it and HTTP/1.1 elsewhere (without it, HTTP/1.1 only).
@@ -158,13 +163,22 @@ impl TransportBuilder {
     }
 
     /// The transport, or the error of a configuration that cannot be
-    /// honoured (a TLS configuration rustls refuses).
+    /// honoured: a TLS configuration rustls refuses, a proxy variable of
+    /// the environment that girder cannot use (see [`crate::proxy`]).
     pub fn build(self) -> Result<Transport, BuildError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(self.nodelay);
         http.set_connect_timeout(self.connect_timeout);
         http.set_keepalive(self.tcp_keepalive);
+        #[cfg(feature = "proxy")]
+        let proxies = Arc::new(self.proxies.resolve()?);
+        #[cfg(feature = "proxy")]
+        let http = crate::proxy::connector::ProxyConnector::new(
+            http,
+            proxies.clone(),
+            self.connect_timeout,
+        );
 
         #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
         let connector = {
@@ -201,6 +215,8 @@ impl TransportBuilder {
             inner: Arc::new(Inner {
                 client: client.build(connector),
                 https_only: self.https_only,
+                #[cfg(feature = "proxy")]
+                proxies,
             }),
         })
     }

@@ -65,7 +65,7 @@ impl ClientBuilder {
     }
 
     /// Speaks HTTP/1.1 only: TLS connections offer nothing else by ALPN.
-    /// Replaces [`http2_prior_knowledge`](Self::http2_prior_knowledge).
+    /// Replaces `http2_prior_knowledge` (feature `http2`).
     ///
     /// Default: off; with the `http2` feature, HTTP/2 where TLS's ALPN
     /// chooses it and HTTP/1.1 elsewhere (without it, HTTP/1.1 only).

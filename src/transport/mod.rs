@@ -3,9 +3,13 @@
 //!
 //! [`Transport`] speaks HTTP/1.1, and HTTP/2 where TLS's ALPN chooses it
 //! (feature `http2`); [`http1_only`](TransportBuilder::http1_only) and
-//! [`http2_prior_knowledge`](TransportBuilder::http2_prior_knowledge)
-//! (h2c) fix the version. Its TLS is rustls over ring (feature `rustls-ring`,
-//! default) or aws-lc-rs (`rustls-aws-lc`); it trusts the Mozilla root store
+//! `http2_prior_knowledge` (h2c, feature `http2`) fix the version. With the
+//! `proxy` feature (default) it goes through the proxies of `HTTP_PROXY`,
+//! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, or those given to
+//! `TransportBuilder::proxy`: `http://` requests in absolute form,
+//! `https://` ones in `CONNECT` tunnels (see `girder::proxy`). Its TLS is
+//! rustls over ring (feature `rustls-ring`, default) or aws-lc-rs
+//! (`rustls-aws-lc`); it trusts the Mozilla root store
 //! shipped in `webpki-roots` (feature `webpki-roots`, default: no system
 //! certificate store is read, so it behaves the same on every machine)
 //! and, with `native-roots`, the operating system's store. A build with
@@ -47,7 +51,9 @@
 //! in [`TlsError`](girder_core::TlsError), which the classifier never
 //! retries and [`Error::kind`](crate::Error::kind) calls
 //! [`Kind::Tls`](crate::Kind::Tls): hyper-util alone reports a failed
-//! handshake as a connect error.
+//! handshake as a connect error. For the same reason a proxy's refusal of
+//! a tunnel (a 4xx answer to `CONNECT`) comes bare, as the proxy module's
+//! `ProxyError`: never retried, [`Kind::Proxy`](crate::Kind::Proxy).
 
 mod builder;
 mod client;
@@ -65,6 +71,7 @@ use http::{Request, Response};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
+#[cfg(not(feature = "proxy"))]
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
@@ -81,15 +88,26 @@ pub struct Transport {
     inner: Arc<Inner>,
 }
 
+/// TCP, through proxies with the `proxy` feature.
+#[cfg(feature = "proxy")]
+type Tcp = crate::proxy::connector::ProxyConnector;
+#[cfg(not(feature = "proxy"))]
+type Tcp = HttpConnector;
+
 /// TCP, with TLS when a rustls feature is on.
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-type Connector = HttpsConnector<HttpConnector>;
+type Connector = HttpsConnector<Tcp>;
 #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
-type Connector = HttpConnector;
+type Connector = Tcp;
 
 struct Inner {
     client: Client<Connector, Body>,
     https_only: bool,
+    /// Shared with the connector, which connects through them; the
+    /// transport adds their credentials to the `http://` requests they
+    /// forward.
+    #[cfg(feature = "proxy")]
+    proxies: Arc<crate::proxy::Proxies>,
 }
 
 impl fmt::Debug for Transport {
@@ -120,7 +138,8 @@ impl Service<Request<Body>> for Transport {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+    #[cfg_attr(not(feature = "proxy"), allow(unused_mut))]
+    fn call(&mut self, mut request: Request<Body>) -> ResponseFuture {
         // Checked here rather than left to the connector, whose refusal
         // would look like a (retryable) connect error.
         let uri = request.uri();
@@ -145,6 +164,8 @@ impl Service<Request<Body>> for Transport {
                 "https_only is set and the URI is not https",
             ));
         }
+        #[cfg(feature = "proxy")]
+        self.inner.proxies.authorize(&mut request);
         ResponseFuture::sending(self.inner.client.request(request))
     }
 }
@@ -160,7 +181,10 @@ impl fmt::Display for BuildError {
 }
 
 impl BuildError {
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        not(any(feature = "rustls-ring", feature = "rustls-aws-lc", feature = "proxy")),
+        allow(dead_code)
+    )]
     pub(crate) fn new(why: impl Into<String>) -> Self {
         BuildError(why.into())
     }
