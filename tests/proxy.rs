@@ -360,6 +360,75 @@ async fn no_proxy_lists_and_no_proxy_bypass_the_proxy() {
     assert_eq!(proxy.requests().len(), 1);
 }
 
+/// A fake proxy that accepts, reads the CONNECT and then answers `answer`
+/// (or nothing, for `None`), and its URL.
+async fn fake_proxy(answer: Option<&'static [u8]>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; 1024];
+        let _ = stream.read(&mut head).await;
+        match answer {
+            Some(answer) => stream.write_all(answer).await.unwrap(),
+            None => std::future::pending().await,
+        }
+        // Held open until the client gives up.
+        let _ = stream.read(&mut head).await;
+    });
+    url
+}
+
+async fn tunnel_error(proxy_url: &str) -> Error {
+    let client = Client::builder()
+        .retry(None)
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .proxy(Proxy::https(proxy_url).unwrap())
+        .build()
+        .unwrap();
+    let request = http::Request::get("https://127.0.0.1:1/")
+        .body(Body::empty())
+        .unwrap();
+    client.execute(request).await.unwrap_err()
+}
+
+/// A proxy that accepts but never answers CONNECT: the connect timeout
+/// bounds the wait (paused time), and it is a connect error naming the
+/// proxy. One that answers something other than HTTP is one too.
+#[tokio::test(start_paused = true)]
+async fn a_proxy_that_never_answers_connect_times_out_as_a_connect_error() {
+    let silent = fake_proxy(None).await;
+    let error = tunnel_error(&silent).await;
+    assert_eq!(error.kind(), Kind::Connect, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!(
+            "the proxy {silent} did not answer CONNECT 127.0.0.1:1 within 2s"
+        )),
+        "{text}"
+    );
+
+    let garbage = fake_proxy(Some(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")).await;
+    let error = tunnel_error(&garbage).await;
+    assert_eq!(error.kind(), Kind::Connect, "{error}");
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    let mut found = None;
+    while let Some(e) = next {
+        found = found.or(e.downcast_ref::<ProxyError>());
+        next = e.source();
+    }
+    let found = found.expect("a ProxyError in the chain");
+    assert_eq!(found.proxy(), garbage);
+    assert_eq!(found.status(), None);
+    assert!(
+        found
+            .to_string()
+            .ends_with("with something other than HTTP/1"),
+        "{found}"
+    );
+}
+
 /// What a `tracing` subscriber wrote.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);

@@ -82,8 +82,9 @@ impl Default for TransportBuilder {
 }
 
 impl TransportBuilder {
-    /// Time allowed for the TCP connect of each address tried; `None`
-    /// waits as long as the OS does.
+    /// Time allowed for the TCP connect of each address tried (to the
+    /// destination, or to the proxy), and, through a proxy's tunnel, for
+    /// its answer to `CONNECT`; `None` waits as long as the OS does.
     ///
     /// Default: 5 s.
     pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
