@@ -48,7 +48,7 @@ use tower::{Layer, Service, ServiceExt};
 use crate::error::{Error, Kind};
 use crate::redirect::RedirectLayer;
 use crate::slots::Slots;
-use crate::transport::Transport;
+use crate::transport::TransportBuilder;
 use crate::url::{BaseUrl, join};
 
 /// The boxed service a [`Client`] sends through.
@@ -246,14 +246,17 @@ fn default_headers() -> HeaderMap {
 }
 
 /// Builds a [`Client`]: the canonical stack (ARCHITECTURE.md) over the
-/// [`Transport`], outermost first: logging (or a bare call record), cache,
+/// [`Transport`](crate::Transport), outermost first: logging (or a bare call record), cache,
 /// retry, circuit breaker, rate limit, redirects, auth, signing,
 /// per-attempt timeout, decompression.
 ///
 /// | setting | default |
 /// | --- | --- |
 /// | base URL | none (requests need absolute URLs) |
-/// | connect timeout | 5 s |
+/// | connect timeout (the transport's, shared with [`TransportBuilder`]) | 5 s |
+/// | idle connections kept per host, and for how long | 32, 90 s |
+/// | TCP keepalive | off (the OS's setting) |
+/// | HTTP versions | HTTP/2 where TLS's ALPN chooses it (feature `http2`), HTTP/1.1 elsewhere; `http1_only`, `http2_prior_knowledge` |
 /// | per-attempt timeout | 10 s |
 /// | total timeout (the call's [`Deadline`]) | 30 s |
 /// | retry | on, [`RetryPolicy::default`] |
@@ -271,7 +274,9 @@ pub struct ClientBuilder {
     base_url: Option<String>,
     allow_absolute: bool,
     default_headers: HeaderMap,
-    connect_timeout: Option<Duration>,
+    /// The settings of the transport [`build`](Self::build) makes; set by
+    /// the methods of `transport/client.rs` and `tls/builder.rs`.
+    pub(crate) transport: TransportBuilder,
     attempt_timeout: Option<Duration>,
     total_timeout: Option<Duration>,
     #[cfg(feature = "retry")]
@@ -305,9 +310,6 @@ pub struct ClientBuilder {
     credential_origins: Option<Vec<Origin>>,
     #[cfg(feature = "redis")]
     redis: Option<crate::redis::RedisConfig>,
-    /// Set by the TLS methods, which live in `tls/builder.rs`.
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    pub(crate) tls: crate::tls::TlsOptions,
     error: Option<Error>,
 }
 
@@ -317,7 +319,7 @@ impl Default for ClientBuilder {
             base_url: None,
             allow_absolute: false,
             default_headers: default_headers(),
-            connect_timeout: Some(Duration::from_secs(5)),
+            transport: TransportBuilder::default(),
             attempt_timeout: Some(Duration::from_secs(10)),
             total_timeout: Some(Duration::from_secs(30)),
             #[cfg(feature = "retry")]
@@ -340,8 +342,6 @@ impl Default for ClientBuilder {
             credential_origins: None,
             #[cfg(feature = "redis")]
             redis: None,
-            #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-            tls: crate::tls::TlsOptions::default(),
             error: None,
         }
     }
@@ -424,12 +424,6 @@ impl ClientBuilder {
     /// The `User-Agent` (default `girder/<version>`).
     pub fn user_agent(self, value: impl AsRef<str>) -> Self {
         self.default_header("user-agent", value)
-    }
-
-    /// The connect timeout (default 5 s; `None`: the OS's).
-    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.connect_timeout = timeout.into();
-        self
     }
 
     /// The timeout of each attempt (default 10 s; `None`: none).
@@ -624,14 +618,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client over the default [`Transport`].
+    /// Builds the client over the default [`Transport`](crate::Transport).
     pub fn build(self) -> Result<Client, Error> {
-        let transport = Transport::builder().connect_timeout(self.connect_timeout);
-        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-        let transport = transport.tls_options(self.tls.clone());
-        let transport = transport
-            .build()
-            .map_err(|e| Error::with_message(Kind::Builder, e.to_string(), Some(Box::new(e))))?;
+        let transport =
+            self.transport.clone().build().map_err(|e| {
+                Error::with_message(Kind::Builder, e.to_string(), Some(Box::new(e)))
+            })?;
         self.build_with_transport(transport)
     }
 

@@ -41,6 +41,14 @@ pub enum Kind {
     /// counts it as it counts a connect error. Its `source()` chain holds
     /// rustls's error.
     Tls,
+    /// A proxy refused the call: it wants credentials or refused the ones
+    /// given (`407 Proxy Authentication Required`, or `401` from some
+    /// proxies, in answer to a `CONNECT`; a `407` response to an `http://`
+    /// request), or it refused a tunnel to the destination (another 4xx
+    /// answer to `CONNECT`, such as `403` when its policy forbids the
+    /// host or port). Never retried. An unreachable proxy is a
+    /// [`Kind::Connect`] error. See `girder::proxy` (feature `proxy`).
+    Proxy,
     /// An attempt timed out.
     Timeout,
     /// The call's deadline passed.
@@ -74,6 +82,7 @@ impl Kind {
             400 | 422 => Kind::Validation,
             401 => Kind::Authentication,
             403 => Kind::Authorization,
+            407 => Kind::Proxy,
             404 | 410 => Kind::NotFound,
             409 | 412 => Kind::Conflict,
             429 => Kind::RateLimited,
@@ -88,6 +97,13 @@ impl Kind {
         while let Some(err) = next {
             if err.is::<crate::transport::InvalidRequest>() {
                 return Kind::Builder;
+            }
+            #[cfg(feature = "proxy")]
+            if err
+                .downcast_ref::<crate::proxy::ProxyError>()
+                .is_some_and(crate::proxy::ProxyError::is_refusal)
+            {
+                return Kind::Proxy;
             }
             // Only the rate limiter's shared quota surfaces it, refusing a
             // call it could not check (`fail_closed`): a rate-limit refusal.
@@ -127,6 +143,7 @@ impl fmt::Display for Kind {
             Kind::Server => "server error",
             Kind::Connect => "connect error",
             Kind::Tls => "TLS error",
+            Kind::Proxy => "proxy error",
             Kind::Timeout => "timed out",
             Kind::DeadlineExceeded => "deadline exceeded",
             Kind::CircuitOpen => "circuit open",
@@ -280,7 +297,8 @@ impl Error {
 
     /// Whether trying the same call again later may succeed: rate limits,
     /// server errors, timeouts, connect errors, open circuits, transport
-    /// failures; not validation, authentication, TLS or decode errors.
+    /// failures; not validation, authentication, TLS, proxy or decode
+    /// errors.
     pub fn is_retryable(&self) -> bool {
         match self.inner.kind {
             Kind::RateLimited
@@ -477,13 +495,14 @@ mod tests {
         assert_eq!(e(422).kind(), Kind::Validation);
         assert_eq!(e(401).kind(), Kind::Authentication);
         assert_eq!(e(403).kind(), Kind::Authorization);
+        assert_eq!(e(407).kind(), Kind::Proxy);
         assert_eq!(e(404).kind(), Kind::NotFound);
         assert_eq!(e(409).kind(), Kind::Conflict);
         assert_eq!(e(429).kind(), Kind::RateLimited);
         assert_eq!(e(418).kind(), Kind::ClientStatus);
         assert_eq!(e(503).kind(), Kind::Server);
         assert!(e(503).is_retryable() && e(429).is_retryable());
-        assert!(!e(400).is_retryable() && !e(501).is_retryable());
+        assert!(!e(400).is_retryable() && !e(501).is_retryable() && !e(407).is_retryable());
     }
 
     #[test]

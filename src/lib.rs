@@ -7,7 +7,9 @@
 //! configured with its own type; requests and responses are typed, and
 //! every failure is one [`Error`] with a [`Kind`]. The transport's TLS
 //! (custom roots, mutual TLS, the lowest version) is set on the builder,
-//! with the types of `tls`. The layers live in their
+//! with the types of `tls`, and so are its proxies (feature `proxy`:
+//! `HTTP_PROXY` and friends by default, or `Proxy`) and its connections
+//! (HTTP versions, pool, keepalive). The layers live in their
 //! own `girder-*` crates and are re-exported here ([`cache`], [`retry`],
 //! [`breaker`], [`ratelimit`], [`trace`], [`auth`], `sign`) with the
 //! shared vocabulary of [`girder_core`], so they can also be stacked by
@@ -53,6 +55,9 @@ mod ext;
 mod fleet;
 pub mod graphql;
 pub mod paginate;
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub mod proxy;
 mod redirect;
 pub mod resource;
 mod slots;
@@ -155,6 +160,10 @@ pub mod sign {
 }
 
 pub use transport::{Transport, TransportBuilder};
+
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub use proxy::Proxy;
 
 pub use girder_core as core;
 

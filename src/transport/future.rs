@@ -43,8 +43,14 @@ impl ResponseFuture {
 
 /// hyper-util's error, wrapped in [`TlsError`](girder_core::TlsError) when
 /// rustls's error is in its chain: hyper-util calls a failed handshake a
-/// connect error, which the classifier would retry.
+/// connect error, which the classifier would retry. A proxy's refusal of a
+/// tunnel is returned bare, for the same reason (see
+/// `ProxyError::refusal_in`).
 fn classify(error: legacy::Error) -> BoxError {
+    #[cfg(feature = "proxy")]
+    if let Some(refusal) = crate::proxy::ProxyError::refusal_in(&error) {
+        return Box::new(refusal);
+    }
     #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
     if crate::tls::is_tls_failure(&error) {
         return Box::new(girder_core::TlsError::new(error));

@@ -2,15 +2,23 @@
 //! client over rustls.
 //!
 //! [`Transport`] speaks HTTP/1.1, and HTTP/2 where TLS's ALPN chooses it
-//! (feature `http2`). Its TLS is rustls over ring (feature `rustls-ring`,
-//! default) or aws-lc-rs (`rustls-aws-lc`); it trusts the Mozilla root store
+//! (feature `http2`); [`http1_only`](TransportBuilder::http1_only) and
+//! `http2_prior_knowledge` (h2c, feature `http2`) fix the version. With the
+//! `proxy` feature (default) it goes through the proxies of `HTTP_PROXY`,
+//! `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, or those given to
+//! `TransportBuilder::proxy`: `http://` requests in absolute form,
+//! `https://` ones in `CONNECT` tunnels (see `girder::proxy`). Its TLS is
+//! rustls over ring (feature `rustls-ring`, default) or aws-lc-rs
+//! (`rustls-aws-lc`); it trusts the Mozilla root store
 //! shipped in `webpki-roots` (feature `webpki-roots`, default: no system
 //! certificate store is read, so it behaves the same on every machine)
 //! and, with `native-roots`, the operating system's store. A build with
 //! neither rustls feature sends `http://` only and refuses `https://`
 //! before connecting. Custom roots, a client certificate for mutual TLS and
-//! the lowest TLS version are set on the builder; see [`crate::tls`]. It sets `TCP_NODELAY`, bounds the TCP connect with a
-//! timeout and closes pooled connections left idle too long. It is a
+//! the lowest TLS version are set on the builder; see [`crate::tls`]. It
+//! sets `TCP_NODELAY`, bounds the TCP connect with a timeout (5 s), keeps
+//! up to 32 idle connections per host and closes those left idle for
+//! 90 s, each a [`TransportBuilder`] setting. It is a
 //! `Service<Request<Body>>` whose responses carry a [`Body`], so the
 //! girder layers stack on it directly.
 //!
@@ -43,24 +51,28 @@
 //! in [`TlsError`](girder_core::TlsError), which the classifier never
 //! retries and [`Error::kind`](crate::Error::kind) calls
 //! [`Kind::Tls`](crate::Kind::Tls): hyper-util alone reports a failed
-//! handshake as a connect error.
+//! handshake as a connect error. For the same reason a proxy's refusal of
+//! a tunnel (a 4xx answer to `CONNECT`) comes bare, as the proxy module's
+//! `ProxyError`: never retried, [`Kind::Proxy`](crate::Kind::Proxy).
 
+mod builder;
+mod client;
 mod future;
 
+pub use builder::TransportBuilder;
 pub use future::ResponseFuture;
 
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use girder_core::{Body, BoxError};
 use http::{Request, Response};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
+#[cfg(not(feature = "proxy"))]
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 /// hyper-util's pooled client over rustls; see the [module docs](self).
@@ -76,15 +88,26 @@ pub struct Transport {
     inner: Arc<Inner>,
 }
 
+/// TCP, through proxies with the `proxy` feature.
+#[cfg(feature = "proxy")]
+type Tcp = crate::proxy::connector::ProxyConnector;
+#[cfg(not(feature = "proxy"))]
+type Tcp = HttpConnector;
+
 /// TCP, with TLS when a rustls feature is on.
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-type Connector = HttpsConnector<HttpConnector>;
+type Connector = HttpsConnector<Tcp>;
 #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
-type Connector = HttpConnector;
+type Connector = Tcp;
 
 struct Inner {
     client: Client<Connector, Body>,
     https_only: bool,
+    /// Shared with the connector, which connects through them; the
+    /// transport adds their credentials to the `http://` requests they
+    /// forward.
+    #[cfg(feature = "proxy")]
+    proxies: Arc<crate::proxy::Proxies>,
 }
 
 impl fmt::Debug for Transport {
@@ -115,7 +138,8 @@ impl Service<Request<Body>> for Transport {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+    #[cfg_attr(not(feature = "proxy"), allow(unused_mut))]
+    fn call(&mut self, mut request: Request<Body>) -> ResponseFuture {
         // Checked here rather than left to the connector, whose refusal
         // would look like a (retryable) connect error.
         let uri = request.uri();
@@ -140,230 +164,9 @@ impl Service<Request<Body>> for Transport {
                 "https_only is set and the URI is not https",
             ));
         }
+        #[cfg(feature = "proxy")]
+        self.inner.proxies.authorize(&mut request);
         ResponseFuture::sending(self.inner.client.request(request))
-    }
-}
-
-/// Configures a [`Transport`].
-#[derive(Debug, Clone)]
-pub struct TransportBuilder {
-    connect_timeout: Option<Duration>,
-    pool_idle_timeout: Option<Duration>,
-    pool_max_idle_per_host: usize,
-    http2: bool,
-    https_only: bool,
-    nodelay: bool,
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    tls: crate::tls::TlsOptions,
-}
-
-impl Default for TransportBuilder {
-    fn default() -> Self {
-        TransportBuilder {
-            connect_timeout: Some(Duration::from_secs(10)),
-            pool_idle_timeout: Some(Duration::from_secs(90)),
-            pool_max_idle_per_host: 32,
-            http2: true,
-            https_only: false,
-            nodelay: true,
-            #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-            tls: crate::tls::TlsOptions::default(),
-        }
-    }
-}
-
-impl TransportBuilder {
-    /// Time allowed for the TCP connect of each address tried; `None`
-    /// waits as long as the OS does.
-    ///
-    /// Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.connect_timeout = timeout.into();
-        self
-    }
-
-    /// How long an idle pooled connection is kept; `None` keeps it until
-    /// the server closes it.
-    ///
-    /// Default: 90 s.
-    pub fn pool_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.pool_idle_timeout = timeout.into();
-        self
-    }
-
-    /// The most idle connections kept per host.
-    ///
-    /// Default: 32.
-    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
-        self.pool_max_idle_per_host = max;
-        self
-    }
-
-    /// Whether HTTP/2 is offered by ALPN on TLS connections (HTTP/1.1
-    /// always is; plain-text connections use HTTP/1.1).
-    ///
-    /// Default: `true`.
-    #[cfg(feature = "http2")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
-    pub fn http2(mut self, enabled: bool) -> Self {
-        self.http2 = enabled;
-        self
-    }
-
-    /// Whether `http://` URIs are refused, so nothing leaves unencrypted.
-    ///
-    /// Default: `false`.
-    pub fn https_only(mut self, enabled: bool) -> Self {
-        self.https_only = enabled;
-        self
-    }
-
-    /// Whether `TCP_NODELAY` is set on new connections. Leave it on: API
-    /// calls are small writes that Nagle's algorithm would hold back.
-    ///
-    /// Default: `true`.
-    pub fn nodelay(mut self, enabled: bool) -> Self {
-        self.nodelay = enabled;
-        self
-    }
-
-    /// Trusts `certificate` as a root, beside the built-in roots (or
-    /// instead of them, with
-    /// [`tls_built_in_root_certs(false)`](Self::tls_built_in_root_certs)):
-    /// an internal CA. May be called more than once.
-    ///
-    /// Default: no root added.
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
-    )]
-    pub fn add_root_certificate(mut self, certificate: crate::tls::Certificate) -> Self {
-        self.tls.roots.push(certificate);
-        self
-    }
-
-    /// Whether the built-in roots are trusted: Mozilla's (feature
-    /// `webpki-roots`) and the operating system's (feature `native-roots`).
-    /// `false` trusts only the certificates given to
-    /// [`add_root_certificate`](Self::add_root_certificate); with none,
-    /// [`build`](Self::build) fails.
-    ///
-    /// Default: `true`.
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
-    )]
-    pub fn tls_built_in_root_certs(mut self, enabled: bool) -> Self {
-        self.tls.built_in_roots = enabled;
-        self
-    }
-
-    /// The client certificate and key presented to servers that ask for one
-    /// (mutual TLS).
-    ///
-    /// Default: none.
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
-    )]
-    pub fn identity(mut self, identity: crate::tls::Identity) -> Self {
-        self.tls.identity = Some(identity);
-        self
-    }
-
-    /// The lowest TLS version spoken: a server that offers only older ones
-    /// fails the handshake ([`Kind::Tls`](crate::Kind::Tls)).
-    ///
-    /// Default: [`TlsVersion::Tls1_2`](crate::tls::TlsVersion::Tls1_2).
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
-    )]
-    pub fn min_tls_version(mut self, version: crate::tls::TlsVersion) -> Self {
-        self.tls.min_version = version;
-        self
-    }
-
-    /// **For tests only.** Accepts any server certificate: self-signed,
-    /// expired, issued by anyone, for any name. Anyone on the network path
-    /// can then read and change the traffic, credentials included. The
-    /// handshake's signatures are still checked against the certificate
-    /// presented. [`build`](Self::build) logs a warning (`girder::transport`)
-    /// each time it builds a transport with this on.
-    ///
-    /// Trust a test CA with
-    /// [`add_root_certificate`](Self::add_root_certificate) instead where
-    /// you can.
-    ///
-    /// Default: `false`.
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc")))
-    )]
-    pub fn danger_accept_invalid_certs(mut self, enabled: bool) -> Self {
-        self.tls.danger_accept_invalid_certs = enabled;
-        self
-    }
-
-    /// All the TLS settings at once, from the `ClientBuilder`.
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-    pub(crate) fn tls_options(mut self, options: crate::tls::TlsOptions) -> Self {
-        self.tls = options;
-        self
-    }
-
-    /// The transport, or the error of a TLS configuration rustls refuses.
-    pub fn build(self) -> Result<Transport, BuildError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(self.nodelay);
-        http.set_connect_timeout(self.connect_timeout);
-
-        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
-        let connector = {
-            let tls = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(self.tls.client_config()?);
-            let tls = if self.https_only {
-                tls.https_only()
-            } else {
-                tls.https_or_http()
-            };
-            let tls = tls.enable_http1();
-            #[cfg(feature = "http2")]
-            let connector = if self.http2 {
-                tls.enable_http2().wrap_connector(http)
-            } else {
-                tls.wrap_connector(http)
-            };
-            #[cfg(not(feature = "http2"))]
-            let connector = tls.wrap_connector(http);
-            connector
-        };
-        #[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
-        let connector = http;
-        #[cfg(not(all(
-            feature = "http2",
-            any(feature = "rustls-ring", feature = "rustls-aws-lc")
-        )))]
-        let _ = self.http2;
-
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_max_idle_per_host(self.pool_max_idle_per_host)
-            .build(connector);
-        Ok(Transport {
-            inner: Arc::new(Inner {
-                client,
-                https_only: self.https_only,
-            }),
-        })
     }
 }
 
@@ -378,7 +181,10 @@ impl fmt::Display for BuildError {
 }
 
 impl BuildError {
-    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    #[cfg_attr(
+        not(any(feature = "rustls-ring", feature = "rustls-aws-lc", feature = "proxy")),
+        allow(dead_code)
+    )]
     pub(crate) fn new(why: impl Into<String>) -> Self {
         BuildError(why.into())
     }

@@ -18,6 +18,9 @@
 //!   property tests of parsers, on the stable toolchain.
 //! - [`RedisServer`]: a real `redis-server` on a free loopback port, for
 //!   tests of shared state (skipped where it is not installed, except in CI).
+//! - [`ProxyServer`]: a real forward proxy (`tinyproxy`) on a free loopback
+//!   port, optionally asking for Basic credentials, for tests of a client's
+//!   proxy support (skipped where it is not installed, except in CI).
 //!
 //! ```
 //! use girder_test::{Reply, TestServer};
@@ -52,6 +55,7 @@ pub mod fault;
 #[cfg_attr(docsrs, doc(cfg(feature = "fuzz")))]
 pub mod fuzz;
 pub mod mock;
+pub mod proxy;
 mod recorded;
 pub mod redis;
 mod reply;
@@ -63,6 +67,7 @@ pub mod tls;
 
 pub use fault::{FaultLayer, InjectedFault};
 pub use mock::MockService;
+pub use proxy::{ProxyConfig, ProxyServer, ProxyServerError};
 pub use recorded::RecordedRequest;
 pub use redis::{RedisServer, RedisServerError};
 pub use reply::{Reply, Script};
@@ -96,4 +101,10 @@ pub fn expect_ready<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Ready(output) => output,
         std::task::Poll::Pending => panic!("expect_ready: the future is pending"),
     }
+}
+
+/// Whether the tests run in CI (`CI=true` or `CI=1`), where a missing
+/// `redis-server` or `tinyproxy` fails the test instead of skipping it.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }

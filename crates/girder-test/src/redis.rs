@@ -98,7 +98,7 @@ impl RedisServer {
     pub fn start_or_skip(test: &str) -> Option<Self> {
         match RedisServer::start() {
             Ok(server) => Some(server),
-            Err(RedisServerError::NotInstalled) if !in_ci() => {
+            Err(RedisServerError::NotInstalled) if !crate::in_ci() => {
                 eprintln!("skipped: {test}: {}", RedisServerError::NotInstalled);
                 None
             }
@@ -223,10 +223,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 fn free_port() -> io::Result<u16> {
