@@ -54,7 +54,9 @@ mod fleet;
 pub mod graphql;
 pub mod paginate;
 mod redirect;
+mod request;
 pub mod resource;
+mod response;
 mod slots;
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 #[cfg_attr(
