@@ -40,6 +40,7 @@ use tokio::runtime::Runtime;
 
 use crate::error::{Error, Kind};
 use crate::paginate::{Page, Pagination};
+use crate::url::IntoUrl;
 
 /// Owns the runtime; shuts it down without blocking when dropped inside
 /// another runtime (where a blocking shutdown would panic).
@@ -121,37 +122,43 @@ impl Client {
         &self.inner
     }
 
-    /// A request with `method` for `path`.
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    /// A request with `method` for `url`, a path or an absolute URL; see
+    /// [`crate::Client::request`].
+    pub fn request<U: IntoUrl>(&self, method: Method, url: U) -> RequestBuilder {
         RequestBuilder {
-            inner: self.inner.request(method, path),
+            inner: self.inner.request(method, url),
             rt: self.rt.clone(),
         }
     }
 
     /// A GET request.
-    pub fn get(&self, path: &str) -> RequestBuilder {
-        self.request(Method::GET, path)
+    pub fn get<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::GET, url)
     }
 
     /// A POST request.
-    pub fn post(&self, path: &str) -> RequestBuilder {
-        self.request(Method::POST, path)
+    pub fn post<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::POST, url)
     }
 
     /// A PUT request.
-    pub fn put(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PUT, path)
+    pub fn put<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PUT, url)
     }
 
     /// A PATCH request.
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PATCH, path)
+    pub fn patch<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A HEAD request.
+    pub fn head<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::HEAD, url)
     }
 
     /// A DELETE request.
-    pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.request(Method::DELETE, path)
+    pub fn delete<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::DELETE, url)
     }
 
     /// Sends a request built elsewhere.

@@ -23,9 +23,7 @@ use girder_auth::{AuthConfig, AuthLayer};
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
 #[cfg(feature = "cache")]
 use girder_cache::{CacheConfig, CacheLayer};
-#[cfg(any(feature = "auth", feature = "sign"))]
-use girder_core::origin::CredentialScope;
-use girder_core::origin::Origin;
+use girder_core::origin::{CredentialScope, Origin};
 use girder_core::{Body, BoxError, CallRecord, CallRecordLayer, Deadline};
 #[cfg(feature = "ratelimit")]
 use girder_ratelimit::{InFlightBody, RateLimitLayer, RateLimitPolicy};
@@ -46,7 +44,7 @@ pub use crate::request::RequestBuilder;
 pub use crate::response::Response;
 use crate::slots::Slots;
 use crate::transport::Transport;
-use crate::url::{BaseUrl, join};
+use crate::url::{BaseUrl, IntoUrl, join};
 
 /// The boxed service a [`Client`] sends through.
 pub type ClientService = BoxCloneSyncService<Request<Body>, http::Response<Body>, BoxError>;
@@ -79,6 +77,8 @@ struct Inner {
     base: Option<BaseUrl>,
     allow_absolute: bool,
     default_headers: HeaderMap,
+    /// Where the default headers that carry credentials may go.
+    credential_scope: CredentialScope,
     total_timeout: Option<Duration>,
     max_response_bytes: usize,
 }
@@ -92,7 +92,32 @@ impl fmt::Debug for Client {
     }
 }
 
+impl Default for Client {
+    /// [`Client::new`].
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
 impl Client {
+    /// A client with the defaults of [`ClientBuilder`] and no base URL:
+    /// every request needs an absolute URL, as with reqwest's
+    /// `Client::new()`. Unlike reqwest's, it retries idempotent requests,
+    /// logs each call (`tracing`) and bounds each call by a total timeout
+    /// (30 s); see the README's "Coming from reqwest".
+    ///
+    /// # Panics
+    ///
+    /// When the default transport cannot be built (rustls refuses the
+    /// default TLS settings, or no root certificate is available), as
+    /// reqwest's does. [`Client::builder`]`().build()` returns that error
+    /// instead.
+    pub fn new() -> Client {
+        Client::builder()
+            .build()
+            .unwrap_or_else(|e| panic!("girder::Client::new: {e}"))
+    }
+
     /// A builder with the defaults (see [`ClientBuilder`]).
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
@@ -120,6 +145,7 @@ impl Client {
                 base: None,
                 allow_absolute: true,
                 default_headers: default_headers(),
+                credential_scope: CredentialScope::any(),
                 total_timeout: None,
                 max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             }),
@@ -131,9 +157,14 @@ impl Client {
         self.inner.service.prototype().clone()
     }
 
-    /// A request with `method` for `path` (joined onto the base URL).
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = join(self.inner.base.as_ref(), path, self.inner.allow_absolute);
+    /// A request with `method` for `url`: a path joined onto the base URL,
+    /// or an absolute URL (see [`IntoUrl`]). A URL the client refuses (a
+    /// path without a base URL, another origin than the base URL's without
+    /// [`allow_absolute_urls`](ClientBuilder::allow_absolute_urls)) is a
+    /// [`Kind::Builder`] error from [`send`](RequestBuilder::send).
+    pub fn request<U: IntoUrl>(&self, method: Method, url: U) -> RequestBuilder {
+        let text = url.into_text();
+        let url = join(self.inner.base.as_ref(), &text, self.inner.allow_absolute);
         RequestBuilder {
             client: self.clone(),
             request: url.map(|url| {
@@ -151,33 +182,33 @@ impl Client {
     }
 
     /// A GET request.
-    pub fn get(&self, path: &str) -> RequestBuilder {
-        self.request(Method::GET, path)
+    pub fn get<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::GET, url)
     }
 
     /// A POST request.
-    pub fn post(&self, path: &str) -> RequestBuilder {
-        self.request(Method::POST, path)
+    pub fn post<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::POST, url)
     }
 
     /// A PUT request.
-    pub fn put(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PUT, path)
+    pub fn put<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PUT, url)
     }
 
     /// A PATCH request.
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PATCH, path)
+    pub fn patch<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PATCH, url)
     }
 
     /// A DELETE request.
-    pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.request(Method::DELETE, path)
+    pub fn delete<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::DELETE, url)
     }
 
     /// A HEAD request.
-    pub fn head(&self, path: &str) -> RequestBuilder {
-        self.request(Method::HEAD, path)
+    pub fn head<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::HEAD, url)
     }
 
     /// A paginated GET of `path`: see [`crate::paginate`].
@@ -198,11 +229,22 @@ impl Client {
 
     /// Sends a request built elsewhere through the client's stack (default
     /// headers and the total timeout apply; the URL is used as it is).
+    ///
+    /// A default header that carries a credential (one set with
+    /// [`secret_header`](ClientBuilder::secret_header), or named
+    /// `Authorization`, `Proxy-Authorization`, `Cookie` or `X-Api-Key`) is
+    /// added only to a request for the client's credential origins (the
+    /// base URL's, or [`credential_origins`](ClientBuilder::credential_origins)),
+    /// as auth and signing are.
     pub async fn execute(&self, mut request: Request<Body>) -> Result<Response, Error> {
         for (name, value) in &self.inner.default_headers {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().insert(name.clone(), value.clone());
+            if request.headers().contains_key(name)
+                || (crate::redirect::carries_credential(name, value)
+                    && !self.inner.credential_scope.permits_uri(request.uri()))
+            {
+                continue;
             }
+            request.headers_mut().insert(name.clone(), value.clone());
         }
         if Deadline::of(&request).is_none()
             && let Some(total) = self.inner.total_timeout
@@ -680,8 +722,8 @@ impl ClientBuilder {
         let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
             .layer(service);
         // Credentials go only where the user said: the listed origins, or
-        // the base URL's. A layer given its own scope keeps it.
-        #[cfg(any(feature = "auth", feature = "sign"))]
+        // the base URL's. A layer given its own scope keeps it; the default
+        // headers that carry credentials follow the same scope.
         let scope = match (self.credential_origins, &base) {
             (Some(origins), _) => CredentialScope::only(origins),
             (None, Some(base)) => CredentialScope::only(base.origin()),
@@ -777,6 +819,7 @@ impl ClientBuilder {
                 base,
                 allow_absolute: self.allow_absolute,
                 default_headers: self.default_headers,
+                credential_scope: scope,
                 total_timeout: self.total_timeout,
                 max_response_bytes: self.max_response_bytes,
             }),

@@ -157,6 +157,7 @@ pub mod sign {
 }
 
 pub use transport::{Transport, TransportBuilder};
+pub use url::IntoUrl;
 
 pub use girder_core as core;
 

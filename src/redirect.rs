@@ -267,16 +267,20 @@ impl Carried {
     }
 }
 
+/// Whether a header carries a credential: marked sensitive, or named as
+/// one of [`CREDENTIALS`]. The client keeps such default headers to its
+/// credential origins too (`Client::execute`).
+pub(crate) fn carries_credential(name: &HeaderName, value: &http::HeaderValue) -> bool {
+    value.is_sensitive() || CREDENTIALS.contains(name)
+}
+
 fn strip_credentials(headers: &mut HeaderMap) {
-    for name in &CREDENTIALS {
-        headers.remove(name);
-    }
-    let sensitive: Vec<HeaderName> = headers
+    let secret: Vec<HeaderName> = headers
         .iter()
-        .filter(|(_, v)| v.is_sensitive())
+        .filter(|(n, v)| carries_credential(n, v))
         .map(|(n, _)| n.clone())
         .collect();
-    for name in sensitive {
+    for name in secret {
         headers.remove(name);
     }
 }

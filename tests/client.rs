@@ -324,7 +324,7 @@ async fn from_service_keeps_the_api_over_any_stack() {
     );
     let c = Client::from_service(girder::Transport::new().unwrap());
     let text = c
-        .get(&server.url("/raw"))
+        .get(server.url("/raw"))
         .send()
         .await
         .unwrap()
