@@ -219,8 +219,49 @@ impl RequestBuilder {
     }
 
     /// A header; see [`crate::RequestBuilder::header`].
-    pub fn header(self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+    pub fn header<K, V>(self, name: K, value: V) -> Self
+    where
+        K: TryInto<http::HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<http::HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
         self.map(|r| r.header(name, value))
+    }
+
+    /// Several headers; see [`crate::RequestBuilder::headers`].
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.map(|r| r.headers(headers))
+    }
+
+    /// `Authorization: Bearer …`, marked sensitive; see
+    /// [`crate::RequestBuilder::bearer_auth`].
+    pub fn bearer_auth<T: fmt::Display>(self, token: T) -> Self {
+        self.map(|r| r.bearer_auth(token))
+    }
+
+    /// `Authorization: Basic …`, marked sensitive; see
+    /// [`crate::RequestBuilder::basic_auth`].
+    pub fn basic_auth<U: fmt::Display, P: fmt::Display>(
+        self,
+        username: U,
+        password: Option<P>,
+    ) -> Self {
+        self.map(|r| r.basic_auth(username, password))
+    }
+
+    /// The HTTP version; see [`crate::RequestBuilder::version`].
+    pub fn version(self, version: http::Version) -> Self {
+        self.map(|r| r.version(version))
+    }
+
+    /// A copy, or `None` for a streamed body; see
+    /// [`crate::RequestBuilder::try_clone`].
+    pub fn try_clone(&self) -> Option<RequestBuilder> {
+        Some(RequestBuilder {
+            inner: self.inner.try_clone()?,
+            rt: self.rt.clone(),
+        })
     }
 
     /// A JSON body.
