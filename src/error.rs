@@ -4,22 +4,36 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use girder_core::{BoxError, ErrorKind, ServerHints};
+use girder_core::{AuthError, BoxError, ErrorKind, ServerHints};
 use http::{HeaderMap, StatusCode};
 
 /// How many bytes of an error response's body an [`Error`] keeps.
 pub const BODY_SNIPPET_BYTES: usize = 4096;
 
 /// What went wrong, as a caller branches on it.
+///
+/// Statuses are named as HTTP names them ([`Unauthorized`](Kind::Unauthorized)
+/// for 401, [`Forbidden`](Kind::Forbidden) for 403), and a failure of the
+/// client's own credentials is [`CredentialSource`](Kind::CredentialSource):
+/// "the API refused the credential" and "the client had no credential to
+/// send" call for different fixes (a new grant or scope, against a token
+/// endpoint that is down or refuses the client's secret), so their names
+/// share no word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {
     /// 400 Bad Request or 422 Unprocessable Content: the request was wrong.
     Validation,
-    /// 401 Unauthorized.
-    Authentication,
-    /// 403 Forbidden.
-    Authorization,
+    /// 401 Unauthorized: the API did not accept the request's credential
+    /// (missing, expired, revoked). With
+    /// [`ClientBuilder::auth`](crate::ClientBuilder::auth) the auth layer
+    /// has already refreshed the credential and sent the request once more.
+    /// Not to be confused with [`CredentialSource`](Kind::CredentialSource),
+    /// where no credential could be obtained and the API was never asked.
+    Unauthorized,
+    /// 403 Forbidden: the API knows who is calling and refuses (a missing
+    /// scope or permission).
+    Forbidden,
     /// 404 Not Found (and 410 Gone).
     NotFound,
     /// 409 Conflict (and 412 Precondition Failed).
@@ -47,8 +61,16 @@ pub enum Kind {
     DeadlineExceeded,
     /// The circuit breaker refused the call.
     CircuitOpen,
-    /// Credentials could not be obtained or applied.
-    Auth,
+    /// The client could not obtain a credential to send, so the request
+    /// was not sent to the API: the auth layer's
+    /// [`CredentialSource`](crate::auth::CredentialSource) failed (its token
+    /// endpoint refused the client, answered garbage or could not be
+    /// reached, a key pool ran dry, a JWT could not be signed).
+    /// [`Error::message`] carries a token endpoint's `error` and
+    /// `error_description`, and the source chain holds the
+    /// [`AuthError`]. Compare [`Unauthorized`](Kind::Unauthorized): the API
+    /// answered 401.
+    CredentialSource,
     /// The request could not be signed.
     Signing,
     /// The response body could not be decoded (JSON, UTF-8).
@@ -72,8 +94,8 @@ impl Kind {
     pub fn for_status(status: StatusCode) -> Option<Kind> {
         Some(match status.as_u16() {
             400 | 422 => Kind::Validation,
-            401 => Kind::Authentication,
-            403 => Kind::Authorization,
+            401 => Kind::Unauthorized,
+            403 => Kind::Forbidden,
             404 | 410 => Kind::NotFound,
             409 | 412 => Kind::Conflict,
             429 => Kind::RateLimited,
@@ -104,7 +126,7 @@ impl Kind {
             ErrorKind::DeadlineExceeded => Kind::DeadlineExceeded,
             ErrorKind::CircuitOpen => Kind::CircuitOpen,
             ErrorKind::RateLimited => Kind::RateLimited,
-            ErrorKind::Auth => Kind::Auth,
+            ErrorKind::Auth => Kind::CredentialSource,
             ErrorKind::Signing => Kind::Signing,
             ErrorKind::Decode => Kind::Decode,
             ErrorKind::InvalidRequest => Kind::Builder,
@@ -118,8 +140,8 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Kind::Validation => "validation error",
-            Kind::Authentication => "authentication required",
-            Kind::Authorization => "not authorized",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
             Kind::NotFound => "not found",
             Kind::Conflict => "conflict",
             Kind::RateLimited => "rate limited",
@@ -130,7 +152,7 @@ impl fmt::Display for Kind {
             Kind::Timeout => "timed out",
             Kind::DeadlineExceeded => "deadline exceeded",
             Kind::CircuitOpen => "circuit open",
-            Kind::Auth => "authentication error",
+            Kind::CredentialSource => "no credential could be obtained",
             Kind::Signing => "signing error",
             Kind::Decode => "decode error",
             Kind::Builder => "invalid request",
@@ -193,6 +215,9 @@ impl Error {
         let kind = Kind::of(&*source);
         let mut error = Error::new(kind);
         error.inner.retry_after = retry_after_of(&*source);
+        if kind == Kind::CredentialSource {
+            error.inner.message = find::<AuthError>(&*source).and_then(auth_message);
+        }
         error.inner.source = Some(source);
         error
     }
@@ -248,7 +273,8 @@ impl Error {
     }
 
     /// The server's message (from a JSON error body or a problem
-    /// document), or this error's own.
+    /// document), a token endpoint's `error` and `error_description` for
+    /// [`Kind::CredentialSource`], or this error's own.
     pub fn message(&self) -> Option<&str> {
         self.inner.message.as_deref()
     }
@@ -291,6 +317,31 @@ impl Error {
             Kind::Server => !matches!(self.inner.status.map(|s| s.as_u16()), Some(501 | 505)),
             _ => false,
         }
+    }
+}
+
+/// The first `T` in `error`'s `source()` chain.
+fn find<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// What a credential source said: a token endpoint's `error` and
+/// `error_description` (`invalid_client: unknown client`), or what was
+/// wrong. An `AuthError` never holds a secret.
+fn auth_message(error: &AuthError) -> Option<String> {
+    match (error.code(), error.description()) {
+        (Some(code), Some(description)) => Some(format!("{code}: {description}")),
+        (Some(text), None) | (None, Some(text)) => Some(text.to_owned()),
+        (None, None) => None,
     }
 }
 
@@ -475,8 +526,8 @@ mod tests {
         };
         assert_eq!(e(400).kind(), Kind::Validation);
         assert_eq!(e(422).kind(), Kind::Validation);
-        assert_eq!(e(401).kind(), Kind::Authentication);
-        assert_eq!(e(403).kind(), Kind::Authorization);
+        assert_eq!(e(401).kind(), Kind::Unauthorized);
+        assert_eq!(e(403).kind(), Kind::Forbidden);
         assert_eq!(e(404).kind(), Kind::NotFound);
         assert_eq!(e(409).kind(), Kind::Conflict);
         assert_eq!(e(429).kind(), Kind::RateLimited);

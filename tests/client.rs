@@ -56,8 +56,8 @@ async fn error_statuses_map_to_kinds_with_the_servers_message() {
     for (path, kind, message) in [
         ("v", Kind::Validation, Some("Bad input: see docs")),
         ("u", Kind::Validation, Some("name is required")),
-        ("a", Kind::Authentication, Some("invalid_token: expired")),
-        ("f", Kind::Authorization, Some("no scope")),
+        ("a", Kind::Unauthorized, Some("invalid_token: expired")),
+        ("f", Kind::Forbidden, Some("no scope")),
         ("n", Kind::NotFound, None),
         ("c", Kind::Conflict, Some("Version conflict: see docs")),
         ("r", Kind::RateLimited, None),
@@ -470,7 +470,7 @@ async fn every_attempt_is_authorised_and_a_dead_token_endpoint_is_an_auth_error(
         .unwrap();
     let c = client(&dead).auth(AuthConfig::new(source)).build().unwrap();
     let e = c.get("items").send().await.unwrap_err();
-    assert_eq!(e.kind(), Kind::Auth, "{e}");
+    assert_eq!(e.kind(), Kind::CredentialSource, "{e}");
     assert!(!e.to_string().contains("s3cret"), "{e}");
     assert!(dead.requests_to("/api/items").is_empty());
 }
