@@ -332,7 +332,7 @@ impl Response {
         self.inner.headers()
     }
 
-    /// The URL the request was sent to.
+    /// The final URL, after redirects.
     pub fn url(&self) -> &http::Uri {
         self.inner.url()
     }
@@ -362,10 +362,43 @@ impl Response {
         self.rt.block_on(self.inner.json())
     }
 
-    /// This response, or an [`Error`] for an error status.
+    /// The HTTP version.
+    pub fn version(&self) -> http::Version {
+        self.inner.version()
+    }
+
+    /// The server's address, when the transport knows it.
+    pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.remote_addr()
+    }
+
+    /// The body's length when known in advance.
+    pub fn content_length(&self) -> Option<u64> {
+        self.inner.content_length()
+    }
+
+    /// The next piece of the body, `None` at its end; see
+    /// [`crate::Response::chunk`].
+    pub fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        self.rt.block_on(self.inner.chunk())
+    }
+
+    /// This response, or an [`Error`] for an error status. Unlike the
+    /// async [`crate::Response::error_for_status`], and reqwest's, it reads
+    /// the first bytes of an error body, so that the error has the server's
+    /// [`message`](Error::message): a blocking call has no await to spare.
     pub fn error_for_status(self) -> Result<Response, Error> {
-        let inner = self.rt.block_on(self.inner.error_for_status())?;
+        let inner = self
+            .rt
+            .block_on(self.inner.error_for_status_with_message())?;
         Ok(Response { inner, rt: self.rt })
+    }
+
+    /// This response, or an [`Error`] for an error status, without reading
+    /// the body (no server message); see
+    /// [`crate::Response::error_for_status_ref`].
+    pub fn error_for_status_ref(&self) -> Result<&Response, Error> {
+        self.inner.error_for_status_ref().map(|_| self)
     }
 }
 

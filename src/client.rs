@@ -62,7 +62,12 @@ pub const USER_AGENT_VALUE: &str = concat!("girder/", env!("CARGO_PKG_VERSION"))
 /// let client = Client::builder().base_url("https://api.example.com/v1").build()?;
 /// #[derive(serde::Deserialize)]
 /// struct User { id: u64 }
-/// let user: User = client.get("users/7").send().await?.error_for_status().await?.json().await?;
+/// let user: User = client.get("users/7").send().await?.error_for_status()?.json().await?;
+/// # let _ = user.id;
+///
+/// // Or, as with reqwest, no base URL and absolute URLs:
+/// let client = Client::new();
+/// let user: User = client.get("https://api.example.com/v1/users/7").send().await?.json().await?;
 /// # let _ = user.id;
 /// # Ok(())
 /// # }
@@ -263,14 +268,26 @@ impl Client {
             None => call.await,
         };
         match result {
-            Ok(response) => Ok(Response {
-                inner: response,
-                url,
-                record,
-                max_bytes: self.inner.max_response_bytes,
-                deadline,
-            }),
-            Err(error) => Err(Error::from_source(error).with_url(&url)),
+            Ok(response) => {
+                // The last hop's URL, after redirects (the redirect layer
+                // puts it in the extensions).
+                let url = response
+                    .extensions()
+                    .get::<crate::redirect::RequestUri>()
+                    .map(|uri| uri.0.clone())
+                    .filter(|uri| uri.scheme().is_some())
+                    .unwrap_or(url);
+                Ok(Response {
+                    inner: response,
+                    url,
+                    record,
+                    max_bytes: self.inner.max_response_bytes,
+                    deadline,
+                })
+            }
+            Err(error) => Err(Error::from_source(error)
+                .with_url(&url)
+                .with_record(&record)),
         }
     }
 }

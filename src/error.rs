@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use girder_core::{AuthError, BoxError, ErrorKind, ServerHints};
+use girder_core::{AuthError, BoxError, CallRecord, ErrorKind, ServerHints};
 use http::{HeaderMap, StatusCode};
 
 /// How many bytes of an error response's body an [`Error`] keeps.
@@ -75,6 +75,10 @@ pub enum Kind {
     Signing,
     /// The response body could not be decoded (JSON, UTF-8).
     Decode,
+    /// A call went through more redirects than
+    /// [`ClientBuilder::redirects`](crate::ClientBuilder::redirects)
+    /// allows (a redirect loop, most likely). Never retried.
+    Redirect,
     /// The request could not be built (a bad URL, header or body).
     Builder,
     /// A page of a paginated list was malformed (no items where they were
@@ -110,6 +114,9 @@ impl Kind {
         while let Some(err) = next {
             if err.is::<crate::transport::InvalidRequest>() {
                 return Kind::Builder;
+            }
+            if err.is::<crate::redirect::TooManyRedirects>() {
+                return Kind::Redirect;
             }
             // Only the rate limiter's shared quota surfaces it, refusing a
             // call it could not check (`fail_closed`): a rate-limit refusal.
@@ -155,6 +162,7 @@ impl fmt::Display for Kind {
             Kind::CredentialSource => "no credential could be obtained",
             Kind::Signing => "signing error",
             Kind::Decode => "decode error",
+            Kind::Redirect => "too many redirects",
             Kind::Builder => "invalid request",
             Kind::Pagination => "pagination error",
             Kind::GraphQl => "GraphQL error",
@@ -168,10 +176,45 @@ impl fmt::Display for Kind {
 /// failure below (connect, timeout, open circuit, …), or a body that would
 /// not decode.
 ///
-/// For a status, it keeps the status, the headers, the first
-/// [`BODY_SNIPPET_BYTES`] of the body and the server's own message, read
-/// from JSON `message` / `error` / `error_description` / `detail` or an RFC
+/// For a status, it keeps the status and the headers, and when the body was
+/// read ([`Response::error_for_status_with_message`](crate::Response::error_for_status_with_message))
+/// its first [`BODY_SNIPPET_BYTES`] and the server's own message, read from
+/// JSON `message` / `error` / `error_description` / `detail` or an RFC
 /// 9457 problem document's `title` and `detail`.
+///
+/// An error of a call that reached the stack keeps the call's
+/// [`CallRecord`] ([`call_record`](Error::call_record)): how many attempts
+/// were made, what each layer waited for and why it gave up.
+///
+/// reqwest's predicates are here too ([`is_timeout`](Error::is_timeout),
+/// [`is_connect`](Error::is_connect), [`is_status`](Error::is_status),
+/// [`is_request`](Error::is_request), [`is_decode`](Error::is_decode),
+/// [`is_redirect`](Error::is_redirect), [`is_builder`](Error::is_builder));
+/// [`kind`](Error::kind) says more.
+///
+/// ```
+/// use girder::{Client, Kind};
+/// use girder_test::{Reply, TestServer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), girder::BoxError> {
+/// let server = TestServer::start().await;
+/// server.route("/v1/items/8", Reply::status(404).json(r#"{"message":"no item 8"}"#));
+/// let client = Client::builder().base_url(server.url("/v1")).build()?;
+///
+/// // As with reqwest: synchronous, the body unread.
+/// let error = client.get("items/8").send().await?.error_for_status().unwrap_err();
+/// assert!(error.is_status());
+/// assert_eq!(error.kind(), Kind::NotFound);
+/// assert_eq!(error.call_record().map(|r| r.attempts()), Some(1));
+///
+/// // Reading the server's message too.
+/// let response = client.get("items/8").send().await?;
+/// let error = response.error_for_status_with_message().await.unwrap_err();
+/// assert_eq!(error.message(), Some("no item 8"));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -184,6 +227,7 @@ struct Inner {
     message: Option<String>,
     retry_after: Option<Duration>,
     url: Option<String>,
+    record: Option<CallRecord>,
     source: Option<BoxError>,
 }
 
@@ -198,6 +242,7 @@ impl Error {
                 message: None,
                 retry_after: None,
                 url: None,
+                record: None,
                 source: None,
             }),
         }
@@ -222,16 +267,18 @@ impl Error {
         error
     }
 
-    /// An error for an error status.
-    pub(crate) fn from_status(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+    /// An error for an error status; `body` is what was read of the body,
+    /// if it was.
+    pub(crate) fn from_status(status: StatusCode, headers: HeaderMap, body: Option<Bytes>) -> Self {
         let kind = Kind::for_status(status).unwrap_or(Kind::Other);
         let mut error = Error::new(kind);
-        let snippet = body.slice(..body.len().min(BODY_SNIPPET_BYTES));
-        error.inner.message = server_message(&headers, &body);
+        if let Some(body) = body {
+            error.inner.message = server_message(&headers, &body);
+            error.inner.body = Some(body.slice(..body.len().min(BODY_SNIPPET_BYTES)));
+        }
         error.inner.retry_after = ServerHints::from_headers(&headers).retry_after();
         error.inner.status = Some(status);
         error.inner.headers = Some(headers);
-        error.inner.body = Some(snippet);
         error
     }
 
@@ -252,6 +299,12 @@ impl Error {
         self
     }
 
+    /// This error, with the record of the call it ended (unless it has one).
+    pub(crate) fn with_record(mut self, record: &CallRecord) -> Self {
+        self.inner.record.get_or_insert_with(|| record.clone());
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> Kind {
         self.inner.kind
@@ -267,14 +320,17 @@ impl Error {
         self.inner.headers.as_ref()
     }
 
-    /// The first bytes of the response body, for an error status.
+    /// The first bytes of the response body, for an error status whose
+    /// body was read
+    /// ([`error_for_status_with_message`](crate::Response::error_for_status_with_message)).
     pub fn body(&self) -> Option<&Bytes> {
         self.inner.body.as_ref()
     }
 
     /// The server's message (from a JSON error body or a problem
-    /// document), a token endpoint's `error` and `error_description` for
-    /// [`Kind::CredentialSource`], or this error's own.
+    /// document, when the body was read), a token endpoint's `error` and
+    /// `error_description` for [`Kind::CredentialSource`], or this error's
+    /// own.
     pub fn message(&self) -> Option<&str> {
         self.inner.message.as_deref()
     }
@@ -285,9 +341,67 @@ impl Error {
         self.inner.retry_after
     }
 
-    /// The URL of the request, without its query.
+    /// The URL of the request (after redirects, for an error status),
+    /// without its userinfo or query.
     pub fn url(&self) -> Option<&str> {
         self.inner.url.as_deref()
+    }
+
+    /// What each layer decided for the call this error ended: attempts,
+    /// the waits between them and why the last one failed, quota waits,
+    /// the breaker's state, redirects. `None` for an error made before the
+    /// call reached the stack (a [`Kind::Builder`] error) or outside a
+    /// call.
+    pub fn call_record(&self) -> Option<&CallRecord> {
+        self.inner.record.as_ref()
+    }
+
+    /// Whether an attempt timed out or the call's deadline passed
+    /// ([`Kind::Timeout`], [`Kind::DeadlineExceeded`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::Timeout | Kind::DeadlineExceeded)
+    }
+
+    /// Whether no connection could be made ([`Kind::Connect`]), TLS
+    /// handshake failures ([`Kind::Tls`]) included, as in reqwest, where
+    /// they are connect errors too.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.inner.kind, Kind::Connect | Kind::Tls)
+    }
+
+    /// Whether this error is an error status, made by
+    /// [`error_for_status`](crate::Response::error_for_status) and its
+    /// siblings; [`status`](Error::status) has it.
+    pub fn is_status(&self) -> bool {
+        self.inner
+            .status
+            .is_some_and(|s| s.is_client_error() || s.is_server_error())
+    }
+
+    /// Whether sending the request or receiving its response failed: a
+    /// connect, TLS or transport error, or an attempt's timeout (as
+    /// reqwest's `is_request`, which those are too).
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            Kind::Connect | Kind::Tls | Kind::Transport | Kind::Timeout
+        )
+    }
+
+    /// Whether the body could not be decoded ([`Kind::Decode`]).
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == Kind::Decode
+    }
+
+    /// Whether the call went through too many redirects
+    /// ([`Kind::Redirect`]).
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == Kind::Redirect
+    }
+
+    /// Whether the request could not be built ([`Kind::Builder`]).
+    pub fn is_builder(&self) -> bool {
+        self.inner.kind == Kind::Builder
     }
 
     /// The GraphQL `errors` and any partial `data`, for a
@@ -426,6 +540,10 @@ impl fmt::Debug for Error {
                     .map(|h| h.keys().collect::<Vec<_>>()),
             )
             .field("source", &self.inner.source)
+            .field(
+                "attempts",
+                &self.inner.record.as_ref().map(CallRecord::attempts),
+            )
             .finish()
     }
 }
@@ -517,13 +635,8 @@ mod tests {
 
     #[test]
     fn status_kinds_and_retryability() {
-        let e = |s: u16| {
-            Error::from_status(
-                StatusCode::from_u16(s).unwrap(),
-                HeaderMap::new(),
-                Bytes::new(),
-            )
-        };
+        let e =
+            |s: u16| Error::from_status(StatusCode::from_u16(s).unwrap(), HeaderMap::new(), None);
         assert_eq!(e(400).kind(), Kind::Validation);
         assert_eq!(e(422).kind(), Kind::Validation);
         assert_eq!(e(401).kind(), Kind::Unauthorized);

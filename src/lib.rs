@@ -147,6 +147,7 @@ pub use girder_core::{
     DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints, SigningError,
     TlsError,
 };
+pub use response::BytesStream;
 
 /// Request signing (HMAC schemes, RFC 9421, AWS SigV4), innermost:
 /// [`girder_sign`], re-exported.
