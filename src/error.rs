@@ -563,7 +563,9 @@ impl fmt::Display for Error {
         // The whole chain down to the root cause ("client error (Connect):
         // tcp connect error: Connection refused"), each link once: many
         // errors repeat their source's text in their own.
-        let mut written = String::new();
+        // The kind's own text counts as written ("deadline exceeded"
+        // would otherwise come twice).
+        let mut written = format!("{}\n", self.inner.kind);
         let mut next = self
             .inner
             .source
