@@ -160,6 +160,16 @@ pub mod sign {
 pub use transport::{Transport, TransportBuilder};
 pub use url::IntoUrl;
 
+/// `url::Url` (feature `url`), accepted as a request URL.
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
+pub use ::url::Url;
+/// `http`'s header names, values and map, as reqwest re-exports them
+/// (`girder::header::CONTENT_TYPE`).
+pub use http::header;
+/// `http`'s types a request or response names, as reqwest re-exports them.
+pub use http::{Method, StatusCode, Version};
+
 pub use girder_core as core;
 
 #[cfg(doctest)]
