@@ -365,6 +365,12 @@ impl fmt::Debug for BytesStream {
 }
 
 impl BytesStream {
+    /// The next piece, `None` at the end (what `StreamExt::next` gives,
+    /// without a futures crate).
+    pub async fn next(&mut self) -> Option<Result<Bytes, Error>> {
+        poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+
     /// The stream's last item: an error of this call, after which the body
     /// is closed (its connection and any in-flight slot given back).
     fn fail(&mut self, error: Error) -> Poll<Option<Result<Bytes, Error>>> {
