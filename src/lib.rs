@@ -52,6 +52,9 @@ mod ext;
 #[cfg(feature = "redis")]
 mod fleet;
 pub mod graphql;
+#[cfg(feature = "multipart")]
+#[cfg_attr(docsrs, doc(cfg(feature = "multipart")))]
+pub mod multipart;
 pub mod paginate;
 mod redirect;
 mod request;

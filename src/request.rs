@@ -221,6 +221,26 @@ impl RequestBuilder {
         })
     }
 
+    /// A `multipart/form-data` body (feature `multipart`), with its
+    /// `Content-Type` and, when every part's length is known, its
+    /// `Content-Length`; see [`crate::multipart`]. A form with a streamed
+    /// part (a file) is sent once and never retried.
+    #[cfg(feature = "multipart")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "multipart")))]
+    pub fn multipart(self, form: crate::multipart::Form) -> Self {
+        self.with(|request| {
+            let content_type = form.content_type();
+            let (body, length) = form.into_body();
+            let headers = request.headers_mut();
+            headers.insert(CONTENT_TYPE, content_type);
+            if let Some(length) = length {
+                headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
+            *request.body_mut() = body;
+            Ok(())
+        })
+    }
+
     /// The HTTP version of the request. HTTP/1.0 and HTTP/1.1 are sent as
     /// asked; an HTTP/2 request needs an HTTP/2 connection (feature
     /// `http2`, over TLS), and fails otherwise, as reqwest's does.
