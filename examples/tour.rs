@@ -493,8 +493,7 @@ async fn facade() -> Result<(), BoxError> {
         .json(&serde_json::json!({"product": 42, "qty": 1}))
         .send()
         .await?
-        .error_for_status()
-        .await?;
+        .error_for_status()?;
     println!(
         "  order      {} {}",
         created.status(),
@@ -504,7 +503,7 @@ async fn facade() -> Result<(), BoxError> {
         .get("products/0")
         .send()
         .await?
-        .error_for_status()
+        .error_for_status_with_message()
         .await;
     if let Err(error) = missing {
         println!("  error      kind {:?}: {error}", error.kind());

@@ -40,6 +40,7 @@ use tokio::runtime::Runtime;
 
 use crate::error::{Error, Kind};
 use crate::paginate::{Page, Pagination};
+use crate::url::IntoUrl;
 
 /// Owns the runtime; shuts it down without blocking when dropped inside
 /// another runtime (where a blocking shutdown would panic).
@@ -121,37 +122,43 @@ impl Client {
         &self.inner
     }
 
-    /// A request with `method` for `path`.
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    /// A request with `method` for `url`, a path or an absolute URL; see
+    /// [`crate::Client::request`].
+    pub fn request<U: IntoUrl>(&self, method: Method, url: U) -> RequestBuilder {
         RequestBuilder {
-            inner: self.inner.request(method, path),
+            inner: self.inner.request(method, url),
             rt: self.rt.clone(),
         }
     }
 
     /// A GET request.
-    pub fn get(&self, path: &str) -> RequestBuilder {
-        self.request(Method::GET, path)
+    pub fn get<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::GET, url)
     }
 
     /// A POST request.
-    pub fn post(&self, path: &str) -> RequestBuilder {
-        self.request(Method::POST, path)
+    pub fn post<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::POST, url)
     }
 
     /// A PUT request.
-    pub fn put(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PUT, path)
+    pub fn put<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PUT, url)
     }
 
     /// A PATCH request.
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PATCH, path)
+    pub fn patch<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A HEAD request.
+    pub fn head<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::HEAD, url)
     }
 
     /// A DELETE request.
-    pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.request(Method::DELETE, path)
+    pub fn delete<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::DELETE, url)
     }
 
     /// Sends a request built elsewhere.
@@ -212,8 +219,49 @@ impl RequestBuilder {
     }
 
     /// A header; see [`crate::RequestBuilder::header`].
-    pub fn header(self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+    pub fn header<K, V>(self, name: K, value: V) -> Self
+    where
+        K: TryInto<http::HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<http::HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
         self.map(|r| r.header(name, value))
+    }
+
+    /// Several headers; see [`crate::RequestBuilder::headers`].
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.map(|r| r.headers(headers))
+    }
+
+    /// `Authorization: Bearer …`, marked sensitive; see
+    /// [`crate::RequestBuilder::bearer_auth`].
+    pub fn bearer_auth<T: fmt::Display>(self, token: T) -> Self {
+        self.map(|r| r.bearer_auth(token))
+    }
+
+    /// `Authorization: Basic …`, marked sensitive; see
+    /// [`crate::RequestBuilder::basic_auth`].
+    pub fn basic_auth<U: fmt::Display, P: fmt::Display>(
+        self,
+        username: U,
+        password: Option<P>,
+    ) -> Self {
+        self.map(|r| r.basic_auth(username, password))
+    }
+
+    /// The HTTP version; see [`crate::RequestBuilder::version`].
+    pub fn version(self, version: http::Version) -> Self {
+        self.map(|r| r.version(version))
+    }
+
+    /// A copy, or `None` for a streamed body; see
+    /// [`crate::RequestBuilder::try_clone`].
+    pub fn try_clone(&self) -> Option<RequestBuilder> {
+        Some(RequestBuilder {
+            inner: self.inner.try_clone()?,
+            rt: self.rt.clone(),
+        })
     }
 
     /// A JSON body.
@@ -284,7 +332,7 @@ impl Response {
         self.inner.headers()
     }
 
-    /// The URL the request was sent to.
+    /// The final URL, after redirects.
     pub fn url(&self) -> &http::Uri {
         self.inner.url()
     }
@@ -314,10 +362,43 @@ impl Response {
         self.rt.block_on(self.inner.json())
     }
 
-    /// This response, or an [`Error`] for an error status.
+    /// The HTTP version.
+    pub fn version(&self) -> http::Version {
+        self.inner.version()
+    }
+
+    /// The server's address, when the transport knows it.
+    pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.remote_addr()
+    }
+
+    /// The body's length when known in advance.
+    pub fn content_length(&self) -> Option<u64> {
+        self.inner.content_length()
+    }
+
+    /// The next piece of the body, `None` at its end; see
+    /// [`crate::Response::chunk`].
+    pub fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        self.rt.block_on(self.inner.chunk())
+    }
+
+    /// This response, or an [`Error`] for an error status. Unlike the
+    /// async [`crate::Response::error_for_status`], and reqwest's, it reads
+    /// the first bytes of an error body, so that the error has the server's
+    /// [`message`](Error::message): a blocking call has no await to spare.
     pub fn error_for_status(self) -> Result<Response, Error> {
-        let inner = self.rt.block_on(self.inner.error_for_status())?;
+        let inner = self
+            .rt
+            .block_on(self.inner.error_for_status_with_message())?;
         Ok(Response { inner, rt: self.rt })
+    }
+
+    /// This response, or an [`Error`] for an error status, without reading
+    /// the body (no server message); see
+    /// [`crate::Response::error_for_status_ref`].
+    pub fn error_for_status_ref(&self) -> Result<&Response, Error> {
+        self.inner.error_for_status_ref().map(|_| self)
     }
 }
 

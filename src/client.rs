@@ -1,4 +1,5 @@
-//! [`Client`], [`ClientBuilder`], [`RequestBuilder`] and [`Response`].
+//! [`Client`] and [`ClientBuilder`]; [`RequestBuilder`] and [`Response`]
+//! live in their own files and are re-exported here.
 //!
 //! Decompression drives compression-codecs' decoders (the ones under
 //! tower-http's `Decompression`) with its own body (see `decompress.rs`).
@@ -16,19 +17,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 #[cfg(feature = "auth")]
 use girder_auth::{AuthConfig, AuthLayer};
 #[cfg(feature = "breaker")]
 use girder_breaker::{BreakerPolicy, CircuitBreakerLayer};
 #[cfg(feature = "cache")]
-use girder_cache::{CacheConfig, CacheLayer, CacheMode, CacheStatus};
-#[cfg(any(feature = "auth", feature = "sign"))]
-use girder_core::origin::CredentialScope;
-use girder_core::origin::Origin;
-use girder_core::{
-    Body, BoxError, CallRecord, CallRecordLayer, Deadline, IDEMPOTENCY_KEY, ServerHints,
-};
+use girder_cache::{CacheConfig, CacheLayer};
+use girder_core::origin::{CredentialScope, Origin};
+use girder_core::{Body, BoxError, CallRecord, CallRecordLayer, Deadline};
 #[cfg(feature = "ratelimit")]
 use girder_ratelimit::{InFlightBody, RateLimitLayer, RateLimitPolicy};
 #[cfg(feature = "retry")]
@@ -37,19 +33,18 @@ use girder_retry::{RetryLayer, RetryPolicy};
 use girder_sign::{Signer, SigningLayer};
 #[cfg(feature = "trace")]
 use girder_trace::{LoggingConfig, LoggingLayer};
-use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use http::{Method, Request, StatusCode};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use tokio::time::Instant;
+use http::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request};
 use tower::util::{BoxCloneSyncService, option_layer};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::error::{Error, Kind};
 use crate::redirect::RedirectLayer;
+pub use crate::request::RequestBuilder;
+pub use crate::response::Response;
 use crate::slots::Slots;
 use crate::transport::TransportBuilder;
-use crate::url::{BaseUrl, join};
+use crate::url::{BaseUrl, IntoUrl, join};
 
 /// The boxed service a [`Client`] sends through.
 pub type ClientService = BoxCloneSyncService<Request<Body>, http::Response<Body>, BoxError>;
@@ -67,7 +62,12 @@ pub const USER_AGENT_VALUE: &str = concat!("girder/", env!("CARGO_PKG_VERSION"))
 /// let client = Client::builder().base_url("https://api.example.com/v1").build()?;
 /// #[derive(serde::Deserialize)]
 /// struct User { id: u64 }
-/// let user: User = client.get("users/7").send().await?.error_for_status().await?.json().await?;
+/// let user: User = client.get("users/7").send().await?.error_for_status()?.json().await?;
+/// # let _ = user.id;
+///
+/// // Or, as with reqwest, no base URL and absolute URLs:
+/// let client = Client::new();
+/// let user: User = client.get("https://api.example.com/v1/users/7").send().await?.json().await?;
 /// # let _ = user.id;
 /// # Ok(())
 /// # }
@@ -82,6 +82,8 @@ struct Inner {
     base: Option<BaseUrl>,
     allow_absolute: bool,
     default_headers: HeaderMap,
+    /// Where the default headers that carry credentials may go.
+    credential_scope: CredentialScope,
     total_timeout: Option<Duration>,
     max_response_bytes: usize,
 }
@@ -95,7 +97,32 @@ impl fmt::Debug for Client {
     }
 }
 
+impl Default for Client {
+    /// [`Client::new`].
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
 impl Client {
+    /// A client with the defaults of [`ClientBuilder`] and no base URL:
+    /// every request needs an absolute URL, as with reqwest's
+    /// `Client::new()`. Unlike reqwest's, it retries idempotent requests,
+    /// logs each call (`tracing`) and bounds each call by a total timeout
+    /// (30 s); see the README's "Coming from reqwest".
+    ///
+    /// # Panics
+    ///
+    /// When the default transport cannot be built (rustls refuses the
+    /// default TLS settings, or no root certificate is available), as
+    /// reqwest's does. [`Client::builder`]`().build()` returns that error
+    /// instead.
+    pub fn new() -> Client {
+        Client::builder()
+            .build()
+            .unwrap_or_else(|e| panic!("girder::Client::new: {e}"))
+    }
+
     /// A builder with the defaults (see [`ClientBuilder`]).
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
@@ -123,6 +150,7 @@ impl Client {
                 base: None,
                 allow_absolute: true,
                 default_headers: default_headers(),
+                credential_scope: CredentialScope::any(),
                 total_timeout: None,
                 max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             }),
@@ -134,9 +162,14 @@ impl Client {
         self.inner.service.prototype().clone()
     }
 
-    /// A request with `method` for `path` (joined onto the base URL).
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = join(self.inner.base.as_ref(), path, self.inner.allow_absolute);
+    /// A request with `method` for `url`: a path joined onto the base URL,
+    /// or an absolute URL (see [`IntoUrl`]). A URL the client refuses (a
+    /// path without a base URL, another origin than the base URL's without
+    /// [`allow_absolute_urls`](ClientBuilder::allow_absolute_urls)) is a
+    /// [`Kind::Builder`] error from [`send`](RequestBuilder::send).
+    pub fn request<U: IntoUrl>(&self, method: Method, url: U) -> RequestBuilder {
+        let text = url.into_text();
+        let url = join(self.inner.base.as_ref(), &text, self.inner.allow_absolute);
         RequestBuilder {
             client: self.clone(),
             request: url.map(|url| {
@@ -154,33 +187,33 @@ impl Client {
     }
 
     /// A GET request.
-    pub fn get(&self, path: &str) -> RequestBuilder {
-        self.request(Method::GET, path)
+    pub fn get<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::GET, url)
     }
 
     /// A POST request.
-    pub fn post(&self, path: &str) -> RequestBuilder {
-        self.request(Method::POST, path)
+    pub fn post<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::POST, url)
     }
 
     /// A PUT request.
-    pub fn put(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PUT, path)
+    pub fn put<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PUT, url)
     }
 
     /// A PATCH request.
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.request(Method::PATCH, path)
+    pub fn patch<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PATCH, url)
     }
 
     /// A DELETE request.
-    pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.request(Method::DELETE, path)
+    pub fn delete<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::DELETE, url)
     }
 
     /// A HEAD request.
-    pub fn head(&self, path: &str) -> RequestBuilder {
-        self.request(Method::HEAD, path)
+    pub fn head<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::HEAD, url)
     }
 
     /// A paginated GET of `path`: see [`crate::paginate`].
@@ -201,11 +234,22 @@ impl Client {
 
     /// Sends a request built elsewhere through the client's stack (default
     /// headers and the total timeout apply; the URL is used as it is).
+    ///
+    /// A default header that carries a credential (one set with
+    /// [`secret_header`](ClientBuilder::secret_header), or named
+    /// `Authorization`, `Proxy-Authorization`, `Cookie` or `X-Api-Key`) is
+    /// added only to a request for the client's credential origins (the
+    /// base URL's, or [`credential_origins`](ClientBuilder::credential_origins)),
+    /// as auth and signing are.
     pub async fn execute(&self, mut request: Request<Body>) -> Result<Response, Error> {
         for (name, value) in &self.inner.default_headers {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().insert(name.clone(), value.clone());
+            if request.headers().contains_key(name)
+                || (crate::redirect::carries_credential(name, value)
+                    && !self.inner.credential_scope.permits_uri(request.uri()))
+            {
+                continue;
             }
+            request.headers_mut().insert(name.clone(), value.clone());
         }
         if Deadline::of(&request).is_none()
             && let Some(total) = self.inner.total_timeout
@@ -224,14 +268,26 @@ impl Client {
             None => call.await,
         };
         match result {
-            Ok(response) => Ok(Response {
-                inner: response,
-                url,
-                record,
-                max_bytes: self.inner.max_response_bytes,
-                deadline,
-            }),
-            Err(error) => Err(Error::from_source(error).with_url(&url)),
+            Ok(response) => {
+                // The last hop's URL, after redirects (the redirect layer
+                // puts it in the extensions).
+                let url = response
+                    .extensions()
+                    .get::<crate::redirect::RequestUri>()
+                    .map(|uri| uri.0.clone())
+                    .filter(|uri| uri.scheme().is_some())
+                    .unwrap_or(url);
+                Ok(Response {
+                    inner: response,
+                    url,
+                    record,
+                    max_bytes: self.inner.max_response_bytes,
+                    deadline,
+                })
+            }
+            Err(error) => Err(Error::from_source(error)
+                .with_url(&url)
+                .with_record(&record)),
         }
     }
 }
@@ -675,8 +731,8 @@ impl ClientBuilder {
         let service = option_layer(self.attempt_timeout.map(tower::timeout::TimeoutLayer::new))
             .layer(service);
         // Credentials go only where the user said: the listed origins, or
-        // the base URL's. A layer given its own scope keeps it.
-        #[cfg(any(feature = "auth", feature = "sign"))]
+        // the base URL's. A layer given its own scope keeps it; the default
+        // headers that carry credentials follow the same scope.
         let scope = match (self.credential_origins, &base) {
             (Some(origins), _) => CredentialScope::only(origins),
             (None, Some(base)) => CredentialScope::only(base.origin()),
@@ -772,6 +828,7 @@ impl ClientBuilder {
                 base,
                 allow_absolute: self.allow_absolute,
                 default_headers: self.default_headers,
+                credential_scope: scope,
                 total_timeout: self.total_timeout,
                 max_response_bytes: self.max_response_bytes,
             }),
@@ -873,345 +930,5 @@ where
         #[cfg(not(feature = "trace"))]
         Some(never) => match never {},
         None => BoxCloneSyncService::new(CallRecordLayer::new().layer(service)),
-    }
-}
-
-/// A request being built; [`send`](RequestBuilder::send) sends it. Errors
-/// made while building (a bad header, a body that will not serialise)
-/// come out of `send`.
-#[must_use = "a request does nothing until it is sent"]
-pub struct RequestBuilder {
-    client: Client,
-    request: Result<Request<Body>, Error>,
-    timeout: Option<Duration>,
-}
-
-impl fmt::Debug for RequestBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("RequestBuilder");
-        if let Ok(request) = &self.request {
-            d.field("method", request.method())
-                .field("path", &request.uri().path());
-        }
-        d.finish_non_exhaustive()
-    }
-}
-
-impl RequestBuilder {
-    fn with(mut self, f: impl FnOnce(&mut Request<Body>) -> Result<(), Error>) -> Self {
-        if let Ok(request) = &mut self.request
-            && let Err(error) = f(request)
-        {
-            self.request = Err(error);
-        }
-        self
-    }
-
-    /// Adds query parameters from anything serde serialises as a map or a
-    /// sequence of pairs.
-    pub fn query<T: Serialize + ?Sized>(self, query: &T) -> Self {
-        self.with(|request| {
-            let encoded = serde_urlencoded::to_string(query).map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("query does not serialise: {e}"),
-                    Some(Box::new(e)),
-                )
-            })?;
-            if encoded.is_empty() {
-                return Ok(());
-            }
-            let uri = request.uri();
-            let path_and_query = match uri.query() {
-                Some(existing) if !existing.is_empty() => {
-                    format!("{}?{existing}&{encoded}", uri.path())
-                }
-                _ => format!("{}?{encoded}", uri.path()),
-            };
-            let mut parts = uri.clone().into_parts();
-            parts.path_and_query = Some(path_and_query.parse().map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("query makes an invalid URL: {e}"),
-                    None,
-                )
-            })?);
-            *request.uri_mut() = http::Uri::from_parts(parts).map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("query makes an invalid URL: {e}"),
-                    None,
-                )
-            })?;
-            Ok(())
-        })
-    }
-
-    /// Sets a header (replacing the same name, default headers included).
-    pub fn header(self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        self.with(|request| {
-            let name_text = name.as_ref();
-            let name = HeaderName::try_from(name_text).map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("invalid header name {name_text:?}"),
-                    Some(Box::new(e)),
-                )
-            })?;
-            // The value may be a secret: not in the message.
-            let value = HeaderValue::try_from(value.as_ref()).map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("invalid value for header {name}"),
-                    Some(Box::new(e)),
-                )
-            })?;
-            request.headers_mut().insert(name, value);
-            Ok(())
-        })
-    }
-
-    /// A JSON body (and `Content-Type: application/json`).
-    pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Self {
-        self.with(|request| {
-            let bytes = serde_json::to_vec(body).map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("body does not serialise as JSON: {e}"),
-                    Some(Box::new(e)),
-                )
-            })?;
-            request
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            *request.body_mut() = Body::from(bytes);
-            Ok(())
-        })
-    }
-
-    /// A form body (`application/x-www-form-urlencoded`).
-    pub fn form<T: Serialize + ?Sized>(self, body: &T) -> Self {
-        self.with(|request| {
-            let text = serde_urlencoded::to_string(body).map_err(|e| {
-                Error::with_message(
-                    Kind::Builder,
-                    format!("form does not serialise: {e}"),
-                    Some(Box::new(e)),
-                )
-            })?;
-            request.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-www-form-urlencoded"),
-            );
-            *request.body_mut() = Body::from(text);
-            Ok(())
-        })
-    }
-
-    /// A body of bytes (or any [`Body`], streamed bodies included: those
-    /// are sent once and never retried).
-    pub fn body(self, body: impl Into<Body>) -> Self {
-        self.with(|request| {
-            *request.body_mut() = body.into();
-            Ok(())
-        })
-    }
-
-    /// The total time this call may take, replacing the client's.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The instant by which this call must end.
-    pub fn deadline(self, at: Instant) -> Self {
-        self.with(|request| {
-            Deadline::at(at).apply(request);
-            Ok(())
-        })
-    }
-
-    /// An `Idempotency-Key`, which also makes the call safe to retry.
-    pub fn idempotency_key(self, key: impl AsRef<str>) -> Self {
-        self.with(|request| {
-            let value = HeaderValue::try_from(key.as_ref()).map_err(|e| {
-                Error::with_message(Kind::Builder, "invalid idempotency key", Some(Box::new(e)))
-            })?;
-            request.headers_mut().insert(IDEMPOTENCY_KEY, value);
-            Ok(())
-        })
-    }
-
-    #[cfg(feature = "cache")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
-    /// How this call uses the cache.
-    pub fn cache_mode(self, mode: CacheMode) -> Self {
-        self.with(|request| {
-            mode.apply(request);
-            Ok(())
-        })
-    }
-
-    /// A request extension, for layers that read one.
-    pub fn extension<T: Clone + Send + Sync + 'static>(self, value: T) -> Self {
-        self.with(|request| {
-            request.extensions_mut().insert(value);
-            Ok(())
-        })
-    }
-
-    /// The request as it would be sent (before default headers).
-    pub fn build(self) -> Result<Request<Body>, Error> {
-        let timeout = self.timeout;
-        self.request.map(|mut request| {
-            if let Some(timeout) = timeout {
-                Deadline::after(timeout).apply(&mut request);
-            }
-            request
-        })
-    }
-
-    /// Pages through a list this request fetches the first page of: see
-    /// [`crate::paginate`]. Each page is sent through the whole stack with
-    /// this request's headers, extensions and (buffered) body, and with
-    /// its own [`timeout`](RequestBuilder::timeout) when one is set.
-    pub fn paginate(self) -> crate::paginate::Paginate {
-        crate::paginate::Paginate::new(self.client, self.request, self.timeout)
-    }
-
-    /// Sends the request. Error statuses are responses here; see
-    /// [`Response::error_for_status`].
-    pub async fn send(self) -> Result<Response, Error> {
-        let client = self.client.clone();
-        let request = self.build()?;
-        client.execute(request).await
-    }
-}
-
-/// A response. Its body is read with [`bytes`](Response::bytes),
-/// [`text`](Response::text) or [`json`](Response::json), up to the
-/// client's `max_response_bytes`.
-pub struct Response {
-    inner: http::Response<Body>,
-    url: http::Uri,
-    record: CallRecord,
-    max_bytes: usize,
-    /// The call's deadline, which bounds reading the body too.
-    deadline: Option<Deadline>,
-}
-
-impl fmt::Debug for Response {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Response")
-            .field("status", &self.inner.status())
-            .field("path", &self.url.path())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Response {
-    /// The status code.
-    pub fn status(&self) -> StatusCode {
-        self.inner.status()
-    }
-
-    /// The headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
-    }
-
-    /// The URL the request was sent to.
-    pub fn url(&self) -> &http::Uri {
-        &self.url
-    }
-
-    /// The server's rate-limit and retry hints (`Retry-After`,
-    /// `RateLimit`, `X-RateLimit-*`).
-    pub fn rate_limit(&self) -> ServerHints {
-        ServerHints::from_headers(self.inner.headers())
-    }
-
-    /// What each layer decided for this call.
-    pub fn call_record(&self) -> &CallRecord {
-        &self.record
-    }
-
-    #[cfg(feature = "cache")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
-    /// What the cache did, when a cache is in the stack.
-    pub fn cache_status(&self) -> Option<CacheStatus> {
-        self.inner.extensions().get::<CacheStatus>().copied()
-    }
-
-    /// The response extensions.
-    pub fn extensions(&self) -> &http::Extensions {
-        self.inner.extensions()
-    }
-
-    /// The `http` response.
-    pub fn into_http(self) -> http::Response<Body> {
-        self.inner
-    }
-
-    /// The body, read no later than the call's deadline (the total
-    /// timeout or [`RequestBuilder::timeout`]): a body that stalls past it
-    /// fails with [`Kind::DeadlineExceeded`].
-    pub async fn bytes(self) -> Result<Bytes, Error> {
-        let url = self.url;
-        let collect = self.inner.into_body().collect_limited(self.max_bytes);
-        let collected = match self.deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline.instant(), collect).await {
-                Ok(collected) => collected,
-                Err(_) => Err(girder_core::DeadlineExceeded::new().into()),
-            },
-            None => collect.await,
-        };
-        collected.map_err(|e| Error::from_source(e).with_url(&url))
-    }
-
-    /// The body as UTF-8 text.
-    pub async fn text(self) -> Result<String, Error> {
-        let url = self.url.clone();
-        let bytes = self.bytes().await?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            Error::with_message(Kind::Decode, "the body is not UTF-8", Some(Box::new(e)))
-                .with_url(&url)
-        })
-    }
-
-    /// The body decoded from JSON.
-    pub async fn json<T: DeserializeOwned>(self) -> Result<T, Error> {
-        let url = self.url.clone();
-        let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::with_message(
-                Kind::Decode,
-                format!("the body is not the JSON expected: {e}"),
-                Some(Box::new(e)),
-            )
-            .with_url(&url)
-        })
-    }
-
-    /// This response if its status is not an error (below 400); otherwise
-    /// an [`Error`] with the status, headers, a snippet of the body and the
-    /// server's message.
-    pub async fn error_for_status(self) -> Result<Response, Error> {
-        let status = self.inner.status();
-        if !(status.is_client_error() || status.is_server_error()) {
-            return Ok(self);
-        }
-        let url = self.url.clone();
-        let (parts, body) = self.inner.into_parts();
-        let snippet = body.collect_limited(crate::error::BODY_SNIPPET_BYTES * 4);
-        // The snippet is read no later than the call's deadline either.
-        let body = match self.deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline.instant(), snippet)
-                .await
-                .unwrap_or_else(|_| Ok(Bytes::new())),
-            None => snippet.await,
-        }
-        .unwrap_or_default();
-        Err(Error::from_status(status, parts.headers, body).with_url(&url))
     }
 }

@@ -4,22 +4,36 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use girder_core::{BoxError, ErrorKind, ServerHints};
+use girder_core::{AuthError, BoxError, CallRecord, ErrorKind, ServerHints};
 use http::{HeaderMap, StatusCode};
 
 /// How many bytes of an error response's body an [`Error`] keeps.
 pub const BODY_SNIPPET_BYTES: usize = 4096;
 
 /// What went wrong, as a caller branches on it.
+///
+/// Statuses are named as HTTP names them ([`Unauthorized`](Kind::Unauthorized)
+/// for 401, [`Forbidden`](Kind::Forbidden) for 403), and a failure of the
+/// client's own credentials is [`CredentialSource`](Kind::CredentialSource):
+/// "the API refused the credential" and "the client had no credential to
+/// send" call for different fixes (a new grant or scope, against a token
+/// endpoint that is down or refuses the client's secret), so their names
+/// share no word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {
     /// 400 Bad Request or 422 Unprocessable Content: the request was wrong.
     Validation,
-    /// 401 Unauthorized.
-    Authentication,
-    /// 403 Forbidden.
-    Authorization,
+    /// 401 Unauthorized: the API did not accept the request's credential
+    /// (missing, expired, revoked). With
+    /// [`ClientBuilder::auth`](crate::ClientBuilder::auth) the auth layer
+    /// has already refreshed the credential and sent the request once more.
+    /// Not to be confused with [`CredentialSource`](Kind::CredentialSource),
+    /// where no credential could be obtained and the API was never asked.
+    Unauthorized,
+    /// 403 Forbidden: the API knows who is calling and refuses (a missing
+    /// scope or permission).
+    Forbidden,
     /// 404 Not Found (and 410 Gone).
     NotFound,
     /// 409 Conflict (and 412 Precondition Failed).
@@ -55,12 +69,24 @@ pub enum Kind {
     DeadlineExceeded,
     /// The circuit breaker refused the call.
     CircuitOpen,
-    /// Credentials could not be obtained or applied.
-    Auth,
+    /// The client could not obtain a credential to send, so the request
+    /// was not sent to the API: the auth layer's
+    /// [`CredentialSource`](crate::auth::CredentialSource) failed (its token
+    /// endpoint refused the client, answered garbage or could not be
+    /// reached, a key pool ran dry, a JWT could not be signed).
+    /// [`Error::message`] carries a token endpoint's `error` and
+    /// `error_description`, and the source chain holds the
+    /// [`AuthError`]. Compare [`Unauthorized`](Kind::Unauthorized): the API
+    /// answered 401.
+    CredentialSource,
     /// The request could not be signed.
     Signing,
     /// The response body could not be decoded (JSON, UTF-8).
     Decode,
+    /// A call went through more redirects than
+    /// [`ClientBuilder::redirects`](crate::ClientBuilder::redirects)
+    /// allows (a redirect loop, most likely). Never retried.
+    Redirect,
     /// The request could not be built (a bad URL, header or body).
     Builder,
     /// A page of a paginated list was malformed (no items where they were
@@ -80,8 +106,8 @@ impl Kind {
     pub fn for_status(status: StatusCode) -> Option<Kind> {
         Some(match status.as_u16() {
             400 | 422 => Kind::Validation,
-            401 => Kind::Authentication,
-            403 => Kind::Authorization,
+            401 => Kind::Unauthorized,
+            403 => Kind::Forbidden,
             407 => Kind::Proxy,
             404 | 410 => Kind::NotFound,
             409 | 412 => Kind::Conflict,
@@ -105,6 +131,9 @@ impl Kind {
             {
                 return Kind::Proxy;
             }
+            if err.is::<crate::redirect::TooManyRedirects>() {
+                return Kind::Redirect;
+            }
             // Only the rate limiter's shared quota surfaces it, refusing a
             // call it could not check (`fail_closed`): a rate-limit refusal.
             #[cfg(feature = "redis")]
@@ -120,7 +149,7 @@ impl Kind {
             ErrorKind::DeadlineExceeded => Kind::DeadlineExceeded,
             ErrorKind::CircuitOpen => Kind::CircuitOpen,
             ErrorKind::RateLimited => Kind::RateLimited,
-            ErrorKind::Auth => Kind::Auth,
+            ErrorKind::Auth => Kind::CredentialSource,
             ErrorKind::Signing => Kind::Signing,
             ErrorKind::Decode => Kind::Decode,
             ErrorKind::InvalidRequest => Kind::Builder,
@@ -134,8 +163,8 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Kind::Validation => "validation error",
-            Kind::Authentication => "authentication required",
-            Kind::Authorization => "not authorized",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
             Kind::NotFound => "not found",
             Kind::Conflict => "conflict",
             Kind::RateLimited => "rate limited",
@@ -147,9 +176,10 @@ impl fmt::Display for Kind {
             Kind::Timeout => "timed out",
             Kind::DeadlineExceeded => "deadline exceeded",
             Kind::CircuitOpen => "circuit open",
-            Kind::Auth => "authentication error",
+            Kind::CredentialSource => "no credential could be obtained",
             Kind::Signing => "signing error",
             Kind::Decode => "decode error",
+            Kind::Redirect => "too many redirects",
             Kind::Builder => "invalid request",
             Kind::Pagination => "pagination error",
             Kind::GraphQl => "GraphQL error",
@@ -163,10 +193,45 @@ impl fmt::Display for Kind {
 /// failure below (connect, timeout, open circuit, …), or a body that would
 /// not decode.
 ///
-/// For a status, it keeps the status, the headers, the first
-/// [`BODY_SNIPPET_BYTES`] of the body and the server's own message, read
-/// from JSON `message` / `error` / `error_description` / `detail` or an RFC
+/// For a status, it keeps the status and the headers, and when the body was
+/// read ([`Response::error_for_status_with_message`](crate::Response::error_for_status_with_message))
+/// its first [`BODY_SNIPPET_BYTES`] and the server's own message, read from
+/// JSON `message` / `error` / `error_description` / `detail` or an RFC
 /// 9457 problem document's `title` and `detail`.
+///
+/// An error of a call that reached the stack keeps the call's
+/// [`CallRecord`] ([`call_record`](Error::call_record)): how many attempts
+/// were made, what each layer waited for and why it gave up.
+///
+/// reqwest's predicates are here too ([`is_timeout`](Error::is_timeout),
+/// [`is_connect`](Error::is_connect), [`is_status`](Error::is_status),
+/// [`is_request`](Error::is_request), [`is_decode`](Error::is_decode),
+/// [`is_redirect`](Error::is_redirect), [`is_builder`](Error::is_builder));
+/// [`kind`](Error::kind) says more.
+///
+/// ```
+/// use girder::{Client, Kind};
+/// use girder_test::{Reply, TestServer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), girder::BoxError> {
+/// let server = TestServer::start().await;
+/// server.route("/v1/items/8", Reply::status(404).json(r#"{"message":"no item 8"}"#));
+/// let client = Client::builder().base_url(server.url("/v1")).build()?;
+///
+/// // As with reqwest: synchronous, the body unread.
+/// let error = client.get("items/8").send().await?.error_for_status().unwrap_err();
+/// assert!(error.is_status());
+/// assert_eq!(error.kind(), Kind::NotFound);
+/// assert_eq!(error.call_record().map(|r| r.attempts()), Some(1));
+///
+/// // Reading the server's message too.
+/// let response = client.get("items/8").send().await?;
+/// let error = response.error_for_status_with_message().await.unwrap_err();
+/// assert_eq!(error.message(), Some("no item 8"));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -179,6 +244,7 @@ struct Inner {
     message: Option<String>,
     retry_after: Option<Duration>,
     url: Option<String>,
+    record: Option<CallRecord>,
     source: Option<BoxError>,
 }
 
@@ -193,6 +259,7 @@ impl Error {
                 message: None,
                 retry_after: None,
                 url: None,
+                record: None,
                 source: None,
             }),
         }
@@ -210,20 +277,25 @@ impl Error {
         let kind = Kind::of(&*source);
         let mut error = Error::new(kind);
         error.inner.retry_after = retry_after_of(&*source);
+        if kind == Kind::CredentialSource {
+            error.inner.message = find::<AuthError>(&*source).and_then(auth_message);
+        }
         error.inner.source = Some(source);
         error
     }
 
-    /// An error for an error status.
-    pub(crate) fn from_status(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+    /// An error for an error status; `body` is what was read of the body,
+    /// if it was.
+    pub(crate) fn from_status(status: StatusCode, headers: HeaderMap, body: Option<Bytes>) -> Self {
         let kind = Kind::for_status(status).unwrap_or(Kind::Other);
         let mut error = Error::new(kind);
-        let snippet = body.slice(..body.len().min(BODY_SNIPPET_BYTES));
-        error.inner.message = server_message(&headers, &body);
+        if let Some(body) = body {
+            error.inner.message = server_message(&headers, &body);
+            error.inner.body = Some(body.slice(..body.len().min(BODY_SNIPPET_BYTES)));
+        }
         error.inner.retry_after = ServerHints::from_headers(&headers).retry_after();
         error.inner.status = Some(status);
         error.inner.headers = Some(headers);
-        error.inner.body = Some(snippet);
         error
     }
 
@@ -244,6 +316,12 @@ impl Error {
         self
     }
 
+    /// This error, with the record of the call it ended (unless it has one).
+    pub(crate) fn with_record(mut self, record: &CallRecord) -> Self {
+        self.inner.record.get_or_insert_with(|| record.clone());
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> Kind {
         self.inner.kind
@@ -259,13 +337,17 @@ impl Error {
         self.inner.headers.as_ref()
     }
 
-    /// The first bytes of the response body, for an error status.
+    /// The first bytes of the response body, for an error status whose
+    /// body was read
+    /// ([`error_for_status_with_message`](crate::Response::error_for_status_with_message)).
     pub fn body(&self) -> Option<&Bytes> {
         self.inner.body.as_ref()
     }
 
     /// The server's message (from a JSON error body or a problem
-    /// document), or this error's own.
+    /// document, when the body was read), a token endpoint's `error` and
+    /// `error_description` for [`Kind::CredentialSource`], or this error's
+    /// own.
     pub fn message(&self) -> Option<&str> {
         self.inner.message.as_deref()
     }
@@ -276,9 +358,67 @@ impl Error {
         self.inner.retry_after
     }
 
-    /// The URL of the request, without its query.
+    /// The URL of the request (after redirects, for an error status),
+    /// without its userinfo or query.
     pub fn url(&self) -> Option<&str> {
         self.inner.url.as_deref()
+    }
+
+    /// What each layer decided for the call this error ended: attempts,
+    /// the waits between them and why the last one failed, quota waits,
+    /// the breaker's state, redirects. `None` for an error made before the
+    /// call reached the stack (a [`Kind::Builder`] error) or outside a
+    /// call.
+    pub fn call_record(&self) -> Option<&CallRecord> {
+        self.inner.record.as_ref()
+    }
+
+    /// Whether an attempt timed out or the call's deadline passed
+    /// ([`Kind::Timeout`], [`Kind::DeadlineExceeded`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::Timeout | Kind::DeadlineExceeded)
+    }
+
+    /// Whether no connection could be made ([`Kind::Connect`]), TLS
+    /// handshake failures ([`Kind::Tls`]) included, as in reqwest, where
+    /// they are connect errors too.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.inner.kind, Kind::Connect | Kind::Tls)
+    }
+
+    /// Whether this error is an error status, made by
+    /// [`error_for_status`](crate::Response::error_for_status) and its
+    /// siblings; [`status`](Error::status) has it.
+    pub fn is_status(&self) -> bool {
+        self.inner
+            .status
+            .is_some_and(|s| s.is_client_error() || s.is_server_error())
+    }
+
+    /// Whether sending the request or receiving its response failed: a
+    /// connect, TLS or transport error, or an attempt's timeout (as
+    /// reqwest's `is_request`, which those are too).
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            Kind::Connect | Kind::Tls | Kind::Transport | Kind::Timeout
+        )
+    }
+
+    /// Whether the body could not be decoded ([`Kind::Decode`]).
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == Kind::Decode
+    }
+
+    /// Whether the call went through too many redirects
+    /// ([`Kind::Redirect`]).
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == Kind::Redirect
+    }
+
+    /// Whether the request could not be built ([`Kind::Builder`]).
+    pub fn is_builder(&self) -> bool {
+        self.inner.kind == Kind::Builder
     }
 
     /// The GraphQL `errors` and any partial `data`, for a
@@ -309,6 +449,31 @@ impl Error {
             Kind::Server => !matches!(self.inner.status.map(|s| s.as_u16()), Some(501 | 505)),
             _ => false,
         }
+    }
+}
+
+/// The first `T` in `error`'s `source()` chain.
+fn find<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// What a credential source said: a token endpoint's `error` and
+/// `error_description` (`invalid_client: unknown client`), or what was
+/// wrong. An `AuthError` never holds a secret.
+fn auth_message(error: &AuthError) -> Option<String> {
+    match (error.code(), error.description()) {
+        (Some(code), Some(description)) => Some(format!("{code}: {description}")),
+        (Some(text), None) | (None, Some(text)) => Some(text.to_owned()),
+        (None, None) => None,
     }
 }
 
@@ -393,6 +558,10 @@ impl fmt::Debug for Error {
                     .map(|h| h.keys().collect::<Vec<_>>()),
             )
             .field("source", &self.inner.source)
+            .field(
+                "attempts",
+                &self.inner.record.as_ref().map(CallRecord::attempts),
+            )
             .finish()
     }
 }
@@ -412,7 +581,9 @@ impl fmt::Display for Error {
         // The whole chain down to the root cause ("client error (Connect):
         // tcp connect error: Connection refused"), each link once: many
         // errors repeat their source's text in their own.
-        let mut written = String::new();
+        // The kind's own text counts as written ("deadline exceeded"
+        // would otherwise come twice).
+        let mut written = format!("{}\n", self.inner.kind);
         let mut next = self
             .inner
             .source
@@ -484,17 +655,12 @@ mod tests {
 
     #[test]
     fn status_kinds_and_retryability() {
-        let e = |s: u16| {
-            Error::from_status(
-                StatusCode::from_u16(s).unwrap(),
-                HeaderMap::new(),
-                Bytes::new(),
-            )
-        };
+        let e =
+            |s: u16| Error::from_status(StatusCode::from_u16(s).unwrap(), HeaderMap::new(), None);
         assert_eq!(e(400).kind(), Kind::Validation);
         assert_eq!(e(422).kind(), Kind::Validation);
-        assert_eq!(e(401).kind(), Kind::Authentication);
-        assert_eq!(e(403).kind(), Kind::Authorization);
+        assert_eq!(e(401).kind(), Kind::Unauthorized);
+        assert_eq!(e(403).kind(), Kind::Forbidden);
         assert_eq!(e(407).kind(), Kind::Proxy);
         assert_eq!(e(404).kind(), Kind::NotFound);
         assert_eq!(e(409).kind(), Kind::Conflict);

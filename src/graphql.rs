@@ -428,7 +428,8 @@ fn read_response(fetched: Fetched) -> Result<Value, Error> {
     else {
         if failed {
             return Err(
-                Error::from_status(status, fetched.headers, fetched.body).with_url(&fetched.url)
+                Error::from_status(status, fetched.headers, Some(fetched.body))
+                    .with_url(&fetched.url),
             );
         }
         return Err(Error::with_message(
@@ -462,7 +463,7 @@ fn read_response(fetched: Fetched) -> Result<Value, Error> {
     }
     if failed {
         return Err(
-            Error::from_status(status, fetched.headers, fetched.body).with_url(&fetched.url)
+            Error::from_status(status, fetched.headers, Some(fetched.body)).with_url(&fetched.url),
         );
     }
     data.ok_or_else(|| {

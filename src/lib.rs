@@ -54,12 +54,17 @@ mod ext;
 #[cfg(feature = "redis")]
 mod fleet;
 pub mod graphql;
+#[cfg(feature = "multipart")]
+#[cfg_attr(docsrs, doc(cfg(feature = "multipart")))]
+pub mod multipart;
 pub mod paginate;
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy;
 mod redirect;
+mod request;
 pub mod resource;
+mod response;
 mod slots;
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 #[cfg_attr(
@@ -150,6 +155,7 @@ pub use girder_core::{
     DeadlineExceeded, ErrorKind, Idempotency, RateLimited, ReplayBody, ServerHints, SigningError,
     TlsError,
 };
+pub use response::BytesStream;
 
 /// Request signing (HMAC schemes, RFC 9421, AWS SigV4), innermost:
 /// [`girder_sign`], re-exported.
@@ -160,6 +166,17 @@ pub mod sign {
 }
 
 pub use transport::{Transport, TransportBuilder};
+pub use url::IntoUrl;
+
+/// `url::Url` (feature `url`), accepted as a request URL.
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
+pub use ::url::Url;
+/// `http`'s header names, values and map, as reqwest re-exports them
+/// (`girder::header::CONTENT_TYPE`).
+pub use http::header;
+/// `http`'s types a request or response names, as reqwest re-exports them.
+pub use http::{Method, StatusCode, Version};
 
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]

@@ -46,6 +46,25 @@ const PAYLOAD: [HeaderName; 4] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// A call met more redirects than the client follows: the error of the hop
+/// after the last one allowed ([`Kind::Redirect`](crate::Kind::Redirect)).
+/// A redirect that is not followed for another reason (to plain HTTP from
+/// HTTPS, to a URL with userinfo, a `Location` that does not resolve, a
+/// streamed body that cannot be sent again) is not an error: its response
+/// is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooManyRedirects {
+    max: usize,
+}
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {} redirects", self.max)
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
 /// The URI of the request that produced a response (the last hop's, after
 /// redirects), in the response's extensions.
 #[derive(Debug, Clone)]
@@ -74,7 +93,8 @@ impl<S> Layer<S> for RedirectLayer {
     }
 }
 
-/// The client's redirects: at most `max` hops, never from HTTPS to HTTP,
+/// The client's redirects: at most `max` hops (one more is a
+/// [`TooManyRedirects`] error, as in reqwest), never from HTTPS to HTTP,
 /// never to a URL with userinfo, and once a hop leaves the first request's
 /// origin, that hop and every later one lose their credentials (the
 /// headers above, and every header marked sensitive, such as
@@ -123,7 +143,7 @@ where
                 response
                     .extensions_mut()
                     .insert(RequestUri(hops.uri.clone()));
-                let Some(next) = hops.next(&response) else {
+                let Some(next) = hops.next(&response)? else {
                     return Ok(response);
                 };
                 // The redirect's own body is dropped unread.
@@ -136,6 +156,9 @@ where
 /// What a call keeps of its last request to make the next hop.
 struct Hops {
     remaining: usize,
+    max: usize,
+    /// Set when a redirect that would be followed came after the last hop.
+    spent: bool,
     method: Method,
     uri: Uri,
     version: Version,
@@ -154,6 +177,8 @@ impl Hops {
     fn new(request: &Request<Body>, max: usize) -> Self {
         Hops {
             remaining: max,
+            max,
+            spent: false,
             method: request.method().clone(),
             uri: request.uri().clone(),
             version: request.version(),
@@ -165,8 +190,20 @@ impl Hops {
         }
     }
 
-    /// The request of the hop `response` redirects to, if it is followed.
-    fn next(&mut self, response: &Response<Body>) -> Option<Request<Body>> {
+    /// The request of the hop `response` redirects to, if it is followed;
+    /// an error when it would be but the hops are spent.
+    fn next(
+        &mut self,
+        response: &Response<Body>,
+    ) -> Result<Option<Request<Body>>, TooManyRedirects> {
+        let next = self.follow(response);
+        if self.spent {
+            return Err(TooManyRedirects { max: self.max });
+        }
+        Ok(next)
+    }
+
+    fn follow(&mut self, response: &Response<Body>) -> Option<Request<Body>> {
         let status = response.status();
         match status {
             StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => {
@@ -184,9 +221,6 @@ impl Hops {
             StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
             _ => return None,
         }
-        if self.remaining == 0 {
-            return None;
-        }
         let body = self.body.as_ref()?.try_replay()?;
         // UTF-8, not only ASCII: servers send IRIs, encoded below.
         let location = response.headers().get(header::LOCATION)?.as_bytes();
@@ -199,6 +233,11 @@ impl Hops {
             .authority()
             .is_some_and(|a| a.as_str().contains('@'))
         {
+            return None;
+        }
+        // Checked last: only a redirect that would be followed is one too many.
+        if self.remaining == 0 {
+            self.spent = true;
             return None;
         }
         self.remaining -= 1;
@@ -267,16 +306,20 @@ impl Carried {
     }
 }
 
+/// Whether a header carries a credential: marked sensitive, or named as
+/// one of [`CREDENTIALS`]. The client keeps such default headers to its
+/// credential origins too (`Client::execute`).
+pub(crate) fn carries_credential(name: &HeaderName, value: &http::HeaderValue) -> bool {
+    value.is_sensitive() || CREDENTIALS.contains(name)
+}
+
 fn strip_credentials(headers: &mut HeaderMap) {
-    for name in &CREDENTIALS {
-        headers.remove(name);
-    }
-    let sensitive: Vec<HeaderName> = headers
+    let secret: Vec<HeaderName> = headers
         .iter()
-        .filter(|(_, v)| v.is_sensitive())
+        .filter(|(n, v)| carries_credential(n, v))
         .map(|(n, _)| n.clone())
         .collect();
-    for name in sensitive {
+    for name in secret {
         headers.remove(name);
     }
 }
@@ -312,6 +355,13 @@ mod tests {
             .unwrap()
     }
 
+    impl Hops {
+        /// `next` for hops that are not spent.
+        fn step(&mut self, response: &Response<Body>) -> Option<Request<Body>> {
+            self.next(response).expect("within the redirect limit")
+        }
+    }
+
     fn streamed() -> Body {
         Body::new(http_body_util::Full::new(Bytes::from_static(b"{}")).map_err(|e| match e {}))
     }
@@ -321,7 +371,7 @@ mod tests {
         for status in [301, 302, 303] {
             let first = request(Method::POST, "https://api.test/a", Body::from("{}"));
             let mut hops = Hops::new(&first, 5);
-            let next = hops.next(&redirect(status, "/b")).expect("followed");
+            let next = hops.step(&redirect(status, "/b")).expect("followed");
             assert_eq!(next.method(), Method::GET, "{status}");
             assert_eq!(next.uri(), "https://api.test/b");
             assert_eq!(next.body().as_bytes().map(|b| b.len()), Some(0));
@@ -332,13 +382,13 @@ mod tests {
         }
         // A streamed POST body is not needed for a 303: followed.
         let first = request(Method::POST, "https://api.test/a", streamed());
-        assert!(Hops::new(&first, 5).next(&redirect(303, "/b")).is_some());
+        assert!(Hops::new(&first, 5).step(&redirect(303, "/b")).is_some());
         // 303 keeps HEAD; 301 keeps PUT and its body.
         let head = request(Method::HEAD, "https://api.test/a", Body::empty());
-        let next = Hops::new(&head, 5).next(&redirect(303, "/b")).unwrap();
+        let next = Hops::new(&head, 5).step(&redirect(303, "/b")).unwrap();
         assert_eq!(next.method(), Method::HEAD);
         let put = request(Method::PUT, "https://api.test/a", Body::from("{}"));
-        let next = Hops::new(&put, 5).next(&redirect(301, "/b")).unwrap();
+        let next = Hops::new(&put, 5).step(&redirect(301, "/b")).unwrap();
         assert_eq!(next.method(), Method::PUT);
         assert_eq!(next.body().as_bytes().unwrap(), "{}");
     }
@@ -348,17 +398,17 @@ mod tests {
         for status in [307, 308] {
             let first = request(Method::POST, "https://api.test/a", Body::from("{}"));
             let mut hops = Hops::new(&first, 5);
-            let next = hops.next(&redirect(status, "b")).expect("followed");
+            let next = hops.step(&redirect(status, "b")).expect("followed");
             assert_eq!(next.method(), Method::POST);
             assert_eq!(next.uri(), "https://api.test/b");
             assert_eq!(next.body().as_bytes().unwrap(), "{}");
             assert_eq!(next.headers()[header::CONTENT_TYPE], "application/json");
             // The body is kept for the hop after this one too.
-            let again = hops.next(&redirect(status, "/c")).expect("followed");
+            let again = hops.step(&redirect(status, "/c")).expect("followed");
             assert_eq!(again.body().as_bytes().unwrap(), "{}");
 
             let first = request(Method::POST, "https://api.test/a", streamed());
-            assert!(Hops::new(&first, 5).next(&redirect(status, "/b")).is_none());
+            assert!(Hops::new(&first, 5).step(&redirect(status, "/b")).is_none());
         }
     }
 
@@ -373,23 +423,27 @@ mod tests {
         ] {
             assert!(
                 Hops::new(&get(), 5)
-                    .next(&redirect(302, location))
+                    .step(&redirect(302, location))
                     .is_none(),
                 "{location}"
             );
         }
         let missing = Response::builder().status(302).body(Body::empty()).unwrap();
-        assert!(Hops::new(&get(), 5).next(&missing).is_none());
+        assert!(Hops::new(&get(), 5).step(&missing).is_none());
         let ok = Response::builder().status(200).body(Body::empty()).unwrap();
-        assert!(Hops::new(&get(), 5).next(&ok).is_none());
+        assert!(Hops::new(&get(), 5).step(&ok).is_none());
         // At most `max` hops.
         let mut hops = Hops::new(&get(), 2);
-        assert!(hops.next(&redirect(302, "/b")).is_some());
-        assert!(hops.next(&redirect(302, "/c")).is_some());
-        assert!(hops.next(&redirect(302, "/d")).is_none());
+        assert!(hops.step(&redirect(302, "/b")).is_some());
+        assert!(hops.step(&redirect(302, "/c")).is_some());
+        let spent = hops.next(&redirect(302, "/d")).unwrap_err();
+        assert_eq!(spent.to_string(), "more than 2 redirects");
+        // A redirect that would not be followed anyway is returned, not an error.
+        let mut hops = Hops::new(&get(), 0);
+        assert!(hops.step(&redirect(302, "http://api.test/b")).is_none());
         // Plain HTTP may go to HTTPS.
         let plain = request(Method::GET, "http://api.test/a", Body::empty());
-        let next = Hops::new(&plain, 5).next(&redirect(301, "https://api.test/a"));
+        let next = Hops::new(&plain, 5).step(&redirect(301, "https://api.test/a"));
         assert_eq!(next.unwrap().uri(), "https://api.test/a");
     }
 
@@ -398,14 +452,14 @@ mod tests {
         let first = request(Method::GET, "https://api.test/a", Body::empty());
         let mut hops = Hops::new(&first, 5);
         let away = hops
-            .next(&redirect(302, "https://other.test/x?q=é"))
+            .step(&redirect(302, "https://other.test/x?q=é"))
             .unwrap();
         assert_eq!(away.uri(), "https://other.test/x?q=%C3%A9");
         assert!(away.headers().get(header::AUTHORIZATION).is_none());
         assert!(away.headers().get("x-token").is_none());
         assert!(away.extensions().get::<CrossOriginHop>().is_some());
         // Back home, chosen by the foreign origin: still stripped.
-        let back = hops.next(&redirect(302, "https://api.test/a")).unwrap();
+        let back = hops.step(&redirect(302, "https://api.test/a")).unwrap();
         assert!(back.headers().get(header::AUTHORIZATION).is_none());
         assert!(back.extensions().get::<CrossOriginHop>().is_some());
     }

@@ -232,13 +232,17 @@ impl<T: DeserializeOwned> Resource<T> {
         self.one(Method::DELETE, &id)
             .send()
             .await?
-            .error_for_status()
+            .error_for_status_with_message()
             .await?;
         Ok(())
     }
 
     async fn item(&self, request: RequestBuilder) -> Result<T, Error> {
-        let response = request.send().await?.error_for_status().await?;
+        let response = request
+            .send()
+            .await?
+            .error_for_status_with_message()
+            .await?;
         let url = response.url().clone();
         let mut value: Value = response.json().await?;
         if let Some(at) = &self.item_at {

@@ -9,6 +9,12 @@
 //! always accepted (pagination links are often absolute); on another
 //! origin only when the client allows it, so a path taken from user input
 //! cannot send the client's credentials elsewhere.
+//!
+//! [`IntoUrl`] is what the `Client`'s request methods take: text (a path
+//! or an absolute URL), an [`http::Uri`] and, with the `url` feature, a
+//! `url::Url`.
+
+use std::borrow::Cow;
 
 use http::Uri;
 use http::uri::{Authority, Scheme};
@@ -16,6 +22,135 @@ use iri_string::format::ToDedicatedString;
 use iri_string::types::{IriAbsoluteStr, IriReferenceStr};
 
 use crate::error::{Error, Kind};
+
+/// What [`Client::get`](crate::Client::get), [`request`](crate::Client::request)
+/// and their siblings accept, as reqwest's `IntoUrl`: a path joined onto the
+/// client's base URL, or an absolute URL.
+///
+/// Implemented for `&str`, `String`, `&String`, [`http::Uri`] and `&Uri`,
+/// and with the `url` feature for `url::Url` and `&Url`. The trait is
+/// sealed: the URL text is read once, where the request is made.
+///
+/// An absolute URL (`https://…`) is used as it is when the client has no
+/// base URL, or when it is on the base URL's origin; on another origin only
+/// if [`allow_absolute_urls`](crate::ClientBuilder::allow_absolute_urls) is
+/// set, and even then auth, signing and the client's secret headers stay
+/// with their own origins. Anything else is a path, joined onto the base
+/// URL (see the [`Client`](crate::Client) docs); without a base URL a path
+/// is an error, which [`send`](crate::RequestBuilder::send) returns.
+///
+/// ```
+/// use girder::Client;
+///
+/// # fn main() -> Result<(), girder::Error> {
+/// let api = Client::builder().base_url("https://api.example.com/v1").build()?;
+/// let id = 7;
+/// let _ = api.get("users");                          // &str: a path
+/// let _ = api.get(format!("users/{id}"));            // String
+/// let _ = api.get("https://api.example.com/v1/me");  // absolute, same origin
+/// let uri: http::Uri = "https://api.example.com/v2/me".parse().unwrap();
+/// let _ = api.get(uri);                              // http::Uri
+///
+/// let anywhere = Client::new();                      // no base URL
+/// let _ = anywhere.get("https://example.org/robots.txt");
+/// # Ok(())
+/// # }
+/// ```
+pub trait IntoUrl: sealed::Sealed {}
+
+pub(crate) mod sealed {
+    use std::borrow::Cow;
+
+    /// The URL's text. Public in a module nobody outside can name: the
+    /// sealed-trait idiom, so that `IntoUrl` can grow without breaking
+    /// anyone's implementation.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {
+        /// The text of the path or URL.
+        fn into_text<'a>(self) -> Cow<'a, str>
+        where
+            Self: 'a;
+    }
+}
+
+impl IntoUrl for &str {}
+impl sealed::Sealed for &str {
+    fn into_text<'a>(self) -> Cow<'a, str>
+    where
+        Self: 'a,
+    {
+        Cow::Borrowed(self)
+    }
+}
+
+impl IntoUrl for String {}
+impl sealed::Sealed for String {
+    fn into_text<'a>(self) -> Cow<'a, str> {
+        Cow::Owned(self)
+    }
+}
+
+impl IntoUrl for &String {}
+impl sealed::Sealed for &String {
+    fn into_text<'a>(self) -> Cow<'a, str>
+    where
+        Self: 'a,
+    {
+        Cow::Borrowed(self.as_str())
+    }
+}
+
+impl IntoUrl for Uri {}
+impl sealed::Sealed for Uri {
+    fn into_text<'a>(self) -> Cow<'a, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl IntoUrl for &Uri {}
+impl sealed::Sealed for &Uri {
+    fn into_text<'a>(self) -> Cow<'a, str>
+    where
+        Self: 'a,
+    {
+        Cow::Owned(self.to_string())
+    }
+}
+
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
+impl IntoUrl for ::url::Url {}
+#[cfg(feature = "url")]
+impl sealed::Sealed for ::url::Url {
+    fn into_text<'a>(self) -> Cow<'a, str> {
+        Cow::Owned(self.into())
+    }
+}
+
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
+impl IntoUrl for &::url::Url {}
+#[cfg(feature = "url")]
+impl sealed::Sealed for &::url::Url {
+    fn into_text<'a>(self) -> Cow<'a, str>
+    where
+        Self: 'a,
+    {
+        Cow::Borrowed(self.as_str())
+    }
+}
+
+/// Whether `text` starts with a scheme and `://` (RFC 3986's scheme
+/// characters), rather than merely containing `://` somewhere (a path whose
+/// query carries a URL, `auth?redirect_uri=https://…`).
+fn has_scheme(text: &str) -> bool {
+    let Some((scheme, _)) = text.split_once("://") else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
 
 /// A parsed base URL.
 #[derive(Debug, Clone)]
@@ -63,7 +198,6 @@ impl BaseUrl {
         })
     }
 
-    #[cfg(any(feature = "auth", feature = "sign"))]
     /// The base URL's origin.
     pub(crate) fn origin(&self) -> Option<girder_core::origin::Origin> {
         let uri = Uri::builder()
@@ -83,7 +217,7 @@ impl BaseUrl {
 /// The URL of a request for `path`.
 pub(crate) fn join(base: Option<&BaseUrl>, path: &str, allow_absolute: bool) -> Result<Uri, Error> {
     let invalid = |why: String| Error::with_message(Kind::Builder, why, None);
-    let looks_absolute = path.contains("://");
+    let looks_absolute = has_scheme(path);
     if looks_absolute || base.is_none() {
         let uri: Uri = path
             .parse()
@@ -260,6 +394,22 @@ mod tests {
                 .contains("no base URL")
         );
         assert!(join(None, "https://api.test/x", false).is_ok());
+    }
+
+    #[test]
+    fn a_url_in_the_query_does_not_make_a_path_absolute() {
+        // Regression: any `://` in the text made it an absolute URL, so a
+        // path carrying a redirect_uri failed to parse.
+        assert_eq!(
+            j(
+                "https://api.test/v1",
+                "auth?redirect_uri=https://app.test/cb"
+            )
+            .unwrap(),
+            "https://api.test/v1/auth?redirect_uri=https://app.test/cb"
+        );
+        assert!(has_scheme("HTTPS://api.test") && has_scheme("git+ssh://h"));
+        assert!(!has_scheme("/x?u=https://a") && !has_scheme("://x") && !has_scheme("1a://x"));
     }
 
     #[test]

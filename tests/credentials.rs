@@ -202,15 +202,15 @@ async fn credentials_are_scoped_to_the_base_urls_origin_or_the_given_list() {
     };
 
     let c = build(None);
-    c.get(&home.url("/x")).send().await.unwrap();
-    c.get(&other.url("/x")).send().await.unwrap();
+    c.get(home.url("/x")).send().await.unwrap();
+    c.get(other.url("/x")).send().await.unwrap();
     assert_eq!(home.requests()[0].header("x-api-key"), Some("k3y-k3y-k3y"));
     assert!(home.requests()[0].header("authorization").is_some());
     assert_no_credential(&other.requests()[0]);
 
     let c = build(Some(vec![home.url(""), partner.url("")]));
-    c.get(&partner.url("/x")).send().await.unwrap();
-    c.get(&other.url("/x")).send().await.unwrap();
+    c.get(partner.url("/x")).send().await.unwrap();
+    c.get(other.url("/x")).send().await.unwrap();
     assert_eq!(
         partner.requests()[0].header("x-api-key"),
         Some("k3y-k3y-k3y")

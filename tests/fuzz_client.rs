@@ -120,7 +120,7 @@ fn error_bodies_become_errors_that_show_no_cookie() {
                     .get("http://api.test/things/1")
                     .send()
                     .await?
-                    .error_for_status()
+                    .error_for_status_with_message()
                     .await
             });
             match result {

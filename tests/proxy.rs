@@ -54,7 +54,7 @@ async fn get(client: &Client, server: &TestServer) -> (Result<String, Error>, Ca
         .unwrap();
     let record = CallRecord::ensure(&mut request);
     let result = match client.execute(request).await {
-        Ok(response) => match response.error_for_status().await {
+        Ok(response) => match response.error_for_status_with_message().await {
             Ok(response) => response.text().await,
             Err(e) => Err(e),
         },

@@ -73,6 +73,8 @@ fn assert_refused(
     let error = result.unwrap_err();
     assert_eq!(error.kind(), Kind::Tls, "{error}");
     assert!(!error.is_retryable());
+    // A connect error to reqwest's predicates, as in reqwest.
+    assert!(error.is_connect() && error.is_request());
     assert!(server.requests().is_empty());
     assert_eq!(server.connections(), 1, "the handshake was tried again");
     assert_eq!(record.attempts(), 1);

@@ -254,10 +254,12 @@ pub(crate) fn malformed(index: usize, why: impl fmt::Display, f: &Fetched) -> Er
 pub(crate) fn json_of(fetched: &Fetched) -> Result<Value, Error> {
     let status = fetched.status;
     if status.is_client_error() || status.is_server_error() {
-        return Err(
-            Error::from_status(status, fetched.headers.clone(), fetched.body.clone())
-                .with_url(&fetched.url),
-        );
+        return Err(Error::from_status(
+            status,
+            fetched.headers.clone(),
+            Some(fetched.body.clone()),
+        )
+        .with_url(&fetched.url));
     }
     if status == StatusCode::NO_CONTENT {
         return Ok(Value::Array(Vec::new()));
@@ -421,12 +423,7 @@ async fn fetch(client: Client, request: Request<Body>) -> Result<Fetched, Error>
     let response = client.execute(request).await?;
     // The URL the page came from after redirects: RFC 8288 §3.2 resolves a
     // relative link against it, and the next page's query is set on it.
-    let url = response
-        .extensions()
-        .get::<crate::redirect::RequestUri>()
-        .map(|uri| uri.0.clone())
-        .filter(|uri| uri.scheme().is_some())
-        .unwrap_or_else(|| response.url().clone());
+    let url = response.url().clone();
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.bytes().await?;

@@ -152,7 +152,7 @@ impl Client {
                 Ok(res.into_body().collect().await?.to_bytes().len())
             }
             Client::Girder(client, path) => {
-                let res = client.get(path).send().await?;
+                let res = client.get(*path).send().await?;
                 check(res.status())?;
                 Ok(res.bytes().await?.len())
             }

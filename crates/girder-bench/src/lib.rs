@@ -2,7 +2,7 @@
 //! hyper-util client it is built on and the reqwest-middleware stack users
 //! would pick instead, on loopback, in one run on one machine.
 //!
-//! Four binaries:
+//! Five binaries:
 //!
 //! - `girder-bench-server`: a hyper HTTP/1.1 server (keep-alive, a
 //!   209-byte JSON body) pinned to one CPU, on a single-threaded runtime;
@@ -19,6 +19,9 @@
 //!   a loopback server that resets, stalls, throttles and cuts, with its
 //!   checks (nothing hung, duplicated, leaked or held; retries within the
 //!   budget; heap flat).
+//! - `girder-bench-stream`: a 1 GiB download through the whole `Client`
+//!   and `Response::bytes_stream`, reporting peak resident memory
+//!   ([`stream`]).
 //!
 //! ```text
 //! cargo run --release -p girder-bench -- --requests 50000 --reps 5
@@ -37,6 +40,7 @@ pub mod memory;
 pub mod report;
 pub mod server;
 pub mod soak;
+pub mod stream;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -136,7 +136,7 @@ pub async fn run(config: Config, heap: &dyn Heap) -> Result<Report, BoxError> {
     // Nothing stranded: a plain call still goes through.
     let last = config.warmup + config.calls;
     let later = client
-        .get(&format!("items/{last}"))
+        .get(format!("items/{last}"))
         .header(ID, last.to_string())
         .send()
         .await
@@ -289,7 +289,7 @@ async fn one(client: &Client, call: Call, config: &Config, tally: &Tally) {
     };
     let record = CallRecord::new();
     let mut request = client
-        .request(method, &call.path())
+        .request(method, call.path())
         .header(ID, call.id.to_string())
         .extension(record.clone())
         .timeout(config.deadline);
