@@ -76,16 +76,22 @@ where
         // Outermost: the record of every decision below starts here, unless
         // the caller made one to keep a handle on it.
         let record = CallRecord::ensure(&mut request);
-        if let Some(name) = &config.request_id
-            && !request.headers().contains_key(name)
-        {
-            request.headers_mut().insert(name.clone(), new_request_id());
+        let mut caller_id = false;
+        if let Some(name) = &config.request_id {
+            if request.headers().contains_key(name) {
+                caller_id = true;
+            } else {
+                request.headers_mut().insert(name.clone(), new_request_id());
+            }
         }
         // The layers below (auth, signing) register the credential values
         // they send here, so that an echo of one is masked in the headers
-        // and bodies logged at DEBUG; when nothing is logged at DEBUG,
-        // nobody pays for the handle.
-        if config.masks_values() && enabled(Level::DEBUG) {
+        // and bodies logged at DEBUG and in a request id the caller chose
+        // (it may quote anything; ours is random hex); when neither is
+        // logged, nobody pays for the handle.
+        let masked_debug = config.masks_values() && enabled(Level::DEBUG);
+        let masked_id = caller_id && enabled(config.span_level);
+        if masked_debug || masked_id {
             request.extensions_mut().insert(config.secrets.clone());
         }
         let span = make_span(&request, config);

@@ -205,7 +205,8 @@ async fn values_registered_once_are_masked_for_the_layers_lifetime() {
 }
 
 /// The registry is handed down only when headers or bodies are logged at
-/// `DEBUG`; otherwise the layers below have nothing to register with.
+/// `DEBUG`, or the span logs a request id the caller set; otherwise the
+/// layers below have nothing to register with.
 #[tokio::test(start_paused = true)]
 async fn the_registry_is_handed_down_only_when_something_is_logged_at_debug() {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -217,19 +218,29 @@ async fn the_registry_is_handed_down_only_when_something_is_logged_at_debug() {
         async { Ok::<_, Infallible>(Response::new(Body::empty())) }
     });
     let quiet = LoggingConfig::builder().headers(false).build().unwrap();
-    for (config, level) in [
-        (LoggingConfig::default(), Level::DEBUG),
-        (LoggingConfig::default(), Level::INFO),
-        (quiet, Level::DEBUG),
+    let no_id = LoggingConfig::builder().no_request_id().build().unwrap();
+    for (config, level, caller_id) in [
+        (LoggingConfig::default(), Level::DEBUG, false),
+        (LoggingConfig::default(), Level::INFO, false),
+        (quiet.clone(), Level::DEBUG, false),
+        (quiet, Level::INFO, true),
+        (LoggingConfig::default(), Level::WARN, true),
+        (no_id, Level::INFO, true),
     ] {
         let (_capture, _guard) = Capture::install(level);
         let svc = LoggingLayer::new(config).layer(inner.clone());
-        let request = Request::get("https://api.test/")
-            .body(Body::empty())
+        let mut request = Request::get("https://api.test/");
+        if caller_id {
+            request = request.header("x-request-id", "from-the-caller");
+        }
+        svc.oneshot(request.body(Body::empty()).unwrap())
+            .await
             .unwrap();
-        svc.oneshot(request).await.unwrap();
     }
-    assert_eq!(*seen.lock().unwrap(), [true, false, false]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [true, false, false, true, false, false]
+    );
 }
 
 /// Pins issue 18, "resend count": `http.request.resend_count` and the
