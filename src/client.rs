@@ -251,6 +251,10 @@ impl Client {
             }
             request.headers_mut().insert(name.clone(), value.clone());
         }
+        // The record first: it is the call's context, and a deadline set
+        // after it is held there (one extension for every copy the layers
+        // make) instead of in an extension of its own.
+        let record = CallRecord::ensure(&mut request);
         if Deadline::of(&request).is_none()
             && let Some(total) = self.inner.total_timeout
         {
@@ -258,7 +262,6 @@ impl Client {
         }
         let deadline = Deadline::of(&request);
         let url = request.uri().clone();
-        let record = CallRecord::ensure(&mut request);
         let call = self.inner.service.call(request);
         let result = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline.instant(), call).await {
@@ -764,11 +767,6 @@ impl ClientBuilder {
         // Redirects above auth and signing: each hop is authorised and
         // signed anew for its own URL, and a hop that leaves the origin is
         // marked so that neither adds a credential to it.
-        // Its future is boxed: every layer above moves the future of the
-        // layer below into its own (twice, with the `Either` of an optional
-        // layer), and below this point it is 1.3 KiB (auth's and the
-        // redirects' request copies). The allocation costs less than the
-        // copies it saves, and with no redirects (`max` 0) the box stays.
         let service = RedirectLayer::new(self.redirects).layer(service);
         // The in-flight limit holds its slot until the body ends; a body
         // that holds none goes on as it was (no box).

@@ -13,9 +13,10 @@
 //! with `iri-string`, as pagination does. It also carries the extensions
 //! the layers below read to every hop, which tower-http's drops.
 
+use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use girder_core::origin::{CrossOriginHop, Origin};
 use girder_core::record::Event;
@@ -24,8 +25,8 @@ use girder_core::{Body, BoxError, CallRecord, Deadline, ReplayBody};
 use http::header::{self, HeaderName};
 use http::uri::Scheme;
 use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use pin_project_lite::pin_project;
 use tower::Layer;
-use tower::ServiceExt;
 use tower_service::Service;
 
 /// Headers that carry credentials, dropped from a redirected request that
@@ -110,46 +111,90 @@ pub(crate) struct FollowRedirects<S> {
     max: usize,
 }
 
-/// The response future: boxed, as the client boxes the stack's future at
-/// this point anyway (below it the futures are large).
-pub(crate) type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
-
 impl<S> Service<Request<Body>> for FollowRedirects<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone,
 {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = ResponseFuture;
+    type Future = ResponseFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture<S> {
         // The clone that was made ready takes the first hop (tower's idiom).
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        if self.max == 0 {
-            return Box::pin(service.call(request));
+        let hops = (self.max > 0).then(|| Hops::new(&request, self.max));
+        let future = service.call(request);
+        ResponseFuture {
+            state: State::Calling { future },
+            service,
+            hops,
         }
-        let mut hops = Hops::new(&request, self.max);
-        let first = service.call(request);
-        Box::pin(async move {
-            let mut response = first.await?;
-            loop {
-                response
-                    .extensions_mut()
-                    .insert(RequestUri(hops.uri.clone()));
-                let Some(next) = hops.next(&response)? else {
-                    return Ok(response);
-                };
-                // The redirect's own body is dropped unread.
-                response = service.ready().await?.call(next).await?;
+    }
+}
+
+pin_project! {
+    /// The future of [`FollowRedirects`]: the hop in flight, then, for a
+    /// redirect that is followed, the service made ready for the next.
+    /// A state machine rather than a boxed `async` block: the client boxes
+    /// its whole stack's future once, and this one moves into that box.
+    pub(crate) struct ResponseFuture<S: Service<Request<Body>>> {
+        #[pin]
+        state: State<S::Future>,
+        service: S,
+        // `None` when no redirect is followed (`max` 0).
+        hops: Option<Hops>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling { #[pin] future: F },
+        Readying { next: Option<Request<Body>> },
+    }
+}
+
+impl<S> Future for ResponseFuture<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
+{
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    let Some(hops) = this.hops.as_mut() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    if hops.remaining < hops.max {
+                        // The last hop's URL: only a followed redirect
+                        // changes it, so only then is it noted.
+                        response
+                            .extensions_mut()
+                            .insert(RequestUri(hops.uri.clone()));
+                    }
+                    match hops.next(&response)? {
+                        // The redirect's own body is dropped unread.
+                        Some(next) => this.state.set(State::Readying { next: Some(next) }),
+                        None => return Poll::Ready(Ok(response)),
+                    }
+                }
+                StateProj::Readying { next } => {
+                    ready!(this.service.poll_ready(cx))?;
+                    let next = next.take().expect("a hop is made ready once");
+                    let future = this.service.call(next);
+                    this.state.set(State::Calling { future });
+                }
             }
-        })
+        }
     }
 }
 
@@ -165,8 +210,8 @@ struct Hops {
     headers: HeaderMap,
     /// The body to send again; `None` when it was streamed.
     body: Option<Body>,
-    /// The call's first origin.
-    origin: Option<Origin>,
+    /// The call's first origin, worked out at the first redirect.
+    origin: OnceCell<Option<Origin>>,
     /// Set once a hop left the origin; later hops stay stripped even when
     /// they come back (the foreign origin chose where they go).
     left: bool,
@@ -184,7 +229,7 @@ impl Hops {
             version: request.version(),
             headers: request.headers().clone(),
             body: request.body().try_replay(),
-            origin: Origin::of(request.uri()),
+            origin: OnceCell::new(),
             left: false,
             carried: Carried::take(request.extensions()),
         }
@@ -241,11 +286,12 @@ impl Hops {
             return None;
         }
         self.remaining -= 1;
-        self.uri = location;
-        let home = self
-            .origin
+        // Before the first hop, `self.uri` is still the first request's.
+        let origin = self.origin.get_or_init(|| Origin::of(&self.uri));
+        let home = origin
             .as_ref()
-            .is_some_and(|origin| origin.matches(&self.uri));
+            .is_some_and(|origin| origin.matches(&location));
+        self.uri = location;
         self.left |= !home;
         if self.left {
             // Stripped for this hop and every later one.

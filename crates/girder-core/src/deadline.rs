@@ -50,14 +50,34 @@ impl Deadline {
         )
     }
 
-    /// The deadline in `request`'s extensions, if any.
+    /// The deadline of `request`: the earlier of the one in its extensions
+    /// and the one its [`CallRecord`](crate::CallRecord) holds, if any.
     pub fn of<B>(request: &http::Request<B>) -> Option<Deadline> {
-        request.extensions().get::<Deadline>().copied()
+        Deadline::in_extensions(request.extensions())
     }
 
-    /// Puts this deadline into `request`'s extensions, unless an earlier one
-    /// is already there: deadlines only ever tighten.
+    /// The deadline in `extensions` (see [`of`](Deadline::of)).
+    pub fn in_extensions(extensions: &http::Extensions) -> Option<Deadline> {
+        let own = extensions.get::<Deadline>().copied();
+        let held = extensions
+            .get::<crate::CallRecord>()
+            .and_then(crate::CallRecord::deadline);
+        match (own, held) {
+            (Some(own), Some(held)) => Some(own.min(held)),
+            (own, held) => own.or(held),
+        }
+    }
+
+    /// Sets this deadline on `request`, unless an earlier one is already
+    /// set: deadlines only ever tighten. A request with a
+    /// [`CallRecord`](crate::CallRecord) keeps it there, shared by every
+    /// copy of the call (no extension of its own); one without keeps it in
+    /// its extensions.
     pub fn apply<B>(self, request: &mut http::Request<B>) {
+        if let Some(record) = request.extensions().get::<crate::CallRecord>() {
+            record.tighten_deadline(self);
+            return;
+        }
         let extensions = request.extensions_mut();
         match extensions.get::<Deadline>() {
             Some(existing) if *existing <= self => {}

@@ -47,11 +47,14 @@ pub use event::{AuthEvent, BreakerState, CacheStatus, DelaySource, Event, NoRetr
 pub use layer::{CallRecordLayer, CallRecordService, ResponseFuture};
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http::{Extensions, Request};
 use tokio::time::Instant;
+
+use crate::Deadline;
 
 /// One decision in a [`CallRecord`].
 #[derive(Debug, Clone, PartialEq)]
@@ -67,16 +70,68 @@ pub struct Entry {
 
 /// The per-call record of decisions; see the [module docs](self).
 ///
+/// It is also the call's context: one shared value in the request
+/// extensions that holds what every copy of the request needs, taken once
+/// per call — the entries, the attempt and resend counts, and the call's
+/// [`Deadline`] when it was set after the record
+/// ([`Deadline::apply`] writes it here rather than into a separate
+/// extension of each copy).
+///
 /// # Clone
 ///
 /// Clones share one record: the copies of a request that retry sends all
-/// append to the record the outermost layer created.
+/// append to the record the outermost layer created, and all see its
+/// deadline.
 #[derive(Clone)]
 pub struct CallRecord(Arc<Inner>);
 
+/// How many entries a record holds without allocating: a call through the
+/// full stack notes about four (attempt, breaker, signing, cache).
+const INLINE: usize = 6;
+
+/// No deadline, in [`Inner::deadline`].
+const NO_DEADLINE: i64 = i64::MAX;
+
 struct Inner {
     started: Instant,
-    entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Entries>,
+    /// Entries that are [`Event::Attempt`]s.
+    attempts: AtomicU32,
+    /// Entries that are resends ([`Event::is_resend`]).
+    resends: AtomicU32,
+    /// The call's deadline in nanoseconds from `started` (negative when it
+    /// had passed before the record began), or [`NO_DEADLINE`]; only ever
+    /// lowered.
+    deadline: AtomicI64,
+}
+
+/// The entries, the first [`INLINE`] in the record's own allocation.
+struct Entries {
+    inline: [Option<Entry>; INLINE],
+    len: usize,
+    spilled: Vec<Entry>,
+}
+
+impl Entries {
+    const fn new() -> Self {
+        Entries {
+            inline: [const { None }; INLINE],
+            len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, entry: Entry) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = Some(entry),
+            None => self.spilled.push(entry),
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.inline.iter().flatten().chain(&self.spilled)
+    }
 }
 
 impl Default for CallRecord {
@@ -90,7 +145,10 @@ impl CallRecord {
     pub fn new() -> Self {
         CallRecord(Arc::new(Inner {
             started: Instant::now(),
-            entries: Mutex::new(Vec::new()),
+            entries: Mutex::new(Entries::new()),
+            attempts: AtomicU32::new(0),
+            resends: AtomicU32::new(0),
+            deadline: AtomicI64::new(NO_DEADLINE),
         }))
     }
 
@@ -115,7 +173,45 @@ impl CallRecord {
     /// Appends `event` from `layer`.
     pub fn push(&self, layer: &'static str, event: Event) {
         let at = self.0.started.elapsed();
+        if matches!(event, Event::Attempt { .. }) {
+            self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        }
+        if event.is_resend() {
+            self.0.resends.fetch_add(1, Ordering::Relaxed);
+        }
         self.lock().push(Entry { at, layer, event });
+    }
+
+    /// The call's deadline held by this record (see [`Deadline::apply`]),
+    /// if one was set.
+    pub fn deadline(&self) -> Option<Deadline> {
+        let nanos = self.0.deadline.load(Ordering::Relaxed);
+        if nanos == NO_DEADLINE {
+            return None;
+        }
+        let offset = Duration::from_nanos(nanos.unsigned_abs());
+        let started = self.0.started;
+        Some(Deadline::at(if nanos >= 0 {
+            started + offset
+        } else {
+            started.checked_sub(offset).unwrap_or(started)
+        }))
+    }
+
+    /// Sets the call's deadline to `deadline`, unless an earlier one is
+    /// already set: deadlines only ever tighten.
+    pub fn tighten_deadline(&self, deadline: Deadline) {
+        let started = self.0.started;
+        let instant = deadline.instant();
+        let nanos = if instant >= started {
+            let ahead = instant.duration_since(started).as_nanos();
+            // Beyond about 292 years: as good as none, but still a deadline.
+            i64::try_from(ahead).unwrap_or(NO_DEADLINE - 1)
+        } else {
+            let behind = started.duration_since(instant).as_nanos();
+            i64::try_from(behind).map_or(i64::MIN, |b| -b)
+        };
+        self.0.deadline.fetch_min(nanos, Ordering::Relaxed);
     }
 
     /// Whether any entry so far satisfies `predicate`, without copying
@@ -126,17 +222,12 @@ impl CallRecord {
 
     /// A copy of the entries so far, oldest first.
     pub fn entries(&self) -> Vec<Entry> {
-        self.lock().clone()
+        self.lock().iter().cloned().collect()
     }
 
     /// The number of attempts recorded; 1 when no layer counted attempts.
     pub fn attempts(&self) -> u32 {
-        let counted = self
-            .lock()
-            .iter()
-            .filter(|e| matches!(e.event, Event::Attempt { .. }))
-            .count();
-        u32::try_from(counted).unwrap_or(u32::MAX).max(1)
+        self.0.attempts.load(Ordering::Relaxed).max(1)
     }
 
     /// How many times the request was sent again after the first: retries,
@@ -144,8 +235,7 @@ impl CallRecord {
     /// ([`Event::is_resend`]). This is OpenTelemetry's
     /// `http.request.resend_count`.
     pub fn resends(&self) -> u32 {
-        let counted = self.lock().iter().filter(|e| e.event.is_resend()).count();
-        u32::try_from(counted).unwrap_or(u32::MAX)
+        self.0.resends.load(Ordering::Relaxed)
     }
 
     /// Time since the record was created.
@@ -153,8 +243,8 @@ impl CallRecord {
         self.0.started.elapsed()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        // A panic while holding the lock leaves a valid Vec behind.
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        // A panic while holding the lock leaves valid entries behind.
         self.0
             .entries
             .lock()
@@ -165,7 +255,7 @@ impl CallRecord {
 impl fmt::Debug for CallRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallRecord")
-            .field("entries", &*self.lock())
+            .field("entries", &self.lock().iter().collect::<Vec<_>>())
             .finish()
     }
 }

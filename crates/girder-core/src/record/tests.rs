@@ -131,3 +131,105 @@ fn resends_count_every_kind_of_resend() {
     assert!(text.contains("followed a 302 redirect to another origin; credentials withheld"));
     assert!(text.contains("clock offset of -3000 ms learned from Date; re-signed"));
 }
+
+#[test]
+fn entries_past_the_inline_ones_are_kept_in_order() {
+    let record = CallRecord::new();
+    for number in 1..=(INLINE as u32 * 2 + 1) {
+        record.push("retry", Event::Attempt { number });
+    }
+    let numbers: Vec<u32> = record
+        .entries()
+        .iter()
+        .map(|e| match e.event {
+            Event::Attempt { number } => number,
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(numbers, (1..=(INLINE as u32 * 2 + 1)).collect::<Vec<_>>());
+    assert_eq!(record.attempts(), INLINE as u32 * 2 + 1);
+    assert_eq!(record.to_string().lines().count(), INLINE * 2 + 1);
+    assert!(record.any(|e| e.event == Event::Attempt { number: 13 }));
+}
+
+#[test]
+fn counts_are_kept_as_entries_are_pushed() {
+    let record = CallRecord::new();
+    assert_eq!((record.attempts(), record.resends()), (1, 0));
+    record.push("breaker", Event::Note("not an attempt".into()));
+    assert_eq!((record.attempts(), record.resends()), (1, 0));
+    record.push("retry", Event::Attempt { number: 1 });
+    record.push("retry", Event::Attempt { number: 2 });
+    record.push(
+        "redirect",
+        Event::Redirected {
+            status: 302,
+            cross_origin: false,
+        },
+    );
+    record.push("auth", Event::Auth(AuthEvent::RecoveredFrom401));
+    record.push("sign", Event::Resigned { offset_ms: 4 });
+    assert_eq!(record.attempts(), 2);
+    assert_eq!(record.resends(), 4);
+    // The counts agree with the entries they summarise.
+    let entries = record.entries();
+    assert_eq!(entries.iter().filter(|e| e.event.is_resend()).count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_set_after_the_record_is_held_by_it_and_shared_by_copies() {
+    let mut request = Request::new(());
+    let record = CallRecord::ensure(&mut request);
+    assert_eq!(Deadline::of(&request), None);
+    let deadline = Deadline::after(Duration::from_secs(2));
+    deadline.apply(&mut request);
+    // In the record, not in an extension of its own.
+    assert_eq!(request.extensions().get::<Deadline>(), None);
+    assert_eq!(record.deadline(), Some(deadline));
+    assert_eq!(Deadline::of(&request), Some(deadline));
+    // Only ever tightened.
+    Deadline::after(Duration::from_secs(9)).apply(&mut request);
+    assert_eq!(Deadline::of(&request), Some(deadline));
+    let sooner = Deadline::after(Duration::from_secs(1));
+    sooner.apply(&mut request);
+    assert_eq!(Deadline::of(&request), Some(sooner));
+    // A copy of the request (retry's, a redirect's) sees it through the
+    // shared record.
+    let mut copy = Request::new(());
+    copy.extensions_mut().insert(record.clone());
+    assert_eq!(Deadline::of(&copy), Some(sooner));
+    // Without the record (the cache's background refresh drops it) there
+    // is no deadline.
+    copy.extensions_mut().remove::<CallRecord>();
+    assert_eq!(Deadline::of(&copy), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_earlier_of_an_own_and_a_held_deadline_counts() {
+    let mut request = Request::new(());
+    let own = Deadline::after(Duration::from_secs(3));
+    own.apply(&mut request);
+    let record = CallRecord::ensure(&mut request);
+    assert_eq!(request.extensions().get::<Deadline>(), Some(&own));
+    Deadline::after(Duration::from_secs(5)).apply(&mut request);
+    assert_eq!(Deadline::of(&request), Some(own));
+    let sooner = Deadline::after(Duration::from_secs(1));
+    sooner.apply(&mut request);
+    assert_eq!(record.deadline(), Some(sooner));
+    assert_eq!(Deadline::of(&request), Some(sooner));
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_before_the_record_and_far_ahead_round_trip() {
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let past = Deadline::at(Instant::now() - Duration::from_secs(30));
+    let record = CallRecord::new();
+    record.tighten_deadline(Deadline::after(Duration::from_secs(3600 * 24 * 365 * 20)));
+    assert_eq!(
+        record.deadline(),
+        Some(Deadline::after(Duration::from_secs(3600 * 24 * 365 * 20)))
+    );
+    record.tighten_deadline(past);
+    assert_eq!(record.deadline(), Some(past));
+    assert!(record.deadline().unwrap().is_expired());
+}
