@@ -114,22 +114,27 @@ impl<F> State<F> {
         let ahead = u32::try_from(wait.lane.waiting()).unwrap_or(u32::MAX);
         let estimate = after.saturating_add(wait.shared.pace.saturating_mul(ahead));
         // The call holds no line yet: it is refused or joins its partition's.
-        State::wait_for(wait, estimate, Scope::Partition, cause)
+        // It left the fast path just now: the clock reading taken then serves.
+        let started = wait.started;
+        State::wait_for(wait, estimate, Scope::Partition, cause, move || started)
     }
 
     /// The call must wait `retry_after` for `scope`'s quota: refused in
     /// reject mode or when the wait would cross a limit, else in line, or
-    /// asleep at the head of it.
+    /// asleep at the head of it. The clock is read once, with `now`, and
+    /// only when a limit is to be checked.
     fn wait_for<S, B>(
         wait: &mut Waiting<S, B>,
         retry_after: Duration,
         scope: Scope,
         cause: Cause,
+        now: impl FnOnce() -> Instant,
     ) -> Self {
         if wait.shared.policy.mode == Mode::Reject {
             return State::refuse(wait, cause, Some(retry_after));
         }
-        if let Some(limit) = wait.crosses(Instant::now(), retry_after) {
+        let now = now();
+        if let Some(limit) = wait.crosses(now, retry_after) {
             return State::refuse(wait, limit, Some(retry_after));
         }
         // Hold the line of the state that refused, so that the waiters
@@ -145,8 +150,9 @@ impl<F> State<F> {
             }
             Scope::Global => {}
         }
+        // As `tokio::time::sleep(retry_after)`, without reading the clock again.
         State::Sleeping {
-            sleep: tokio::time::sleep(retry_after),
+            sleep: tokio::time::sleep_until(crate::clock::later(now, retry_after)),
         }
     }
 
@@ -199,7 +205,7 @@ impl<F> State<F> {
                 retry_after,
                 scope,
                 cause,
-            }) => State::wait_for(wait, retry_after, scope, cause),
+            }) => State::wait_for(wait, retry_after, scope, cause, Instant::now),
             Err(error) => State::failed(error),
         }
     }
