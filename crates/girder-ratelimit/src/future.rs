@@ -65,13 +65,13 @@ pin_project! {
         // The request is sent.
         Calling { #[pin] future: F },
         // Waiting for an in-flight slot, until the limit.
-        Slot { acquire: BoxAcquire },
+        Slot { acquire: BoxAcquire, #[pin] limit: Sleep },
         // Waiting in the partition's or the global line, until the limit.
-        Line { acquire: BoxAcquire, scope: Scope },
+        Line { acquire: BoxAcquire, scope: Scope, #[pin] limit: Sleep },
         // At the head of the lines: ask the backend.
         Ask,
         // A remote backend is deciding, until the limit.
-        Acquiring { decision: BoxDecision },
+        Acquiring { decision: BoxDecision, #[pin] limit: Sleep },
         // At the head of the line until a permit is due.
         Sleeping { #[pin] sleep: Sleep },
         // A permit is held; the service must be ready before the call.
@@ -88,15 +88,14 @@ impl<F> State<F> {
         }
     }
 
+    /// The first state of a call that left the fast path.
     fn first<S, B>(wait: &mut Waiting<S, B>, first: First) -> Self {
         match first {
             First::Slot => match wait.lane.slots().cloned() {
-                Some(slots) => {
-                    wait.arm_timer();
-                    State::Slot {
-                        acquire: Box::pin(slots.acquire_owned()),
-                    }
-                }
+                Some(slots) => State::Slot {
+                    acquire: Box::pin(slots.acquire_owned()),
+                    limit: wait.timer(),
+                },
                 None => State::enter_line(wait, Scope::Partition),
             },
             First::Line => {
@@ -165,6 +164,7 @@ impl<F> State<F> {
                 State::Line {
                     acquire: Box::pin(line.acquire_owned()),
                     scope,
+                    limit: wait.timer(),
                 }
             }
         }
@@ -191,8 +191,10 @@ impl<F> State<F> {
     /// a store that never answers must not hold the call (or its place in
     /// line, or its in-flight slot) for ever.
     fn pending<S, B>(wait: &mut Waiting<S, B>, decision: BoxDecision) -> Self {
-        wait.arm_timer();
-        State::Acquiring { decision }
+        State::Acquiring {
+            decision,
+            limit: wait.timer(),
+        }
     }
 
     fn decided<S, B>(wait: &mut Waiting<S, B>, decision: Result<Decision, BoxError>) -> Self {
@@ -215,8 +217,13 @@ impl<F> State<F> {
     }
 
     /// A wait of unknown length goes on, or is refused once the limit passed.
-    fn limit_passed<S, B>(wait: &mut Waiting<S, B>, cx: &mut Context<'_>) -> Poll<Self> {
-        let cause = ready!(wait.poll_limit(cx));
+    fn limit_passed<S, B>(
+        wait: &mut Waiting<S, B>,
+        limit: Pin<&mut Sleep>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Self> {
+        ready!(limit.poll(cx));
+        let cause = wait.limit().1;
         Poll::Ready(State::refuse(wait, cause, None))
     }
 }
@@ -287,7 +294,7 @@ where
                         .expect("ResponseFuture polled after completion");
                     return Poll::Ready(Err(error));
                 }
-                StateProj::Slot { acquire } => {
+                StateProj::Slot { acquire, limit } => {
                     let wait = waiting(this.wait);
                     match acquire.as_mut().poll(cx) {
                         Poll::Ready(Ok(slot)) => {
@@ -297,21 +304,25 @@ where
                             Poll::Ready(State::enter_line(wait, Scope::Partition))
                         }
                         Poll::Ready(Err(closed)) => Poll::Ready(State::failed(closed)),
-                        Poll::Pending => State::limit_passed(wait, cx),
+                        Poll::Pending => State::limit_passed(wait, limit, cx),
                     }
                 }
-                StateProj::Line { acquire, scope } => {
+                StateProj::Line {
+                    acquire,
+                    scope,
+                    limit,
+                } => {
                     let wait = waiting(this.wait);
                     match acquire.as_mut().poll(cx) {
                         Poll::Ready(Ok(permit)) => {
                             Poll::Ready(State::in_line(wait, permit, *scope))
                         }
                         Poll::Ready(Err(closed)) => Poll::Ready(State::failed(closed)),
-                        Poll::Pending => State::limit_passed(wait, cx),
+                        Poll::Pending => State::limit_passed(wait, limit, cx),
                     }
                 }
                 StateProj::Ask => Poll::Ready(State::ask(waiting(this.wait))),
-                StateProj::Acquiring { decision } => {
+                StateProj::Acquiring { decision, limit } => {
                     let wait = waiting(this.wait);
                     // The call's record is current while the backend
                     // decides, so that a shared one can note a fallback.
@@ -325,7 +336,7 @@ where
                         // not a pass: letting calls through unmetered while
                         // the shared store is down would spend the quota
                         // the store exists to guard, for the whole fleet.
-                        Poll::Pending => State::limit_passed(wait, cx),
+                        Poll::Pending => State::limit_passed(wait, limit, cx),
                     }
                 }
                 StateProj::Sleeping { sleep } => sleep.poll(cx).map(|()| State::Ask),

@@ -3,11 +3,8 @@
 //! (future.rs); this file keeps the holdings consistent and gives them
 //! back when the call is dropped.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use girder_core::{BoxError, CallRecord, Deadline, Event, PartitionKey};
@@ -37,8 +34,6 @@ pub(crate) struct Waiting<S, B> {
     line: Option<OwnedSemaphorePermit>,
     global_line: Option<OwnedSemaphorePermit>,
     queued: Option<Queued>,
-    /// Ends a wait of unknown length (for a slot, in line) at the limit.
-    timer: Option<Pin<Box<Sleep>>>,
     /// A permit was granted and the request not yet sent.
     granted: bool,
     /// Counted in `Shared::waiting`: not granted yet.
@@ -69,7 +64,6 @@ impl<S, B> Waiting<S, B> {
             line: None,
             global_line: None,
             queued: None,
-            timer: None,
             granted: false,
             counted: true,
         }
@@ -90,26 +84,20 @@ impl<S, B> Waiting<S, B> {
         }
     }
 
-    fn limit(&self) -> (Instant, Cause) {
+    /// The first limit the call meets, and when: the deadline or the max
+    /// wait. It does not move while the call waits.
+    pub(crate) fn limit(&self) -> (Instant, Cause) {
         match self.deadline {
             Some(deadline) if deadline <= self.max_at => (deadline, Cause::Deadline),
             _ => (self.max_at, Cause::MaxWait),
         }
     }
 
-    /// Bounds the wait of unknown length that starts now by the limit.
-    pub(crate) fn arm_timer(&mut self) {
-        if self.timer.is_none() {
-            self.timer = Some(Box::pin(tokio::time::sleep_until(self.limit().0)));
-        }
-    }
-
-    /// The limit, once it has passed during a wait of unknown length.
-    pub(crate) fn poll_limit(&mut self, cx: &mut Context<'_>) -> Poll<Cause> {
-        match self.timer.as_mut() {
-            Some(timer) => timer.as_mut().poll(cx).map(|()| self.limit().1),
-            None => Poll::Pending,
-        }
+    /// Ends a wait of unknown length (for a slot, in line, for a remote
+    /// decision) at the limit. Made without reading the clock or
+    /// allocating; it registers with the timer when first polled.
+    pub(crate) fn timer(&self) -> Sleep {
+        tokio::time::sleep_until(self.limit().0)
     }
 
     /// `scope`'s line.
@@ -128,12 +116,11 @@ impl<S, B> Waiting<S, B> {
         }
     }
 
-    /// Waits in `scope`'s line, counted in the partition's, until the limit.
+    /// Waits in `scope`'s line, counted in the partition's.
     pub(crate) fn queue(&mut self, scope: Scope) {
         if scope == Scope::Partition {
             self.queued = Some(Queued::new(self.lane.clone()));
         }
-        self.arm_timer();
     }
 
     /// At the head of `scope`'s line: the wait in line is over.
@@ -145,7 +132,6 @@ impl<S, B> Waiting<S, B> {
             }
             Scope::Global => self.global_line = Some(permit),
         }
-        self.timer = None;
     }
 
     /// Passes the global line on: a partition's own wait does not hold up
@@ -171,7 +157,6 @@ impl<S, B> Waiting<S, B> {
         self.line = None;
         self.global_line = None;
         self.queued = None;
-        self.timer = None;
         self.granted = true;
         let waited = self.started.elapsed();
         if !waited.is_zero() {
