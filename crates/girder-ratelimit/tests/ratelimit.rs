@@ -1098,22 +1098,21 @@ async fn a_call_dropped_in_any_waiting_state_gives_back_what_it_holds() {
     drop(send(&svc, "https://api.test/a").await.unwrap());
     let held = |layer: &RateLimitLayer| (layer.in_flight(), layer.waiting(), layer.lines_held());
 
+    // Starts a call that must wait, and checks what the layer holds then.
+    let waiting = |uri: &'static str, expected| {
+        let mut call = Box::pin(send(&svc, uri));
+        assert!(poll_once(&mut call).is_pending(), "{uri}");
+        assert_eq!(held(&layer), expected, "{uri}");
+        call
+    };
     // The head: a slot, the partition's line and the global line, asleep.
-    let mut head = Box::pin(send(&svc, "https://api.test/a"));
-    assert!(poll_once(&mut head).is_pending());
-    assert_eq!(held(&layer), (1, 1, 2));
+    let head = waiting("https://api.test/a", (1, 1, 2));
     // Behind it in the partition's line, with the second slot.
-    let mut behind = Box::pin(send(&svc, "https://api.test/a"));
-    assert!(poll_once(&mut behind).is_pending());
-    assert_eq!(held(&layer), (2, 2, 2));
+    let behind = waiting("https://api.test/a", (2, 2, 2));
     // Another partition: the head of its own line, waiting for the global one.
-    let mut other = Box::pin(send(&svc, "https://other.test/a"));
-    assert!(poll_once(&mut other).is_pending());
-    assert_eq!(held(&layer), (3, 3, 3));
+    let other = waiting("https://other.test/a", (3, 3, 3));
     // No slot is free in api.test's partition: waiting for one.
-    let mut slotless = Box::pin(send(&svc, "https://api.test/a"));
-    assert!(poll_once(&mut slotless).is_pending());
-    assert_eq!(held(&layer), (3, 4, 3));
+    let slotless = waiting("https://api.test/a", (3, 4, 3));
 
     drop(slotless);
     assert_eq!(held(&layer), (3, 3, 3), "the slot waiter left");
