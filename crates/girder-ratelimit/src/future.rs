@@ -51,7 +51,8 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
-        // Every state but `Calling` and `Failed` has it.
+        // Every waiting state has it; a call refused while waiting keeps it
+        // until the future is dropped.
         wait: Option<Box<Waiting<S, B>>>,
         after: Option<After>,
     }
