@@ -1,6 +1,8 @@
 //! The hot path: a permit is free, over a ready in-memory service, without
 //! a call record. `bare_service` is the same service without the layer,
-//! measured in the same run.
+//! measured in the same run. `ratelimit_remote_backend_granted` is the
+//! waiting path's shortest trip: a remote backend that grants at once, so
+//! that every call goes through the future's waiting states.
 
 #![allow(missing_docs)]
 
@@ -8,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use girder_core::{Body, BoxError, PartitionKey};
-use girder_ratelimit::backend::{Acquire, Quotas};
+use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas};
 use girder_ratelimit::{GovernorBackend, Quota, RateLimitBackend, RateLimitLayer, RateLimitPolicy};
 use girder_test::expect_ready;
 use http::{Request, Response};
@@ -65,6 +67,19 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    let policy = RateLimitPolicy::builder()
+        .quota(quota)
+        .backend(GrantsRemotely)
+        .build()
+        .unwrap();
+    let mut limited = RateLimitLayer::new(policy).layer(inner);
+    c.bench_function("ratelimit_remote_backend_granted", |b| {
+        b.iter(|| {
+            expect_ready(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
+            black_box(expect_ready(limited.call(request()))).unwrap()
+        })
+    });
+
     // The permit check alone: the backend's acquire for a known partition.
     let backend = GovernorBackend::new();
     let quotas = Quotas::new(vec![quota], vec![]);
@@ -75,6 +90,18 @@ fn bench(c: &mut Criterion) {
             Acquire::Pending(_) => unreachable!(),
         })
     });
+}
+
+/// A remote backend whose round trip is already done: it grants every call.
+#[derive(Debug)]
+struct GrantsRemotely;
+
+impl RateLimitBackend for GrantsRemotely {
+    fn acquire(&self, _: &PartitionKey, _: &Quotas) -> Acquire {
+        Acquire::Pending(Box::pin(std::future::ready(Ok(Decision::Granted))))
+    }
+    fn release(&self, _: &PartitionKey, _: &Quotas) {}
+    fn observe(&self, _: &PartitionKey, _: &Quotas, _: &Feedback) {}
 }
 
 criterion_group!(benches, bench);
