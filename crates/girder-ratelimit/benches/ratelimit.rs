@@ -36,22 +36,11 @@ fn bench(c: &mut Criterion) {
     // A quota no benchmark run can spend: every call finds a permit.
     let quota = Quota::per_second(1_000_000_000).burst(1_000_000_000);
 
-    let mut bare = inner;
-    c.bench_function("bare_service", |b| {
-        b.iter(|| {
-            expect_ready(std::future::poll_fn(|cx| bare.poll_ready(cx))).unwrap();
-            black_box(expect_ready(bare.call(request()))).unwrap()
-        })
-    });
+    bench_calls(c, "bare_service", inner);
+    let limited = |policy: RateLimitPolicy| RateLimitLayer::new(policy).layer(inner);
 
     let policy = RateLimitPolicy::builder().quota(quota).build().unwrap();
-    let mut limited = RateLimitLayer::new(policy).layer(inner);
-    c.bench_function("ratelimit_permit_available", |b| {
-        b.iter(|| {
-            expect_ready(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
-            black_box(expect_ready(limited.call(request()))).unwrap()
-        })
-    });
+    bench_calls(c, "ratelimit_permit_available", limited(policy));
 
     let policy = RateLimitPolicy::builder()
         .quota(quota)
@@ -59,26 +48,18 @@ fn bench(c: &mut Criterion) {
         .max_in_flight(1_000)
         .build()
         .unwrap();
-    let mut limited = RateLimitLayer::new(policy).layer(inner);
-    c.bench_function("ratelimit_two_quotas_and_in_flight_limit", |b| {
-        b.iter(|| {
-            expect_ready(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
-            black_box(expect_ready(limited.call(request()))).unwrap()
-        })
-    });
+    bench_calls(
+        c,
+        "ratelimit_two_quotas_and_in_flight_limit",
+        limited(policy),
+    );
 
     let policy = RateLimitPolicy::builder()
         .quota(quota)
         .backend(GrantsRemotely)
         .build()
         .unwrap();
-    let mut limited = RateLimitLayer::new(policy).layer(inner);
-    c.bench_function("ratelimit_remote_backend_granted", |b| {
-        b.iter(|| {
-            expect_ready(std::future::poll_fn(|cx| limited.poll_ready(cx))).unwrap();
-            black_box(expect_ready(limited.call(request()))).unwrap()
-        })
-    });
+    bench_calls(c, "ratelimit_remote_backend_granted", limited(policy));
 
     // The permit check alone: the backend's acquire for a known partition.
     let backend = GovernorBackend::new();
@@ -88,6 +69,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| match backend.acquire(black_box(&key), &quotas) {
             Acquire::Ready(decision) => black_box(decision).unwrap(),
             Acquire::Pending(_) => unreachable!(),
+        })
+    });
+}
+
+/// One call after another, each on a ready service, answered at once.
+fn bench_calls<S>(c: &mut Criterion, name: &str, mut service: S)
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            expect_ready(std::future::poll_fn(|cx| service.poll_ready(cx))).unwrap();
+            black_box(expect_ready(service.call(request()))).unwrap()
         })
     });
 }
