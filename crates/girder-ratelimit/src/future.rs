@@ -1,19 +1,41 @@
-//! [`ResponseFuture`], the future of [`RateLimit`](crate::RateLimit).
+//! [`ResponseFuture`], the future of [`RateLimit`](crate::RateLimit): the
+//! limiter's one state machine, its states, the edges between them and
+//! the poll that drives them. What a waiting call holds is wait.rs's.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use girder_core::BoxError;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::backend::Scope;
+use crate::backend::{Acquire, Decision, Scope};
 use crate::body::InFlightBody;
+use crate::error::Cause;
+use crate::policy::Mode;
 use crate::service::After;
-use crate::wait::{State, StateProj, Waiting};
+use crate::wait::Waiting;
+
+type BoxAcquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+type BoxDecision = Pin<Box<dyn Future<Output = Result<Decision, BoxError>> + Send>>;
+
+/// Why a call left the fast path: the edge into the waiting states.
+pub(crate) enum First {
+    /// No in-flight slot was free.
+    Slot,
+    /// Others were waiting in line.
+    Line,
+    /// The backend refused.
+    Refused { retry_after: Duration, cause: Cause },
+    /// The backend is deciding remotely.
+    Pending(BoxDecision),
+}
 
 pin_project! {
     /// The future of [`RateLimit`](crate::RateLimit).
@@ -29,8 +51,181 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
+        // Every waiting state has it; a call refused while waiting keeps it
+        // until the future is dropped.
         wait: Option<Box<Waiting<S, B>>>,
         after: Option<After>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    /// Where a call stands. Each state's constructor below is an edge: it
+    /// takes the call's [`Waiting`] to the state that comes next.
+    enum State<F> {
+        // The request is sent.
+        Calling { #[pin] future: F },
+        // Waiting for an in-flight slot, until the limit.
+        Slot { acquire: BoxAcquire, #[pin] limit: Sleep },
+        // Waiting in the partition's or the global line, until the limit.
+        Line { acquire: BoxAcquire, scope: Scope, #[pin] limit: Sleep },
+        // At the head of the lines: ask the backend.
+        Ask,
+        // A remote backend is deciding, until the limit.
+        Acquiring { decision: BoxDecision, #[pin] limit: Sleep },
+        // At the head of the line until a permit is due.
+        Sleeping { #[pin] sleep: Sleep },
+        // A permit is held; the service must be ready before the call.
+        Readying,
+        // The limiter refused, or the backend failed.
+        Failed { error: Option<BoxError> },
+    }
+}
+
+impl<F> State<F> {
+    fn failed(error: impl Into<BoxError>) -> Self {
+        State::Failed {
+            error: Some(error.into()),
+        }
+    }
+
+    /// The first state of a call that left the fast path.
+    fn first<S, B>(wait: &mut Waiting<S, B>, first: First) -> Self {
+        match first {
+            First::Slot => match wait.lane.slots().cloned() {
+                Some(slots) => State::Slot {
+                    acquire: Box::pin(slots.acquire_owned()),
+                    limit: wait.timer(),
+                },
+                None => State::enter_line(wait, Scope::Partition),
+            },
+            First::Line => {
+                // The head's wait is unknown here: count it as one interval.
+                let pace = wait.shared.pace;
+                State::estimate(wait, pace, Cause::Quota)
+            }
+            First::Refused { retry_after, cause } => State::estimate(wait, retry_after, cause),
+            First::Pending(decision) => State::pending(wait, decision),
+        }
+    }
+
+    /// Counts the waiters ahead into a wait of `after`, then decides on it.
+    fn estimate<S, B>(wait: &mut Waiting<S, B>, after: Duration, cause: Cause) -> Self {
+        let ahead = u32::try_from(wait.lane.waiting()).unwrap_or(u32::MAX);
+        let estimate = after.saturating_add(wait.shared.pace.saturating_mul(ahead));
+        // The call holds no line yet: it is refused or joins its partition's.
+        // It left the fast path just now: the clock reading taken then serves.
+        let started = wait.started;
+        State::wait_for(wait, estimate, Scope::Partition, cause, move || started)
+    }
+
+    /// The call must wait `retry_after` for `scope`'s quota: refused in
+    /// reject mode or when the wait would cross a limit, else in line, or
+    /// asleep at the head of it. The clock is read once, with `now`, and
+    /// only when a limit is to be checked.
+    fn wait_for<S, B>(
+        wait: &mut Waiting<S, B>,
+        retry_after: Duration,
+        scope: Scope,
+        cause: Cause,
+        now: impl FnOnce() -> Instant,
+    ) -> Self {
+        if wait.shared.policy.mode == Mode::Reject {
+            return State::refuse(wait, cause, Some(retry_after));
+        }
+        let now = now();
+        if let Some(limit) = wait.crosses(now, retry_after) {
+            return State::refuse(wait, limit, Some(retry_after));
+        }
+        // Hold the line of the state that refused, so that the waiters
+        // behind stay behind; a partition's own wait does not hold up the
+        // other partitions in the global line.
+        if !wait.holds(Scope::Partition) {
+            return State::enter_line(wait, Scope::Partition);
+        }
+        match scope {
+            Scope::Partition => wait.leave_global_line(),
+            Scope::Global if !wait.holds(Scope::Global) => {
+                return State::enter_line(wait, Scope::Global);
+            }
+            Scope::Global => {}
+        }
+        // As `tokio::time::sleep(retry_after)`, without reading the clock again.
+        State::Sleeping {
+            sleep: tokio::time::sleep_until(crate::clock::later(now, retry_after)),
+        }
+    }
+
+    fn enter_line<S, B>(wait: &mut Waiting<S, B>, scope: Scope) -> Self {
+        let line = wait.line(scope);
+        match line.clone().try_acquire_owned() {
+            Ok(permit) => State::in_line(wait, permit, scope),
+            Err(_) => {
+                wait.queue(scope);
+                State::Line {
+                    acquire: Box::pin(line.acquire_owned()),
+                    scope,
+                    limit: wait.timer(),
+                }
+            }
+        }
+    }
+
+    /// At the head of `scope`'s line: ask for a permit.
+    fn in_line<S, B>(wait: &mut Waiting<S, B>, permit: OwnedSemaphorePermit, scope: Scope) -> Self {
+        wait.hold(permit, scope);
+        State::Ask
+    }
+
+    fn ask<S, B>(wait: &mut Waiting<S, B>) -> Self {
+        match wait
+            .shared
+            .backend
+            .acquire(&wait.key, &wait.shared.policy.quotas)
+        {
+            Acquire::Ready(decision) => State::decided(wait, decision),
+            Acquire::Pending(decision) => State::pending(wait, decision),
+        }
+    }
+
+    /// Waits for a remote backend's decision, for no longer than the limit:
+    /// a store that never answers must not hold the call (or its place in
+    /// line, or its in-flight slot) for ever.
+    fn pending<S, B>(wait: &mut Waiting<S, B>, decision: BoxDecision) -> Self {
+        State::Acquiring {
+            decision,
+            limit: wait.timer(),
+        }
+    }
+
+    fn decided<S, B>(wait: &mut Waiting<S, B>, decision: Result<Decision, BoxError>) -> Self {
+        match decision {
+            Ok(Decision::Granted) => {
+                wait.grant();
+                State::Readying
+            }
+            Ok(Decision::Wait {
+                retry_after,
+                scope,
+                cause,
+            }) => State::wait_for(wait, retry_after, scope, cause, Instant::now),
+            Err(error) => State::failed(error),
+        }
+    }
+
+    fn refuse<S, B>(wait: &mut Waiting<S, B>, cause: Cause, retry_after: Option<Duration>) -> Self {
+        State::failed(wait.refuse(cause, retry_after))
+    }
+
+    /// A wait of unknown length goes on, or is refused once the limit passed.
+    fn limit_passed<S, B>(
+        wait: &mut Waiting<S, B>,
+        limit: Pin<&mut Sleep>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Self> {
+        ready!(limit.poll(cx));
+        let cause = wait.limit().1;
+        Poll::Ready(State::refuse(wait, cause, None))
     }
 }
 
@@ -43,9 +238,9 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         }
     }
 
-    pub(crate) fn waiting(wait: Box<Waiting<S, B>>, state: State<S::Future>, after: After) -> Self {
+    pub(crate) fn waiting(mut wait: Box<Waiting<S, B>>, first: First, after: After) -> Self {
         ResponseFuture {
-            state,
+            state: State::first(&mut wait, first),
             wait: Some(wait),
             after: Some(after),
         }
@@ -53,7 +248,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
 
     pub(crate) fn failed(error: BoxError) -> Self {
         ResponseFuture {
-            state: State::Failed { error: Some(error) },
+            state: State::failed(error),
             wait: None,
             after: None,
         }
@@ -77,7 +272,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            let step = match this.state.as_mut().project() {
+            let next = match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     // An error frees the slot here; a response's body takes
@@ -100,39 +295,35 @@ where
                         .expect("ResponseFuture polled after completion");
                     return Poll::Ready(Err(error));
                 }
-                StateProj::Slot { acquire } => {
+                StateProj::Slot { acquire, limit } => {
                     let wait = waiting(this.wait);
                     match acquire.as_mut().poll(cx) {
                         Poll::Ready(Ok(slot)) => {
                             if let Some(after) = this.after.as_mut() {
                                 after.slot = Some(slot);
                             }
-                            wait.enter_line(Scope::Partition)
+                            Poll::Ready(State::enter_line(wait, Scope::Partition))
                         }
-                        Poll::Ready(Err(closed)) => State::Failed {
-                            error: Some(closed.into()),
-                        },
-                        Poll::Pending => match wait.poll_timer(cx) {
-                            Some(step) => step,
-                            None => return Poll::Pending,
-                        },
+                        Poll::Ready(Err(closed)) => Poll::Ready(State::failed(closed)),
+                        Poll::Pending => State::limit_passed(wait, limit, cx),
                     }
                 }
-                StateProj::Line { acquire, scope } => {
+                StateProj::Line {
+                    acquire,
+                    scope,
+                    limit,
+                } => {
                     let wait = waiting(this.wait);
                     match acquire.as_mut().poll(cx) {
-                        Poll::Ready(Ok(permit)) => wait.in_line(permit, *scope),
-                        Poll::Ready(Err(closed)) => State::Failed {
-                            error: Some(closed.into()),
-                        },
-                        Poll::Pending => match wait.poll_timer(cx) {
-                            Some(step) => step,
-                            None => return Poll::Pending,
-                        },
+                        Poll::Ready(Ok(permit)) => {
+                            Poll::Ready(State::in_line(wait, permit, *scope))
+                        }
+                        Poll::Ready(Err(closed)) => Poll::Ready(State::failed(closed)),
+                        Poll::Pending => State::limit_passed(wait, limit, cx),
                     }
                 }
-                StateProj::Ask => waiting(this.wait).ask(),
-                StateProj::Acquiring { decision } => {
+                StateProj::Ask => Poll::Ready(State::ask(waiting(this.wait))),
+                StateProj::Acquiring { decision, limit } => {
                     let wait = waiting(this.wait);
                     // The call's record is current while the backend
                     // decides, so that a shared one can note a fallback.
@@ -141,22 +332,15 @@ where
                         None => decision.as_mut().poll(cx),
                     };
                     match polled {
-                        Poll::Ready(decision) => wait.decided(decision),
-                        // NOTE: wait.rs armed the timer with this state. A
-                        // store that does not answer in time is a refusal,
+                        Poll::Ready(decision) => Poll::Ready(State::decided(wait, decision)),
+                        // A store that does not answer in time is a refusal,
                         // not a pass: letting calls through unmetered while
                         // the shared store is down would spend the quota
                         // the store exists to guard, for the whole fleet.
-                        Poll::Pending => match wait.poll_timer(cx) {
-                            Some(step) => step,
-                            None => return Poll::Pending,
-                        },
+                        Poll::Pending => State::limit_passed(wait, limit, cx),
                     }
                 }
-                StateProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
-                    State::Ask
-                }
+                StateProj::Sleeping { sleep } => sleep.poll(cx).map(|()| State::Ask),
                 StateProj::Readying => {
                     // NOTE: service.rs swapped this service in after its
                     // poll_ready; the wait may have outlasted that readiness.
@@ -166,17 +350,14 @@ where
                             let request = wait.send().expect("a waiting call sends once");
                             let future = wait.service.call(request);
                             *this.wait = None;
-                            this.state.set(State::Calling { future });
-                            continue;
+                            Poll::Ready(State::Calling { future })
                         }
                         // The permit goes back when `wait` is dropped.
-                        Err(error) => State::Failed {
-                            error: Some(error.into()),
-                        },
+                        Err(error) => Poll::Ready(State::failed(error)),
                     }
                 }
             };
-            this.state.set(step);
+            this.state.set(ready!(next));
         }
     }
 }

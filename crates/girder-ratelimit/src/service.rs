@@ -11,12 +11,12 @@ use tower_service::Service;
 use crate::backend::{Acquire, Decision, Feedback, RateLimitBackend};
 use crate::body::InFlightBody;
 use crate::error::{Cause, RateLimited};
-use crate::future::ResponseFuture;
+use crate::future::{First, ResponseFuture};
 use crate::hook::LimitEvent;
 use crate::lane::Lanes;
 use crate::layer::RateLimitLayer;
 use crate::policy::{Mode, RateLimitPolicy};
-use crate::wait::{First, Waiting};
+use crate::wait::Waiting;
 
 /// State shared by a layer and every service it makes.
 #[derive(Debug)]
@@ -195,43 +195,28 @@ impl<S> RateLimit<S> {
         let shared = &self.shared;
         if shared.policy.mode == Mode::Reject {
             let error = match first {
-                First::Slot => RateLimited::new(Cause::InFlight, None),
-                First::Refused {
-                    retry_after, cause, ..
-                } => RateLimited::new(cause, Some(retry_after)),
+                First::Slot => Some(RateLimited::new(Cause::InFlight, None)),
+                First::Refused { retry_after, cause } => {
+                    Some(RateLimited::new(cause, Some(retry_after)))
+                }
                 // Nobody waits in reject mode, so the lines are clear; a
                 // remote decision is awaited like any other.
-                First::Line | First::Pending(_) => {
-                    return self.wait(request, key, lane, slot, first);
-                }
+                First::Line | First::Pending(_) => None,
             };
-            let error = error.with_partition(key.clone());
-            shared.refused(request.extensions(), &key, &error);
-            return ResponseFuture::failed(error.into());
+            if let Some(error) = error {
+                let error = error.with_partition(key.clone());
+                shared.refused(request.extensions(), &key, &error);
+                return ResponseFuture::failed(error.into());
+            }
         }
-        self.wait(request, key, lane, slot, first)
-    }
-
-    fn wait<B, ResB>(
-        &mut self,
-        request: Request<B>,
-        key: PartitionKey,
-        lane: Arc<crate::lane::Lane>,
-        slot: Option<OwnedSemaphorePermit>,
-        first: First,
-    ) -> ResponseFuture<S, B>
-    where
-        S: Service<Request<B>, Response = Response<ResB>> + Clone,
-    {
         // The service made ready by poll_ready goes with this call, which
         // drives its readiness again after the wait; the clone serves the
         // next call. NOTE: future.rs's Readying state relies on this.
         let clone = self.inner.clone();
         let service = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        let (waiting, step) =
-            Waiting::start(service, request, shared.clone(), key.clone(), lane, first);
-        ResponseFuture::waiting(Box::new(waiting), step, After::new(shared, key, slot))
+        let waiting = Waiting::new(service, request, shared.clone(), key.clone(), lane);
+        ResponseFuture::waiting(Box::new(waiting), first, After::new(shared, key, slot))
     }
 }
 

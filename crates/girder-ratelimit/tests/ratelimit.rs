@@ -1075,6 +1075,67 @@ async fn a_call_dropped_while_the_backend_decides_holds_nothing() {
     assert_eq!(mock.request_count(), 1);
 }
 
+/// Each waiting state gives back what it holds when its call is dropped:
+/// a call waiting for an in-flight slot its count among the waiters; one
+/// in line the slot it took first; one at the head of both lines,
+/// sleeping until the global quota has a permit, the two lines and its
+/// slot; one holding its partition's line while it waits for the global
+/// one, that line. Pinned deterministically here, and at random by
+/// tests/stress.rs.
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_in_any_waiting_state_gives_back_what_it_holds() {
+    let mock = MockService::new(Reply::ok());
+    let layer = RateLimitLayer::new(
+        policy()
+            .quota(Quota::per_second(10))
+            .global_quota(Quota::per_second(1).burst(1))
+            .max_in_flight(2)
+            .build()
+            .unwrap(),
+    );
+    let svc = layer.layer(mock.clone());
+    let start = Instant::now();
+    drop(send(&svc, "https://api.test/a").await.unwrap());
+    let held = |layer: &RateLimitLayer| (layer.in_flight(), layer.waiting(), layer.lines_held());
+
+    // Starts a call that must wait, and checks what the layer holds then.
+    let waiting = |uri: &'static str, expected| {
+        let mut call = Box::pin(send(&svc, uri));
+        assert!(poll_once(&mut call).is_pending(), "{uri}");
+        assert_eq!(held(&layer), expected, "{uri}");
+        call
+    };
+    // The head: a slot, the partition's line and the global line, asleep.
+    let head = waiting("https://api.test/a", (1, 1, 2));
+    // Behind it in the partition's line, with the second slot.
+    let behind = waiting("https://api.test/a", (2, 2, 2));
+    // Another partition: the head of its own line, waiting for the global one.
+    let other = waiting("https://other.test/a", (3, 3, 3));
+    // No slot is free in api.test's partition: waiting for one.
+    let slotless = waiting("https://api.test/a", (3, 4, 3));
+
+    drop(slotless);
+    assert_eq!(held(&layer), (3, 3, 3), "the slot waiter left");
+    drop(behind);
+    assert_eq!(
+        held(&layer),
+        (2, 2, 3),
+        "the waiter in line gave its slot back"
+    );
+    drop(other);
+    assert_eq!(
+        held(&layer),
+        (1, 1, 2),
+        "other.test's line and slot are free"
+    );
+    drop(head);
+    assert_eq!(held(&layer), (0, 0, 0), "the head passed both lines on");
+    // Nobody spent a permit: the next call goes when the global quota's
+    // first permit is back.
+    send(&svc, "https://api.test/a").await.unwrap();
+    assert_eq!(arrivals(&mock, start), [0, 1000].map(ms));
+}
+
 /// A backend shared with the test, to look inside it.
 #[derive(Debug)]
 struct ArcBackend<B>(Arc<B>);
