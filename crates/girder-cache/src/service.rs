@@ -8,7 +8,11 @@
 //! - `serve`: reading and writing the store, and responses built from it;
 //! - `fill`: coalescing a miss or a revalidation (local flights, fleet
 //!   claims);
-//! - `fetch`: one request to the server and what its answer comes to;
+//! - `fetch`: one request to the server, a miss or a revalidation (the
+//!   validators, a `304`, stale served on failure);
+//! - `miss`: the miss path, [`Miss`]: the request sent, the answer judged,
+//!   stored and shared, or handed over unstored with the key passing; the
+//!   pass path, `fetch` (so every fill) and the background refresh take it;
 //! - `refresh`: the background refresh of stale-while-revalidate;
 //! - `invalidation`: unsafe methods and what they invalidate.
 
@@ -35,7 +39,7 @@ use crate::entry::{CacheEntry, StoreContext, StoredResponse};
 use crate::fleet;
 use crate::flight::{self, Flights, Landing, Leader, Role, SharedResponse};
 use crate::key::{CacheKey, KeyMaker};
-use crate::pass::{PassCall, Passes};
+use crate::pass::{PASS_TTL, Passes};
 use crate::store::CacheStore;
 use crate::{CacheConfig, CacheMode, SharedError};
 
@@ -44,6 +48,7 @@ mod fetch;
 mod fill;
 mod invalidation;
 mod lookup;
+mod miss;
 mod refresh;
 mod serve;
 
@@ -54,6 +59,7 @@ use self::fetch::*;
 use self::fill::*;
 use self::invalidation::*;
 use self::lookup::*;
+use self::miss::*;
 use self::serve::*;
 
 /// An RFC 9111 private cache in front of `S`. Made by
@@ -138,16 +144,6 @@ impl<St> Shared<St> {
     /// Whether `key`'s misses skip coalescing (see [`Passes`]).
     fn is_pass(&self, key: &CacheKey, now: SystemTime) -> bool {
         self.passes.until(key, now).is_some()
-    }
-
-    /// Remembers that `key`'s answer could not be shared.
-    fn mark_pass(&self, key: &CacheKey, now: SystemTime) {
-        self.passes.mark(key, now);
-    }
-
-    /// Forgets a pass: `key` answered something shareable again.
-    fn clear_pass(&self, key: &CacheKey) {
-        self.passes.clear(key);
     }
 }
 

@@ -23,7 +23,7 @@ pin_project_lite::pin_project! {
         // A miss on a passing key: nothing to look up, coalesce or store
         // unless the answer turns out shareable, so no boxed state machine
         // (which holds a copy of the request head for the policy).
-        Pass { #[pin] future: F, call: Option<PassCall> },
+        Pass { #[pin] future: F, miss: Option<Miss> },
         Boxed { future: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>> },
     }
 }
@@ -48,10 +48,10 @@ where
             KindProj::Ready { response } => {
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
-            KindProj::Pass { future, call } => {
+            KindProj::Pass { future, miss } => {
                 let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
-                let call = call.take().expect("polled after completion");
-                Poll::Ready(Ok(call.finish(response)))
+                let miss = miss.take().expect("polled after completion");
+                Poll::Ready(Ok(miss.finish_pass(response)))
             }
             KindProj::Boxed { future } => future.as_mut().poll(cx),
         }
@@ -90,12 +90,12 @@ where
             Err(looked_up) => looked_up,
         };
         let looked_up = match looked_up {
-            Some((key, Some(None))) => match PassCall::start(&self.shared.passes, key, &request) {
-                Ok(call) => {
+            Some((key, Some(None))) => match Miss::passing(&self.shared.passes, key, &request) {
+                Ok(miss) => {
                     return ResponseFuture {
                         inner: Kind::Pass {
-                            future: self.inner.call(request),
-                            call: Some(call),
+                            future: miss.send(&mut self.inner, request),
+                            miss: Some(miss),
                         },
                     };
                 }
