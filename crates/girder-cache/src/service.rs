@@ -10,7 +10,7 @@
 //!   claims);
 //! - `fetch`: one request to the server, a miss or a revalidation (the
 //!   validators, a `304`, stale served on failure);
-//! - `miss`: the miss path, [`Miss`]: the request sent, the answer judged,
+//! - `miss`: the miss path, `Miss`: the request sent, the answer judged,
 //!   stored and shared, or handed over unstored with the key passing; the
 //!   pass path, `fetch` (so every fill) and the background refresh take it;
 //! - `refresh`: the background refresh of stale-while-revalidate;
