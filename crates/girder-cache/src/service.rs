@@ -1,8 +1,8 @@
 //! [`Cache`], the service, and the state its clones share.
 //!
 //! The logic of one call is split by concern:
-//! - `call`: the `Service` impl, [`ResponseFuture`] and the fast paths
-//!   `Cache::call` answers without a boxed future;
+//! - `call`: the `Service` impl and the fast paths `Cache::call` answers
+//!   without a boxed future ([`ResponseFuture`]'s other states);
 //! - `lookup`: the boxed call: modes, the store's answer, fresh and stale
 //!   hits, and what goes to the server;
 //! - `serve`: reading and writing the store, and responses built from it;
@@ -52,8 +52,6 @@ mod miss;
 mod refresh;
 mod serve;
 
-pub use self::call::ResponseFuture;
-
 use self::call::*;
 use self::fetch::*;
 use self::fill::*;
@@ -95,6 +93,60 @@ impl<S, St> Cache<S, St> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Cache`]: ready at once for a fresh hit from a store
+    /// that answers synchronously; the service's own future for a key that
+    /// is passing (its last answer was `no-store`) with nothing stored;
+    /// otherwise boxed, because the call awaits the store (a trait with
+    /// async methods), possibly a coalesced fill, and the body.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Kind<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Ready { response: Option<Response<Body>> },
+        // A miss on a passing key: nothing to look up, coalesce or store
+        // unless the answer turns out shareable, so no boxed state machine
+        // (which holds a copy of the request head for the policy).
+        Pass { #[pin] future: F, miss: Option<Miss> },
+        Boxed { future: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>> },
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, ResB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.project() {
+            KindProj::Ready { response } => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
+            KindProj::Pass { future, miss } => {
+                let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
+                let miss = miss.take().expect("polled after completion");
+                Poll::Ready(Ok(miss.finish_pass(response)))
+            }
+            KindProj::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }
 

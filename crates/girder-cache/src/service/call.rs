@@ -1,62 +1,8 @@
-//! The `Service` impl: [`ResponseFuture`], and the fast paths answered
+//! The `Service` impl: the call's dispatch, and the fast paths answered
 //! without a boxed future (a fresh hit from a store that answers at once,
 //! a miss on a passing key with nothing stored).
 
 use super::*;
-
-pin_project_lite::pin_project! {
-    /// The future of [`Cache`]: ready at once for a fresh hit from a store
-    /// that answers synchronously; the service's own future for a key that
-    /// is passing (its last answer was `no-store`) with nothing stored;
-    /// otherwise boxed, because the call awaits the store (a trait with
-    /// async methods), possibly a coalesced fill, and the body.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: Kind<F>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Ready { response: Option<Response<Body>> },
-        // A miss on a passing key: nothing to look up, coalesce or store
-        // unless the answer turns out shareable, so no boxed state machine
-        // (which holds a copy of the request head for the policy).
-        Pass { #[pin] future: F, miss: Option<Miss> },
-        Boxed { future: Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>> },
-    }
-}
-
-impl<F> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, ResB, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ResB>, E>>,
-    ResB: http_body::Body<Data = Bytes> + Send + 'static,
-    ResB::Error: Into<BoxError>,
-    E: Into<BoxError>,
-{
-    type Output = Result<Response<Body>, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().inner.project() {
-            KindProj::Ready { response } => {
-                Poll::Ready(Ok(response.take().expect("polled after completion")))
-            }
-            KindProj::Pass { future, miss } => {
-                let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
-                let miss = miss.take().expect("polled after completion");
-                Poll::Ready(Ok(miss.finish_pass(response)))
-            }
-            KindProj::Boxed { future } => future.as_mut().poll(cx),
-        }
-    }
-}
 
 impl<S, St, ReqB, ResB> Service<Request<ReqB>> for Cache<S, St>
 where
