@@ -1,5 +1,7 @@
-//! One request to the server, a miss or a revalidation, and turning its
-//! answer into what is stored and what is served.
+//! One request to the server for a key: a miss, or the revalidation of a
+//! stale variant (its validators sent, a `304` merged into the stored
+//! response, the stale response served when the server fails). Everything
+//! else its answer comes to is the miss path's ([`Miss`]).
 
 use super::*;
 
@@ -30,17 +32,12 @@ where
     *head.version_mut() = request.version();
     *head.headers_mut() = request.headers().clone();
     let (head, ()) = head.into_parts();
-    let record = request.extensions().get::<CallRecord>().cloned();
-    let note_status = |status: CacheStatus| {
-        if let Some(record) = &record {
-            record.push(LAYER, girder_core::record::Event::Cache(status));
-        }
-    };
+    let mut miss = Miss::new(&shared.passes, key, &request, leader);
     if let Some(stale) = stale {
         add_validators(request.headers_mut(), stale);
     }
     let result = match ready(&mut inner, Deadline::of(&request)).await {
-        Ok(()) => inner.call(request).await.map_err(Into::into),
+        Ok(()) => miss.send(&mut inner, request).await.map_err(Into::into),
         Err(error) => Err(error),
     };
     let now = shared.clock.now();
@@ -52,41 +49,30 @@ where
                     || shared.may_serve_if_unreachable(stale, &*error, now))
             {
                 tracing::info!(target: "girder::cache", %error, "server unreachable: serving stale");
-                if let Some(leader) = leader {
-                    leader.land(Landing::Failed(Arc::new(error)));
-                }
-                note_status(CacheStatus::Stale);
+                miss.land(Landing::Failed(Arc::new(error)));
+                miss.note(CacheStatus::Stale);
                 return Ok(from_stored(stale, now, CacheStatus::Stale, &head.method));
             }
-            return Err(match leader {
-                Some(leader) if leader.has_waiters() => {
-                    let error = Arc::new(error);
-                    leader.land(Landing::Failed(error.clone()));
-                    SharedError(error).into()
-                }
-                _ => error,
-            });
+            return Err(miss.failed(error));
         }
     };
-    let (mut parts, body) = response.into_parts();
 
     if let Some(stale) = stale {
-        if parts.status == StatusCode::NOT_MODIFIED {
-            let merged = merge_304(&stale.headers, &parts.headers);
+        if response.status() == StatusCode::NOT_MODIFIED {
+            let merged = merge_304(&stale.headers, response.headers());
             let updated = StoredResponse::new(
                 &head,
-                &shared.store_context(&key),
+                &shared.store_context(miss.key()),
                 stale.status,
                 stale.version,
                 merged,
                 stale.body.clone(),
                 now,
             );
-            note_status(CacheStatus::Revalidated);
+            miss.note(CacheStatus::Revalidated);
             let response = from_stored(&updated, now, CacheStatus::Revalidated, &head.method);
-            if let Some(leader) = leader {
-                leader.land(Landing::Response(Arc::new(share(&updated, &head))));
-            }
+            miss.land(Landing::Response(Arc::new(share(&updated, &head))));
+            let key = miss.into_key();
             tracing::debug!(target: "girder::cache", ?key, "revalidated (304)");
             shared
                 .store_variant(key, entry, updated, &head.headers, now)
@@ -96,184 +82,18 @@ where
         if shared
             .config
             .stale_if_error_statuses
-            .contains(&parts.status)
+            .contains(&response.status())
             && shared.may_serve_if_error(stale, &head.headers, now)
         {
-            tracing::info!(target: "girder::cache", status = %parts.status, "server failed: serving stale (stale-if-error)");
-            note_status(CacheStatus::Stale);
+            tracing::info!(target: "girder::cache", status = %response.status(), "server failed: serving stale (stale-if-error)");
+            miss.note(CacheStatus::Stale);
             let response = from_stored(stale, now, CacheStatus::Stale, &head.method);
-            if let Some(leader) = leader {
-                leader.land(Landing::Pass);
-            }
+            miss.land(Landing::Pass);
             return Ok(response);
         }
     }
-
-    let directives = Directives::of(&parts.headers);
-    if directives.no_store && !directives.must_understand {
-        // Nothing to keep or share: no policy to build, and the body
-        // streams through unbuffered.
-        shared.mark_pass(&key, now);
-        note_status(CacheStatus::Bypass);
-        if let Some(leader) = leader {
-            leader.land(Landing::Pass);
-        }
-        if stale.is_some() {
-            // What we had must not be served again.
-            shared.invalidate_exact(&key).await;
-        }
-        parts.extensions.insert(CacheStatus::Bypass);
-        return Ok(Response::from_parts(parts, Body::new(body)));
-    }
-    let buffered = match buffer(Body::new(body), shared.config.max_entry_bytes).await {
-        Ok(buffered) => buffered,
-        Err(error) => {
-            if let Some(leader) = leader {
-                leader.land(Landing::Pass);
-            }
-            return Err(error);
-        }
-    };
-    let bytes = match buffered {
-        Buffered::Streamed(body) => {
-            shared.mark_pass(&key, now);
-            note_status(CacheStatus::Bypass);
-            tracing::debug!(target: "girder::cache", "response over max_entry_bytes: streamed, not stored");
-            if let Some(leader) = leader {
-                leader.land(Landing::Pass);
-            }
-            return Ok(with_status(
-                Response::from_parts(parts, body),
-                CacheStatus::Bypass,
-            ));
-        }
-        Buffered::Full(bytes) => bytes,
-    };
-    let stored = StoredResponse::new(
-        &head,
-        &shared.store_context(&key),
-        parts.status,
-        parts.version,
-        parts.headers.clone(),
-        bytes.clone(),
-        now,
-    );
-    let worth_storing = stored.policy.is_storable()
-        && (stored.is_fresh(now)
-            || stored.has_validator()
-            || directives.stale_while_revalidate.is_some()
-            || directives.stale_if_error.is_some()
-            || shared.config.stale_if_error.is_some());
-    let status = if worth_storing {
-        CacheStatus::Miss
-    } else {
-        CacheStatus::Bypass
-    };
-    note_status(status);
-    if directives.no_store {
-        shared.mark_pass(&key, now);
-    } else {
-        shared.clear_pass(&key);
-    }
-    // The waiters have their answer at once; the flight lands (leaves the
-    // map) only once the entry is stored, so that a caller that missed the
-    // store meanwhile joins it instead of asking the server again.
-    let landing = leader.as_ref().map(|leader| {
-        let landing = if directives.no_store {
-            Landing::Pass
-        } else {
-            Landing::Response(Arc::new(share(&stored, &head)))
-        };
-        leader.announce(landing.clone());
-        landing
-    });
-    if worth_storing {
-        tracing::debug!(target: "girder::cache", ?key, status = %parts.status, "stored");
-        shared
-            .store_variant(key.clone(), entry, stored, &head.headers, now)
-            .await;
-    } else if stale.is_some() {
-        // The server sent something we may not keep in place of what we
-        // had: the old response must not be served again.
-        shared.invalidate_exact(&key).await;
-    }
-    if let (Some(leader), Some(landing)) = (leader, landing) {
-        leader.land(landing);
-    }
-    parts.extensions.insert(status);
-    Ok(Response::from_parts(parts, Body::from(bytes)))
-}
-
-impl<St: CacheStore> Shared<St> {
-    pub(super) async fn invalidate_exact(&self, key: &CacheKey) {
-        if let Err(error) = self.store.remove(key).await {
-            tracing::warn!(target: "girder::cache", %error, "store remove failed");
-        }
-    }
-}
-
-impl<St> Shared<St> {
-    /// What a response stored under `key` is built with.
-    pub(super) fn store_context<'a>(&'a self, key: &'a CacheKey) -> StoreContext<'a> {
-        StoreContext {
-            uri: key.uri(),
-            keyed: self.keys.credential_headers(),
-            ttl_override: self.config.ttl_override,
-            options: self.options,
-        }
-    }
-}
-
-/// A stored response served to a request (`method`), with its `Age`.
-pub(super) fn from_stored(
-    stored: &StoredResponse,
-    now: SystemTime,
-    status: CacheStatus,
-    method: &Method,
-) -> Response<Body> {
-    let age = stored.policy.age(now).as_secs();
-    response_of(
-        (stored.status, stored.version, &stored.headers, &stored.body),
-        method,
-        Some(age),
-        status,
-    )
-}
-
-/// A response from a stored head and body: no body for HEAD, `Age` when
-/// given, the cache status in the extensions.
-pub(super) fn response_of(
-    (code, version, headers, body): (StatusCode, http::Version, &HeaderMap, &Bytes),
-    method: &Method,
-    age: Option<u64>,
-    status: CacheStatus,
-) -> Response<Body> {
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(body.clone())
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = code;
-    *response.version_mut() = version;
-    *response.headers_mut() = headers.clone();
-    if let Some(age) = age {
-        response
-            .headers_mut()
-            .insert(header::AGE, HeaderValue::from(age));
-    }
-    with_status(response, status)
-}
-
-pub(super) fn share(stored: &StoredResponse, head: &http::request::Parts) -> SharedResponse {
-    SharedResponse {
-        status: stored.status,
-        version: stored.version,
-        headers: stored.headers.clone(),
-        body: stored.body.clone(),
-        request_headers: head.headers.clone(),
-        vary: stored.vary.clone(),
-    }
+    miss.answered(shared, &head, response, entry, stale.is_some(), now)
+        .await
 }
 
 /// Adds `If-None-Match` (the stored `ETag`) and `If-Modified-Since` (the
