@@ -35,6 +35,42 @@ pub(crate) fn hex_into<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a [u8] {
     out
 }
 
+/// The lower-case hex SHA-256 of an empty body (every GET's): a constant,
+/// so that signing a request without a body hashes nothing.
+#[cfg(any(feature = "hmac", feature = "sigv4"))]
+const EMPTY_SHA256_HEX: &[u8; 64] =
+    b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// The lower-case hex SHA-512 of an empty body.
+#[cfg(feature = "hmac")]
+const EMPTY_SHA512_HEX: &[u8; 128] = b"cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+
+/// Writes the lower-case hex SHA-256 of `body` into the start of `out`
+/// (at least 64 bytes) and returns that part; an empty body's is a
+/// constant.
+#[cfg(any(feature = "hmac", feature = "sigv4"))]
+pub(crate) fn sha256_hex_into<'a>(body: &[u8], out: &'a mut [u8]) -> &'a [u8] {
+    use sha2::Digest;
+    if body.is_empty() {
+        let out = &mut out[..EMPTY_SHA256_HEX.len()];
+        out.copy_from_slice(EMPTY_SHA256_HEX);
+        return out;
+    }
+    hex_into(&sha2::Sha256::digest(body), out)
+}
+
+/// [`sha256_hex_into`] with SHA-512 (`out` at least 128 bytes).
+#[cfg(feature = "hmac")]
+pub(crate) fn sha512_hex_into<'a>(body: &[u8], out: &'a mut [u8]) -> &'a [u8] {
+    use sha2::Digest;
+    if body.is_empty() {
+        let out = &mut out[..EMPTY_SHA512_HEX.len()];
+        out.copy_from_slice(EMPTY_SHA512_HEX);
+        return out;
+    }
+    hex_into(&sha2::Sha512::digest(body), out)
+}
+
 /// A short text built on the stack: timestamps, nonces. Writing past its
 /// `N` bytes is a [`fmt::Error`](std::fmt::Error).
 pub(crate) struct StackText<const N: usize> {
@@ -300,6 +336,29 @@ impl Civil {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    #[cfg(feature = "hmac")]
+    fn the_empty_bodys_digests_are_the_hash_of_nothing() {
+        use sha2::Digest;
+        let mut out = [0u8; 128];
+        assert_eq!(
+            super::sha256_hex_into(b"", &mut out),
+            super::hex(&sha2::Sha256::digest(b"")).as_bytes()
+        );
+        assert_eq!(
+            super::sha512_hex_into(b"", &mut out),
+            super::hex(&sha2::Sha512::digest(b"")).as_bytes()
+        );
+        assert_eq!(
+            super::sha256_hex_into(b"abc", &mut out),
+            super::hex(&sha2::Sha256::digest(b"abc")).as_bytes()
+        );
+        assert_eq!(
+            super::sha512_hex_into(b"abc", &mut out),
+            super::hex(&sha2::Sha512::digest(b"abc")).as_bytes()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -37,9 +37,8 @@ use girder_core::{SigningError, SigningErrorKind};
 use http::HeaderName;
 use http::HeaderValue;
 use http::request::Parts;
-use sha2::{Digest, Sha256, Sha512};
 
-use crate::encode::{Civil, StackText, hex_into, since_epoch};
+use crate::encode::{Civil, StackText, hex_into, sha256_hex_into, sha512_hex_into, since_epoch};
 use crate::keyed::{KeySchedule, Keyed};
 use crate::signer::{Payload, Signer, nonce_hex};
 
@@ -224,8 +223,8 @@ impl HmacSigner {
                     let bytes = body(payload)?;
                     let mut text = [0u8; 128];
                     out(match self.hash {
-                        HmacHash::Sha256 => hex_into(&Sha256::digest(bytes), &mut text),
-                        HmacHash::Sha512 => hex_into(&Sha512::digest(bytes), &mut text),
+                        HmacHash::Sha256 => sha256_hex_into(bytes, &mut text),
+                        HmacHash::Sha512 => sha512_hex_into(bytes, &mut text),
                     });
                 }
                 Component::Header(name) => {
@@ -368,6 +367,7 @@ fn value(text: &[u8]) -> Result<HeaderValue, SigningError> {
 mod tests {
     use super::*;
     use ::hmac::{Hmac, Mac};
+    use sha2::{Sha256, Sha512};
 
     #[test]
     fn debug_shows_neither_the_secret_nor_the_keyed_state() {

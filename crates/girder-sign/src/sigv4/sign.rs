@@ -25,7 +25,9 @@ use super::{
     ALGORITHM, NOT_SIGNED, PayloadMode, RawRequest, SCHEME, SigV4Output, SigV4Signer,
     UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN,
 };
-use crate::encode::{Civil, Count, Sink, StackText, hex_into, percent_decode, percent_encode};
+use crate::encode::{
+    Civil, Count, Sink, StackText, hex_into, percent_decode, percent_encode, sha256_hex_into,
+};
 use crate::signer::Payload;
 
 /// A request as the signer reads it.
@@ -261,7 +263,7 @@ impl SigV4Signer {
             let bytes = payload
                 .bytes()
                 .ok_or_else(|| SigningError::new(SigningErrorKind::StreamingBody, SCHEME))?;
-            hex_into(&Sha256::digest(bytes), &mut payload_hash.hex);
+            sha256_hex_into(bytes, &mut payload_hash.hex);
         }
         let sealed = self.sign_lines(head, &amz_date, &payload_hash, mode, trace)?;
         Ok(Signed {
