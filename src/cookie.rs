@@ -89,7 +89,7 @@ use url::Url;
 /// persistent one) ports with a change of path.
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
+/// use std::sync::Arc;
 /// use girder::Url;
 /// use girder::cookie::CookieStore;
 /// use girder::header::HeaderValue;

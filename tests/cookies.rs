@@ -16,10 +16,17 @@ use girder_test::{MockService, RecordedRequest, Reply, TestServer};
 #[cfg(feature = "sign")]
 mod common;
 
+/// A client of `server` with a jar of its own (`cookie_provider` replaces
+/// it).
 fn client(server: &TestServer) -> girder::ClientBuilder {
     Client::builder()
         .base_url(server.url("/"))
         .cookie_store(true)
+}
+
+/// The URL of `server`'s root, as a store takes it.
+fn root(server: &TestServer) -> Url {
+    Url::parse(&server.url("/")).unwrap()
 }
 
 /// The `Cookie` header a request carried, its pairs sorted (a jar keeps
@@ -241,8 +248,7 @@ async fn a_provider_of_ones_own_is_asked_on_each_hop_and_told_each_set_cookie() 
     );
     server.route("/b", Reply::ok());
     let provider = Arc::new(Recording::default());
-    let c = Client::builder()
-        .base_url(server.url("/"))
+    let c = client(&server)
         .cookie_provider(provider.clone())
         .build()
         .unwrap();
@@ -257,8 +263,7 @@ async fn a_provider_of_ones_own_is_asked_on_each_hop_and_told_each_set_cookie() 
         assert_eq!(cookies(&request), ["from=provider"]);
     }
     // `cookie_store(true)` after a provider replaces it with a jar.
-    let c = Client::builder()
-        .base_url(server.url("/"))
+    let c = client(&server)
         .cookie_provider(provider.clone())
         .cookie_store(true)
         .build()
@@ -273,9 +278,8 @@ async fn a_shared_jar_filled_beforehand_and_the_callers_own_cookie_header() {
     let server = TestServer::start().await;
     server.fallback(Reply::ok());
     let jar = Arc::new(Jar::default());
-    jar.add_cookie_str("sid=given", &Url::parse(&server.url("/")).unwrap());
-    let c = Client::builder()
-        .base_url(server.url("/"))
+    jar.add_cookie_str("sid=given", &root(&server));
+    let c = client(&server)
         .cookie_provider(jar.clone())
         .build()
         .unwrap();
@@ -298,26 +302,13 @@ async fn no_cookie_value_reaches_the_log() {
     use girder::trace::LoggingConfig;
     const SESSION: &str = "sess-5ecret-MMM";
 
-    #[derive(Clone, Default)]
-    struct Output(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Output {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let output = Output::default();
+    use tracing_subscriber::fmt::MakeWriter;
+    static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
         .with_ansi(false)
-        .with_writer({
-            let output = output.clone();
-            move || output.clone()
-        })
+        .with_writer(|| LOG.make_writer())
         .finish();
     // Global, not scoped: tracing caches each callsite's interest for every
     // thread, and the other tests of this file, logging on their threads
@@ -337,7 +328,7 @@ async fn no_cookie_value_reaches_the_log() {
 
     let expected = format!("sid={SESSION}");
     assert_eq!(cookies(&server.requests_to("/me")[0]), [expected.as_str()]);
-    let log = String::from_utf8_lossy(&output.0.lock().unwrap()).into_owned();
+    let log = String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned();
     // Other tests log here too: this server's own URLs, with their headers.
     assert!(log.contains(&server.url("/login")), "{log}");
     assert!(log.contains(&server.url("/me")), "{log}");
@@ -358,8 +349,7 @@ async fn a_cache_hit_gives_its_set_cookie_to_the_store_no_second_time() {
             .body("item"),
     );
     let provider = Arc::new(Recording::default());
-    let c = Client::builder()
-        .base_url(server.url("/"))
+    let c = client(&server)
         .cache(CacheConfig::default())
         .cookie_provider(provider.clone())
         .build()
@@ -402,9 +392,8 @@ async fn the_signature_covers_the_stores_cookie_header() {
         .build()
         .unwrap();
     let jar = Arc::new(Jar::default());
-    jar.add_cookie_str("sid=signed", &Url::parse(&server.url("/")).unwrap());
-    let c = Client::builder()
-        .base_url(server.url("/"))
+    jar.add_cookie_str("sid=signed", &root(&server));
+    let c = client(&server)
         .cookie_provider(jar)
         .signing(signer)
         .build()
