@@ -193,6 +193,7 @@ impl fmt::Debug for Jar {
 
 /// Cookie store settings (feature `cookies`).
 impl crate::ClientBuilder {
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookies")))]
     /// Keeps cookies in a [`Jar`] of the client's own (`true`), or none
     /// (`false`), as reqwest's `cookie_store`. `true` after
     /// [`cookie_provider`](Self::cookie_provider) replaces the provider
@@ -204,6 +205,7 @@ impl crate::ClientBuilder {
         self
     }
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookies")))]
     /// Keeps cookies in `store` (a [`Jar`] you share between clients or
     /// fill beforehand, or a store of your own), as reqwest's
     /// `cookie_provider`. See [`crate::cookie`].
