@@ -306,7 +306,7 @@ fn default_headers() -> HeaderMap {
 
 /// Builds a [`Client`]: the canonical stack (ARCHITECTURE.md) over the
 /// [`Transport`](crate::Transport), outermost first: logging (or a bare call record), cache,
-/// retry, circuit breaker, rate limit, redirects, auth, signing,
+/// retry, circuit breaker, rate limit, redirects, cookies, auth, signing,
 /// per-attempt timeout, decompression.
 ///
 /// | setting | default |
@@ -326,6 +326,7 @@ fn default_headers() -> HeaderMap {
 /// | `Accept` | `application/json` |
 /// | decompression | gzip (feature `gzip`, default), deflate, br and zstd (features `deflate`, `br`, `zstd`) |
 /// | redirects | up to 10, never HTTPS to HTTP, credentials dropped across origins |
+/// | cookie store (feature `cookies`) | none |
 /// | credential origins (auth and signing add credentials only there) | the base URL's origin; any origin without a base URL, redirect hops that left the first origin excepted |
 /// | largest response body read | 64 MiB |
 /// | TLS (features `rustls-ring`, `rustls-aws-lc`) | the built-in roots, TLS 1.2 and 1.3, no client certificate (module `tls`) |
@@ -369,6 +370,9 @@ pub struct ClientBuilder {
     credential_origins: Option<Vec<Origin>>,
     #[cfg(feature = "redis")]
     redis: Option<crate::redis::RedisConfig>,
+    /// Set by the methods of `cookie.rs`.
+    #[cfg(feature = "cookies")]
+    pub(crate) cookies: Option<Arc<dyn crate::cookie::CookieStore>>,
     error: Option<Error>,
 }
 
@@ -401,6 +405,8 @@ impl Default for ClientBuilder {
             credential_origins: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "cookies")]
+            cookies: None,
             error: None,
         }
     }
@@ -415,6 +421,8 @@ impl fmt::Debug for ClientBuilder {
         // RedisConfig's Debug shows no password.
         #[cfg(feature = "redis")]
         d.field("redis", &self.redis);
+        #[cfg(feature = "cookies")]
+        d.field("cookie_store", &self.cookies.is_some());
         d.finish_non_exhaustive()
     }
 }
@@ -764,6 +772,12 @@ impl ClientBuilder {
             let auth = self.layers.auth.or_else(|| auth.map(AuthLayer::new));
             option_layer(auth).layer(service)
         };
+        // Cookies inside redirects (each hop gets its own URL's, a 3xx's
+        // are stored before the next hop) and above auth and signing (a
+        // signature covers them): see `cookie.rs`.
+        #[cfg(feature = "cookies")]
+        let service =
+            option_layer(self.cookies.map(crate::cookie::CookieLayer::new)).layer(service);
         // Redirects above auth and signing: each hop is authorised and
         // signed anew for its own URL, and a hop that leaves the origin is
         // marked so that neither adds a credential to it.

@@ -2,7 +2,7 @@
 //!
 //! This is the facade crate. [`Client`] and [`ClientBuilder`] stack the
 //! layers in the canonical order (logging, cache, retry, circuit breaker,
-//! rate limit, redirects, auth, signing, then the per-attempt timeout and
+//! rate limit, redirects, cookies, auth, signing, then the per-attempt timeout and
 //! decompression) over the [`transport`], each layer optional and
 //! configured with its own type; requests and responses are typed, and
 //! every failure is one [`Error`] with a [`Kind`]. The transport's TLS
@@ -42,6 +42,9 @@
 
 pub mod client;
 pub mod config;
+#[cfg(feature = "cookies")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookies")))]
+pub mod cookie;
 #[cfg(any(
     feature = "gzip",
     feature = "deflate",
