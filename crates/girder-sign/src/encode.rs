@@ -50,25 +50,25 @@ const EMPTY_SHA512_HEX: &[u8; 128] = b"cf83e1357eefb8bdf1542850d66d8007d620e4050
 /// constant.
 #[cfg(any(feature = "hmac", feature = "sigv4"))]
 pub(crate) fn sha256_hex_into<'a>(body: &[u8], out: &'a mut [u8]) -> &'a [u8] {
-    use sha2::Digest;
-    if body.is_empty() {
-        let out = &mut out[..EMPTY_SHA256_HEX.len()];
-        out.copy_from_slice(EMPTY_SHA256_HEX);
-        return out;
-    }
-    hex_into(&sha2::Sha256::digest(body), out)
+    digest_hex_into::<sha2::Sha256>(body, EMPTY_SHA256_HEX, out)
 }
 
 /// [`sha256_hex_into`] with SHA-512 (`out` at least 128 bytes).
 #[cfg(feature = "hmac")]
 pub(crate) fn sha512_hex_into<'a>(body: &[u8], out: &'a mut [u8]) -> &'a [u8] {
-    use sha2::Digest;
+    digest_hex_into::<sha2::Sha512>(body, EMPTY_SHA512_HEX, out)
+}
+
+/// The hex digest `D` of `body`, or `empty` (`D`'s of nothing) for an
+/// empty body.
+#[cfg(any(feature = "hmac", feature = "sigv4"))]
+fn digest_hex_into<'a, D: sha2::Digest>(body: &[u8], empty: &[u8], out: &'a mut [u8]) -> &'a [u8] {
     if body.is_empty() {
-        let out = &mut out[..EMPTY_SHA512_HEX.len()];
-        out.copy_from_slice(EMPTY_SHA512_HEX);
+        let out = &mut out[..empty.len()];
+        out.copy_from_slice(empty);
         return out;
     }
-    hex_into(&sha2::Sha512::digest(body), out)
+    hex_into(&D::digest(body), out)
 }
 
 /// A short text built on the stack: timestamps, nonces. Writing past its
