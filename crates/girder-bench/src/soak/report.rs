@@ -48,9 +48,13 @@ pub struct Report {
     pub server_requests: usize,
     /// Live heap bytes after the warm-up.
     pub heap_warm: i64,
+    /// Live heap bytes after the first half of the run.
+    pub heap_half: i64,
     /// Live heap bytes after the run.
     pub heap_after: i64,
-    /// The largest growth allowed, as a fraction.
+    /// The largest growth allowed from warm-up to the end, as a fraction;
+    /// a run fails when each half grew by more than half of it (a leak
+    /// grows the heap in both halves alike).
     pub max_heap_growth: f64,
     /// The measured calls' wall time.
     pub wall: Duration,
@@ -60,6 +64,16 @@ impl Report {
     /// Heap growth from warm-up to the end, as a fraction of the former.
     pub fn heap_growth(&self) -> f64 {
         (self.heap_after - self.heap_warm) as f64 / self.heap_warm.max(1) as f64
+    }
+
+    /// Heap growth in the first and in the second half of the run, each as
+    /// a fraction of the heap after the warm-up.
+    pub fn heap_growth_by_half(&self) -> (f64, f64) {
+        let base = self.heap_warm.max(1) as f64;
+        (
+            (self.heap_half - self.heap_warm) as f64 / base,
+            (self.heap_after - self.heap_half) as f64 / base,
+        )
     }
 
     /// The checks that failed; empty when the run passed.
@@ -88,11 +102,14 @@ impl Report {
         if !(200..300).contains(&self.later_status) {
             failures.push(format!("a call after the run got {}", self.later_status));
         }
-        if self.heap_growth() > self.max_heap_growth {
+        let (first, second) = self.heap_growth_by_half();
+        let per_half = self.max_heap_growth / 2.0;
+        if first > per_half && second > per_half {
             failures.push(format!(
-                "heap grew {:.1} % from warm-up to the end (at most {:.1} %)",
-                self.heap_growth() * 100.0,
-                self.max_heap_growth * 100.0
+                "heap grew {:.1} % and then {:.1} % in the two halves of the run (at most {:.1} % in either)",
+                first * 100.0,
+                second * 100.0,
+                per_half * 100.0
             ));
         }
         failures
@@ -152,9 +169,12 @@ impl fmt::Display for Report {
         )?;
         write!(
             f,
-            "heap after warm-up {} B, after the run {} B ({:+.2} %)",
+            "heap after warm-up {} B, after half the run {} B ({:+.2} %), after the run {} B ({:+.2} %; {:+.2} % in all)",
             self.heap_warm,
+            self.heap_half,
+            self.heap_growth_by_half().0 * 100.0,
             self.heap_after,
+            self.heap_growth_by_half().1 * 100.0,
             self.heap_growth() * 100.0
         )
     }
