@@ -509,4 +509,84 @@ mod tests {
         assert!(back.headers().get(header::AUTHORIZATION).is_none());
         assert!(back.extensions().get::<CrossOriginHop>().is_some());
     }
+
+    /// An inner service that redirects `/start` to `/next` and answers
+    /// `/next` after `hold` (pending for ever with `None`); every call
+    /// holds a clone of `alive` until its future ends or is dropped.
+    fn chain(
+        alive: std::sync::Arc<()>,
+        hold: Option<std::time::Duration>,
+    ) -> impl Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = BoxError,
+        Future = impl Future<Output = Result<Response<Body>, BoxError>>,
+    > + Clone {
+        tower::service_fn(move |request: Request<Body>| {
+            let guard = alive.clone();
+            async move {
+                let _guard = guard;
+                if request.uri().path() == "/start" {
+                    return Ok(redirect(302, "/next"));
+                }
+                match hold {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+                Ok::<_, BoxError>(Response::new(Body::from("done")))
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_final_url_is_noted_only_after_a_followed_redirect() {
+        use tower::ServiceExt;
+        let alive = std::sync::Arc::new(());
+        let svc = RedirectLayer::new(5).layer(chain(alive.clone(), Some(Default::default())));
+        let direct = svc
+            .clone()
+            .oneshot(request(Method::GET, "https://api.test/next", Body::empty()))
+            .await
+            .unwrap();
+        assert!(direct.extensions().get::<RequestUri>().is_none());
+        let followed = svc
+            .oneshot(request(
+                Method::GET,
+                "https://api.test/start",
+                Body::empty(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            followed.extensions().get::<RequestUri>().unwrap().0,
+            "https://api.test/next"
+        );
+        assert_eq!(
+            followed.into_body().collect().await.unwrap().to_bytes(),
+            "done"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_dropped_on_its_second_hop_releases_it() {
+        use tower::ServiceExt;
+        let alive = std::sync::Arc::new(());
+        let svc = RedirectLayer::new(5).layer(chain(alive.clone(), None));
+        let mut call = Box::pin(svc.oneshot(request(
+            Method::GET,
+            "https://api.test/start",
+            Body::empty(),
+        )));
+        // The first hop answers at once; the second never does.
+        assert!(futures_poll_once(call.as_mut()).await.is_pending());
+        // Held by the future: the service it drives and the pending hop.
+        assert_eq!(std::sync::Arc::strong_count(&alive), 3);
+        drop(call);
+        assert_eq!(std::sync::Arc::strong_count(&alive), 1);
+    }
+
+    /// Polls `future` once.
+    async fn futures_poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await
+    }
 }
