@@ -258,7 +258,8 @@ impl Client {
         if Deadline::of(&request).is_none()
             && let Some(total) = self.inner.total_timeout
         {
-            Deadline::after(total).apply(&mut request);
+            // From the record's reading, taken as it was made.
+            Deadline::after_from(record.now(), total).apply(&mut request);
         }
         let deadline = Deadline::of(&request);
         let url = request.uri().clone();
@@ -780,8 +781,13 @@ impl ClientBuilder {
             option_layer(self.cookies.map(crate::cookie::CookieLayer::new)).layer(service);
         // Redirects above auth and signing: each hop is authorised and
         // signed anew for its own URL, and a hop that leaves the origin is
-        // marked so that neither adds a credential to it.
-        let service = RedirectLayer::new(self.redirects).layer(service);
+        // marked so that neither adds a credential to it. Nothing between
+        // retry and here changes a request's head (breaker and rate limit
+        // read it), so hops start from the head retry keeps in the call
+        // record rather than a copy of their own.
+        let service = RedirectLayer::new(self.redirects)
+            .call_head(true)
+            .layer(service);
         // The in-flight limit holds its slot until the body ends; a body
         // that holds none goes on as it was (no box).
         #[cfg(feature = "ratelimit")]

@@ -75,11 +75,26 @@ pub(crate) struct RequestUri(pub(crate) Uri);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RedirectLayer {
     max: usize,
+    call_head: bool,
 }
 
 impl RedirectLayer {
     pub(crate) fn new(max: usize) -> Self {
-        RedirectLayer { max }
+        RedirectLayer {
+            max,
+            call_head: false,
+        }
+    }
+
+    /// Whether hops are built from the head kept in the call record
+    /// ([`CallRecord::keep_head`]) rather than from a copy of their own:
+    /// only when the stack above is the client's, whose retry layer keeps
+    /// the head and whose layers between (breaker, rate limit) change no
+    /// head. A request whose method or URI is not the kept head's is still
+    /// copied.
+    pub(crate) fn call_head(mut self, yes: bool) -> Self {
+        self.call_head = yes;
+        self
     }
 }
 
@@ -90,6 +105,7 @@ impl<S> Layer<S> for RedirectLayer {
         FollowRedirects {
             inner,
             max: self.max,
+            call_head: self.call_head,
         }
     }
 }
@@ -109,6 +125,7 @@ impl<S> Layer<S> for RedirectLayer {
 pub(crate) struct FollowRedirects<S> {
     inner: S,
     max: usize,
+    call_head: bool,
 }
 
 impl<S> Service<Request<Body>> for FollowRedirects<S>
@@ -127,7 +144,7 @@ where
         // The clone that was made ready takes the first hop (tower's idiom).
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        let hops = (self.max > 0).then(|| Hops::new(&request, self.max));
+        let hops = (self.max > 0).then(|| Hops::new(&request, self.max, self.call_head));
         let future = service.call(request);
         ResponseFuture {
             state: State::Calling { future },
@@ -207,7 +224,9 @@ struct Hops {
     method: Method,
     uri: Uri,
     version: Version,
-    headers: HeaderMap,
+    /// The current hop's headers; `None` until the first redirect while
+    /// they are the call's head's, kept in its record.
+    headers: Option<HeaderMap>,
     /// The body to send again; `None` when it was streamed.
     body: Option<Body>,
     /// The call's first origin, worked out at the first redirect.
@@ -219,7 +238,18 @@ struct Hops {
 }
 
 impl Hops {
-    fn new(request: &Request<Body>, max: usize) -> Self {
+    fn new(request: &Request<Body>, max: usize, call_head: bool) -> Self {
+        let carried = Carried::take(request.extensions());
+        let shared = call_head
+            && carried
+                .record
+                .as_ref()
+                .and_then(CallRecord::head)
+                .is_some_and(|head| {
+                    head.method() == request.method()
+                        && head.uri() == request.uri()
+                        && head.headers().len() == request.headers().len()
+                });
         Hops {
             remaining: max,
             max,
@@ -227,12 +257,22 @@ impl Hops {
             method: request.method().clone(),
             uri: request.uri().clone(),
             version: request.version(),
-            headers: request.headers().clone(),
+            headers: (!shared).then(|| request.headers().clone()),
             body: request.body().try_replay(),
             origin: OnceCell::new(),
             left: false,
-            carried: Carried::take(request.extensions()),
+            carried,
         }
+    }
+
+    /// The current hop's headers, copied from the call's head the first
+    /// time they are needed.
+    fn headers(&mut self) -> Option<&mut HeaderMap> {
+        if self.headers.is_none() {
+            let head = self.carried.record.as_ref().and_then(CallRecord::head)?;
+            self.headers = Some(head.headers().clone());
+        }
+        self.headers.as_mut()
     }
 
     /// The request of the hop `response` redirects to, if it is followed;
@@ -254,14 +294,14 @@ impl Hops {
             StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => {
                 if self.method == Method::POST {
                     self.method = Method::GET;
-                    self.without_payload();
+                    self.without_payload()?;
                 }
             }
             StatusCode::SEE_OTHER => {
                 if self.method != Method::HEAD {
                     self.method = Method::GET;
                 }
-                self.without_payload();
+                self.without_payload()?;
             }
             StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
             _ => return None,
@@ -293,16 +333,23 @@ impl Hops {
             .is_some_and(|origin| origin.matches(&location));
         self.uri = location;
         self.left |= !home;
-        if self.left {
+        let left = self.left;
+        let headers = self.headers()?;
+        if left {
             // Stripped for this hop and every later one.
-            strip_credentials(&mut self.headers);
+            strip_credentials(headers);
         }
+        let headers = headers.clone();
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.version_mut() = self.version;
-        *request.headers_mut() = self.headers.clone();
+        *request.headers_mut() = headers;
         self.carried.put(request.extensions_mut());
+        if let Some(record) = &self.carried.record {
+            // A new send after an answer: a new reading for the hop.
+            record.mark_now();
+        }
         if self.left {
             request.extensions_mut().insert(CrossOriginHop);
         }
@@ -313,11 +360,13 @@ impl Hops {
         Some(request)
     }
 
-    fn without_payload(&mut self) {
+    fn without_payload(&mut self) -> Option<()> {
         self.body = Some(Body::empty());
+        let headers = self.headers()?;
         for name in &PAYLOAD {
-            self.headers.remove(name);
+            headers.remove(name);
         }
+        Some(())
     }
 }
 
@@ -416,7 +465,7 @@ mod tests {
     fn see_other_and_post_moves_become_gets_without_a_body() {
         for status in [301, 302, 303] {
             let first = request(Method::POST, "https://api.test/a", Body::from("{}"));
-            let mut hops = Hops::new(&first, 5);
+            let mut hops = Hops::new(&first, 5, false);
             let next = hops.step(&redirect(status, "/b")).expect("followed");
             assert_eq!(next.method(), Method::GET, "{status}");
             assert_eq!(next.uri(), "https://api.test/b");
@@ -428,13 +477,21 @@ mod tests {
         }
         // A streamed POST body is not needed for a 303: followed.
         let first = request(Method::POST, "https://api.test/a", streamed());
-        assert!(Hops::new(&first, 5).step(&redirect(303, "/b")).is_some());
+        assert!(
+            Hops::new(&first, 5, false)
+                .step(&redirect(303, "/b"))
+                .is_some()
+        );
         // 303 keeps HEAD; 301 keeps PUT and its body.
         let head = request(Method::HEAD, "https://api.test/a", Body::empty());
-        let next = Hops::new(&head, 5).step(&redirect(303, "/b")).unwrap();
+        let next = Hops::new(&head, 5, false)
+            .step(&redirect(303, "/b"))
+            .unwrap();
         assert_eq!(next.method(), Method::HEAD);
         let put = request(Method::PUT, "https://api.test/a", Body::from("{}"));
-        let next = Hops::new(&put, 5).step(&redirect(301, "/b")).unwrap();
+        let next = Hops::new(&put, 5, false)
+            .step(&redirect(301, "/b"))
+            .unwrap();
         assert_eq!(next.method(), Method::PUT);
         assert_eq!(next.body().as_bytes().unwrap(), "{}");
     }
@@ -443,7 +500,7 @@ mod tests {
     fn temporary_and_permanent_redirects_resend_a_buffered_body_only() {
         for status in [307, 308] {
             let first = request(Method::POST, "https://api.test/a", Body::from("{}"));
-            let mut hops = Hops::new(&first, 5);
+            let mut hops = Hops::new(&first, 5, false);
             let next = hops.step(&redirect(status, "b")).expect("followed");
             assert_eq!(next.method(), Method::POST);
             assert_eq!(next.uri(), "https://api.test/b");
@@ -454,7 +511,11 @@ mod tests {
             assert_eq!(again.body().as_bytes().unwrap(), "{}");
 
             let first = request(Method::POST, "https://api.test/a", streamed());
-            assert!(Hops::new(&first, 5).step(&redirect(status, "/b")).is_none());
+            assert!(
+                Hops::new(&first, 5, false)
+                    .step(&redirect(status, "/b"))
+                    .is_none()
+            );
         }
     }
 
@@ -468,35 +529,35 @@ mod tests {
             "https://[::1/b",
         ] {
             assert!(
-                Hops::new(&get(), 5)
+                Hops::new(&get(), 5, false)
                     .step(&redirect(302, location))
                     .is_none(),
                 "{location}"
             );
         }
         let missing = Response::builder().status(302).body(Body::empty()).unwrap();
-        assert!(Hops::new(&get(), 5).step(&missing).is_none());
+        assert!(Hops::new(&get(), 5, false).step(&missing).is_none());
         let ok = Response::builder().status(200).body(Body::empty()).unwrap();
-        assert!(Hops::new(&get(), 5).step(&ok).is_none());
+        assert!(Hops::new(&get(), 5, false).step(&ok).is_none());
         // At most `max` hops.
-        let mut hops = Hops::new(&get(), 2);
+        let mut hops = Hops::new(&get(), 2, false);
         assert!(hops.step(&redirect(302, "/b")).is_some());
         assert!(hops.step(&redirect(302, "/c")).is_some());
         let spent = hops.next(&redirect(302, "/d")).unwrap_err();
         assert_eq!(spent.to_string(), "more than 2 redirects");
         // A redirect that would not be followed anyway is returned, not an error.
-        let mut hops = Hops::new(&get(), 0);
+        let mut hops = Hops::new(&get(), 0, false);
         assert!(hops.step(&redirect(302, "http://api.test/b")).is_none());
         // Plain HTTP may go to HTTPS.
         let plain = request(Method::GET, "http://api.test/a", Body::empty());
-        let next = Hops::new(&plain, 5).step(&redirect(301, "https://api.test/a"));
+        let next = Hops::new(&plain, 5, false).step(&redirect(301, "https://api.test/a"));
         assert_eq!(next.unwrap().uri(), "https://api.test/a");
     }
 
     #[test]
     fn leaving_the_origin_strips_credentials_for_good() {
         let first = request(Method::GET, "https://api.test/a", Body::empty());
-        let mut hops = Hops::new(&first, 5);
+        let mut hops = Hops::new(&first, 5, false);
         let away = hops
             .step(&redirect(302, "https://other.test/x?q=é"))
             .unwrap();
@@ -583,6 +644,52 @@ mod tests {
         assert_eq!(std::sync::Arc::strong_count(&alive), 3);
         drop(call);
         assert_eq!(std::sync::Arc::strong_count(&alive), 1);
+    }
+
+    /// Under the client's stack, hops start from the head retry kept in
+    /// the call record: no copy of the headers until a redirect is
+    /// followed, and then the same hops as from a copy of their own. A
+    /// request that is not the kept head's still gets its own copy.
+    #[test]
+    fn hops_start_from_the_calls_head_only_when_it_is_this_request() {
+        let mut first = request(Method::GET, "https://api.test/start", Body::empty());
+        first
+            .headers_mut()
+            .insert("x-custom", "c1".parse().unwrap());
+        let record = CallRecord::ensure(&mut first);
+        record.keep_head(&first).unwrap();
+
+        let mut shared = Hops::new(&first, 5, true);
+        assert!(shared.headers.is_none(), "nothing copied before a redirect");
+        let mut own = Hops::new(&first, 5, false);
+        assert!(own.headers.is_some());
+        for hops in [&mut shared, &mut own] {
+            let next = hops.next(&redirect(302, "/next")).unwrap().unwrap();
+            assert_eq!(next.uri(), "https://api.test/next");
+            assert_eq!(next.headers(), first.headers(), "same origin: all kept");
+            let away = hops
+                .next(&redirect(307, "https://elsewhere.test/x"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(away.headers()["x-custom"], "c1");
+            assert!(away.headers().get(header::AUTHORIZATION).is_none());
+        }
+
+        // A POST moved by a 303 loses its payload headers from the head's.
+        let mut post = request(Method::POST, "https://api.test/a", Body::from("{}"));
+        let record = CallRecord::ensure(&mut post);
+        record.keep_head(&post).unwrap();
+        let mut hops = Hops::new(&post, 5, true);
+        assert!(hops.headers.is_none());
+        let next = hops.step(&redirect(303, "/b")).unwrap();
+        assert_eq!(next.method(), Method::GET);
+        assert!(next.headers().get(header::CONTENT_TYPE).is_none());
+        assert!(next.headers().get(header::AUTHORIZATION).is_some());
+
+        // A request that differs from the kept head copies its own.
+        let mut changed = request(Method::GET, "https://api.test/other", Body::empty());
+        changed.extensions_mut().insert(record.clone());
+        assert!(Hops::new(&changed, 5, true).headers.is_some());
     }
 
     /// Polls `future` once.

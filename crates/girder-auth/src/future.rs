@@ -129,6 +129,10 @@ where
             match this.state.as_mut().project() {
                 StateProj::Waiting { wait } => {
                     let credential = ready!(wait.as_mut().poll(cx))?;
+                    if let Some(record) = this.record.as_ref() {
+                        // The wait is over: a new reading for this attempt.
+                        record.mark_now();
+                    }
                     let Some(request) = this.request.as_mut() else {
                         return Poll::Ready(Err(spent()));
                     };
@@ -171,6 +175,10 @@ where
                     // fetches a fresh one (a pool's next key).
                     this.shared.invalidate(&credential);
                     let record = this.record.as_ref();
+                    if let Some(record) = record {
+                        // What follows is noted when the refusal was seen.
+                        record.mark_now();
+                    }
                     let resent = recovery != Recovery::Off
                         && !*this.resent
                         && this.replay.is_some()

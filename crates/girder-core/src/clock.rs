@@ -24,7 +24,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
+/// The instant type of girder's clock readings
+/// ([`CallRecord::now`](crate::CallRecord::now), deadlines): tokio's, so
+/// that paused test time moves them.
+pub use tokio::time::Instant;
 
 /// The time of day, derived from a base instant plus tokio time.
 ///
@@ -80,6 +83,19 @@ impl WallClock {
     /// The time of day now.
     pub fn now(&self) -> SystemTime {
         self.base + self.origin.elapsed()
+    }
+
+    /// The time of day at `instant` on tokio's clock: for a reading taken
+    /// already (a call's [`CallRecord::now`](crate::CallRecord::now)),
+    /// without reading the clock again.
+    pub fn at(&self, instant: Instant) -> SystemTime {
+        if instant >= self.origin {
+            self.base + instant.duration_since(self.origin)
+        } else {
+            self.base
+                .checked_sub(self.origin.duration_since(instant))
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        }
     }
 
     /// Whole seconds since the Unix epoch now (0 before the epoch).

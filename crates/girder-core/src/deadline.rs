@@ -43,7 +43,13 @@ impl Deadline {
     /// A deadline `timeout` from now. A timeout too large to represent
     /// saturates to about thirty years from now.
     pub fn after(timeout: Duration) -> Self {
-        let now = Instant::now();
+        Deadline::after_from(Instant::now(), timeout)
+    }
+
+    /// A deadline `timeout` after `now`, a clock reading taken already (a
+    /// call's [`CallRecord::now`](crate::CallRecord::now)); saturates as
+    /// [`after`](Deadline::after) does.
+    pub fn after_from(now: Instant, timeout: Duration) -> Self {
         Deadline(
             now.checked_add(timeout)
                 .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600)),

@@ -37,18 +37,20 @@
 //! # }
 //! ```
 
+mod context;
 mod current;
 pub(crate) mod event;
 mod layer;
 
+pub use context::ReplayHead;
 pub use current::InRecord;
 
 pub use event::{AuthEvent, BreakerState, CacheStatus, DelaySource, Event, NoRetry};
 pub use layer::{CallRecordLayer, CallRecordService, ResponseFuture};
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use http::{Extensions, Request};
@@ -60,7 +62,8 @@ use crate::Deadline;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Entry {
-    /// Time since the record was created.
+    /// When it was decided, as time since the record was created: the
+    /// call's latest clock reading ([`CallRecord::now`]) when it was noted.
     pub at: Duration,
     /// The layer that decided (`"retry"`, `"breaker"`, …).
     pub layer: &'static str,
@@ -103,6 +106,11 @@ struct Inner {
     /// had passed before the record began), or [`NO_DEADLINE`]; only ever
     /// lowered.
     deadline: AtomicI64,
+    /// The clock reading of the current attempt, in nanoseconds from
+    /// `started` ([`CallRecord::now`]); only ever raised.
+    now: AtomicU64,
+    /// The head resends are built from ([`CallRecord::keep_head`]).
+    head: OnceLock<ReplayHead>,
 }
 
 /// The entries, the first [`INLINE`] in the record's own allocation.
@@ -149,6 +157,8 @@ impl CallRecord {
             attempts: AtomicU32::new(0),
             resends: AtomicU32::new(0),
             deadline: AtomicI64::new(NO_DEADLINE),
+            now: AtomicU64::new(0),
+            head: OnceLock::new(),
         }))
     }
 
@@ -172,7 +182,7 @@ impl CallRecord {
 
     /// Appends `event` from `layer`.
     pub fn push(&self, layer: &'static str, event: Event) {
-        let at = self.0.started.elapsed();
+        let at = self.now_offset();
         if matches!(event, Event::Attempt { .. }) {
             self.0.attempts.fetch_add(1, Ordering::Relaxed);
         }

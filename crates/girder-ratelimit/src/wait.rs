@@ -158,7 +158,11 @@ impl<S, B> Waiting<S, B> {
         self.global_line = None;
         self.queued = None;
         self.granted = true;
-        let waited = self.started.elapsed();
+        // The wait is over: with a record, its reading is the attempt's
+        // from here on (the layers below sign and note with it).
+        let record = (self.request.as_ref()).and_then(|r| r.extensions().get::<CallRecord>());
+        let now = record.map_or_else(Instant::now, CallRecord::mark_now);
+        let waited = now.saturating_duration_since(self.started);
         if !waited.is_zero() {
             if let Some(request) = &self.request {
                 CallRecord::note(request.extensions(), "ratelimit", || Event::QuotaWaited {

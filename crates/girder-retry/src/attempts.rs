@@ -10,7 +10,7 @@ use girder_core::{
     BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Event, Outcome, Reason, ReplayBody,
     ServerHints, replay_request,
 };
-use http::{Request, Response};
+use http::{Extensions, Request, Response};
 
 use crate::backoff::DelayContext;
 use crate::budget::{Budget, Ticket};
@@ -34,7 +34,7 @@ pub(crate) enum Decision {
 
 pub(crate) struct CallState<S, B> {
     pub(crate) service: S,
-    replay: Option<Request<B>>,
+    replay: Option<Replay<B>>,
     /// The copy for the retry scheduled, made when it was decided: a body
     /// that cannot be copied again ends the retries while the last outcome
     /// is still there to return.
@@ -53,7 +53,7 @@ pub(crate) struct CallState<S, B> {
 impl<S, B: ReplayBody> CallState<S, B> {
     pub(crate) fn new(
         service: S,
-        replay: Option<Request<B>>,
+        replay: Option<Replay<B>>,
         idempotent: bool,
         shared: Arc<Shared>,
         budget: Option<Arc<Budget>>,
@@ -88,6 +88,11 @@ impl<S, B: ReplayBody> CallState<S, B> {
             ticket.spend();
         }
         self.attempt += 1;
+        if let Some(record) = &self.record {
+            // The attempt starts after its wait: a new reading for the
+            // layers below and for the entries of this attempt.
+            record.mark_now();
+        }
         self.note(Event::Attempt {
             number: self.attempt,
         });
@@ -106,6 +111,10 @@ impl<S, B: ReplayBody> CallState<S, B> {
             Class::Failure(reason) => return self.stop(reason, NoRetry::NotRetryable),
             Class::Retryable(reason) => reason,
         };
+        if let Some(record) = &self.record {
+            // A failed outcome is noted below: stamped when it was seen.
+            record.mark_now();
+        }
         // A request that never reached the server is safe to send again
         // whatever its method.
         let unsent = reason == Reason::Transport(TransportError::Connect);
@@ -158,7 +167,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
         }
         // A user's body may replay fewer times than it said it could; then
         // the retries end here, with this outcome, before the budget pays.
-        let Some(next) = replay_request(replay) else {
+        let Some(next) = replay.next(self.record.as_ref()) else {
             return self.stop(reason, NoRetry::BodyNotReplayable);
         };
         if let Some(budget) = &self.budget {
@@ -212,6 +221,53 @@ impl<S, B: ReplayBody> CallState<S, B> {
     fn note(&self, event: Event) {
         if let Some(record) = &self.record {
             record.push("retry", event);
+        }
+    }
+}
+
+/// What the attempts after the first are built from, taken before the
+/// first is sent (sending consumes the body).
+pub(crate) enum Replay<B> {
+    /// The head is the call's, kept once in its record
+    /// ([`CallRecord::keep_head`]) for every layer that resends; this layer
+    /// keeps the body and the extensions.
+    Shared {
+        /// The body to send again.
+        body: B,
+        /// The extensions the request came with.
+        extensions: Extensions,
+    },
+    /// A whole copy: no record, or its head was kept further out for a
+    /// request that may differ from this one.
+    Own(Request<B>),
+}
+
+impl<B: ReplayBody> Replay<B> {
+    /// The copy to keep of `request`, or `None` when its body cannot be
+    /// sent again.
+    pub(crate) fn of(request: &Request<B>) -> Option<Self> {
+        if let Some(record) = request.extensions().get::<CallRecord>()
+            && record.head().is_none()
+        {
+            let body = request.body().try_replay()?;
+            if record.keep_head(request).is_some() {
+                return Some(Replay::Shared {
+                    body,
+                    extensions: request.extensions().clone(),
+                });
+            }
+        }
+        replay_request(request).map(Replay::Own)
+    }
+
+    /// A request to send again, or `None` when the body will not copy.
+    fn next(&self, record: Option<&CallRecord>) -> Option<Request<B>> {
+        match self {
+            Replay::Shared { body, extensions } => {
+                let head = record?.head()?;
+                Some(head.to_request(body.try_replay()?, extensions.clone()))
+            }
+            Replay::Own(request) => replay_request(request),
         }
     }
 }

@@ -3,12 +3,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use girder_core::{
-    BoxError, CallRecord, Deadline, Event, IDEMPOTENCY_KEY, Idempotency, ReplayBody, replay_request,
+    BoxError, CallRecord, Deadline, Event, IDEMPOTENCY_KEY, Idempotency, ReplayBody,
 };
 use http::{HeaderValue, Method, Request, Response};
 use tower_service::Service;
 
-use crate::attempts::CallState;
+use crate::attempts::{CallState, Replay};
 use crate::budget::Budgets;
 use crate::future::ResponseFuture;
 use crate::layer::RetryLayer;
@@ -109,7 +109,7 @@ where
         // The copy for later attempts is taken before the first is sent:
         // the original body is consumed by sending it.
         let replay = if policy.max_attempts > 1 {
-            replay_request(&request)
+            Replay::of(&request)
         } else {
             None
         };

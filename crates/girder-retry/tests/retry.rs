@@ -344,6 +344,66 @@ async fn post_with_a_generated_key_is_retried_with_the_same_key() {
     );
 }
 
+/// With a call record, the head resends are built from is kept once in
+/// it (the call's context); a head kept further out, for a request that a
+/// layer between may have changed, is never used for this layer's resends.
+#[tokio::test(start_paused = true)]
+async fn resends_are_built_from_the_head_kept_in_the_record_and_only_their_own() {
+    let svc = |mock: &MockService| {
+        RetryLayer::new(policy().idempotency_keys(true).build().unwrap()).layer(mock.clone())
+    };
+    let post = || {
+        Request::post("https://api.test/orders?page=2")
+            .header("x-trace", "t1")
+            .body(Body::from("qty=1"))
+            .unwrap()
+    };
+
+    let mock = MockService::new([Reply::status(503), Reply::status(503), Reply::ok()]);
+    let request = with_record(post());
+    let record = record_of(&request);
+    assert_eq!(call(svc(&mock), request).await.unwrap().status(), 200);
+    let head = record.head().expect("retry kept the call's head");
+    assert_eq!(head.uri().path(), "/orders");
+    let key = head.headers()["idempotency-key"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 3);
+    for request in &seen {
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.uri, "https://api.test/orders?page=2");
+        assert_eq!(request.header("x-trace"), Some("t1"));
+        assert_eq!(request.header("idempotency-key"), Some(key.as_str()));
+        assert_eq!(request.body, "qty=1");
+    }
+
+    // A layer further out kept the head of the request it saw; a layer
+    // between then changed it. This layer resends what it was given.
+    let mock = MockService::new([Reply::status(503), Reply::ok()]);
+    let mut outer = with_record(
+        Request::get("https://api.test/elsewhere")
+            .header("x-trace", "outer")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    let record = record_of(&outer);
+    assert!(record.keep_head(&outer).is_some());
+    *outer.uri_mut() = "https://api.test/items".parse().unwrap();
+    outer
+        .headers_mut()
+        .insert("x-trace", "changed".parse().unwrap());
+    assert_eq!(call(svc(&mock), outer).await.unwrap().status(), 200);
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert_eq!(request.uri, "https://api.test/items");
+        assert_eq!(request.header("x-trace"), Some("changed"));
+    }
+    assert_eq!(record.head().unwrap().uri().path(), "/elsewhere");
+}
+
 #[tokio::test(start_paused = true)]
 async fn post_with_the_callers_key_is_retried_and_explicit_choices_are_kept() {
     let mock = MockService::new([Reply::status(502), Reply::ok()]);

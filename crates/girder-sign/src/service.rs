@@ -54,7 +54,12 @@ impl<G: Signer> Shared<G> {
         body: &B,
     ) -> Result<SystemTime, SigningError> {
         let scheme = self.signer.scheme();
-        let now = self.clock.now();
+        // Signing time is a new reading; with a record it becomes the
+        // attempt's, stamped on what is noted after it.
+        let now = match parts.extensions.get::<CallRecord>() {
+            Some(record) => self.clock.at(record.mark_now()),
+            None => self.clock.now(),
+        };
         match self.signer.sign(parts, body.payload(), now) {
             Ok(()) => {
                 tracing::debug!(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use girder_core::WallClock;
+use girder_core::clock::Instant;
 use http::{HeaderMap, StatusCode};
 
 use crate::error::InvalidSigningConfig;
@@ -184,12 +185,17 @@ impl Clock {
     }
 
     pub(crate) fn now(&self) -> SystemTime {
+        self.at(Instant::now())
+    }
+
+    /// The time this clock shows at `instant` (tokio's clock).
+    pub(crate) fn at(&self, instant: Instant) -> SystemTime {
         let offset = self.offset_ms.load(Ordering::Relaxed);
         let by = Duration::from_millis(offset.unsigned_abs());
         if offset >= 0 {
-            self.wall.ahead_by(by).now()
+            self.wall.ahead_by(by).at(instant)
         } else {
-            self.wall.behind_by(by).now()
+            self.wall.behind_by(by).at(instant)
         }
     }
 

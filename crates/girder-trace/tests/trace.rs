@@ -226,11 +226,21 @@ fn retried() -> impl tower::Service<
     Error = Infallible,
     Future = impl Future<Output = Result<Response<Body>, Infallible>>,
 > + Clone {
-    service_fn(|req: Request<Body>| async move {
+    // Notes as the retry layer does: it reads the clock (`mark_now`) when
+    // an attempt starts and when it sees an outcome, and entries are
+    // stamped with the call's latest reading.
+    let mark = |req: &Request<Body>| {
+        if let Some(record) = req.extensions().get::<CallRecord>() {
+            record.mark_now();
+        }
+    };
+    service_fn(move |req: Request<Body>| async move {
         for number in 1..=3 {
+            mark(&req);
             CallRecord::note(req.extensions(), "retry", || Event::Attempt { number });
             if number < 3 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                mark(&req);
                 CallRecord::note(req.extensions(), "retry", || Event::RetryScheduled {
                     failed: number,
                     reason: Reason::Status(StatusCode::SERVICE_UNAVAILABLE),

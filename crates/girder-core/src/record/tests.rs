@@ -1,7 +1,7 @@
 use super::*;
 use crate::BoxError;
 use crate::classify::Reason;
-use http::StatusCode;
+use http::{Method, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
 
 #[test]
@@ -17,6 +17,9 @@ async fn entries_carry_layer_and_time_since_start() {
     let record = CallRecord::new();
     record.push("retry", Event::Attempt { number: 1 });
     tokio::time::advance(Duration::from_millis(250)).await;
+    // Entries are stamped with the call's latest clock reading: the layer
+    // that saw the outcome read the clock.
+    record.mark_now();
     record.push(
         "retry",
         Event::RetryScheduled {
@@ -232,4 +235,76 @@ async fn deadlines_before_the_record_and_far_ahead_round_trip() {
     record.tighten_deadline(past);
     assert_eq!(record.deadline(), Some(past));
     assert!(record.deadline().unwrap().is_expired());
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_take_the_latest_clock_reading_without_reading_the_clock() {
+    let record = CallRecord::new();
+    let started = record.now();
+    tokio::time::advance(Duration::from_millis(40)).await;
+    // Nobody marked: the entry carries the reading the record began with.
+    record.push("breaker", Event::Note("admitted".into()));
+    assert_eq!(record.now(), started);
+    assert_eq!(record.mark_now(), started + Duration::from_millis(40));
+    tokio::time::advance(Duration::from_millis(10)).await;
+    record.push("retry", Event::Note("failed".into()));
+    let at: Vec<Duration> = record.entries().iter().map(|e| e.at).collect();
+    assert_eq!(at, [Duration::ZERO, Duration::from_millis(40)]);
+    // The real elapsed time is still there for whoever needs it.
+    assert_eq!(record.elapsed(), Duration::from_millis(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn readings_only_move_forward() {
+    let record = CallRecord::new();
+    let copy = record.clone();
+    tokio::time::advance(Duration::from_millis(30)).await;
+    let later = copy.mark_now();
+    // A reading taken earlier elsewhere and marked late does not go back.
+    record
+        .0
+        .now
+        .fetch_max(5_000_000, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(record.now(), later);
+    assert_eq!(copy.now(), later, "copies share the reading");
+}
+
+#[test]
+fn the_first_head_kept_is_the_calls() {
+    let record = CallRecord::new();
+    let mut first = Request::post("https://api.test/orders?page=2")
+        .header("x-request-id", "r1")
+        .header("authorization", "Bearer caller-secret")
+        .body(())
+        .unwrap();
+    first.extensions_mut().insert(record.clone());
+    let kept = record.keep_head(&first).expect("the first keeper keeps it");
+    assert_eq!(kept.method(), Method::POST);
+    assert_eq!(kept.uri(), first.uri());
+    assert_eq!(kept.headers(), first.headers());
+
+    // A later keeper (a layer further in, which may see a changed
+    // request) is told to keep its own copy.
+    first.headers_mut().insert("cookie", "a=1".parse().unwrap());
+    assert!(record.keep_head(&first).is_none());
+    assert!(record.head().unwrap().headers().get("cookie").is_none());
+
+    // A resend built from it has the head and the extensions given.
+    let mut extensions = http::Extensions::new();
+    extensions.insert(record.clone());
+    let resend = record.head().unwrap().to_request("body", extensions);
+    assert_eq!(resend.method(), Method::POST);
+    assert_eq!(resend.uri().query(), Some("page=2"));
+    assert_eq!(resend.headers()["x-request-id"], "r1");
+    assert_eq!(resend.headers().len(), 2);
+    assert!(resend.extensions().get::<CallRecord>().is_some());
+    assert_eq!(*resend.body(), "body");
+
+    // Debug shows neither headers nor the query.
+    let debug = format!("{:?}", record.head().unwrap());
+    assert!(debug.contains("/orders"), "{debug}");
+    assert!(
+        !debug.contains("caller-secret") && !debug.contains("page=2"),
+        "{debug}"
+    );
 }
