@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use girder_core::classify::TransportError;
-use girder_core::record::{DelaySource, NoRetry};
+use girder_core::record::{DelaySource, NoRetry, ReplayHead};
 use girder_core::{
     BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Event, Outcome, Reason, ReplayBody,
-    ServerHints, replay_request,
+    ServerHints,
 };
 use http::{Extensions, Request, Response};
 
@@ -227,47 +227,40 @@ impl<S, B: ReplayBody> CallState<S, B> {
 
 /// What the attempts after the first are built from, taken before the
 /// first is sent (sending consumes the body).
-pub(crate) enum Replay<B> {
-    /// The head is the call's, kept once in its record
-    /// ([`CallRecord::keep_head`]) for every layer that resends; this layer
-    /// keeps the body and the extensions.
-    Shared {
-        /// The body to send again.
-        body: B,
-        /// The extensions the request came with.
-        extensions: Extensions,
-    },
-    /// A whole copy: no record, or its head was kept further out for a
-    /// request that may differ from this one.
-    Own(Request<B>),
+pub(crate) struct Replay<B> {
+    /// The body to send again.
+    body: B,
+    /// The extensions the request came with.
+    extensions: Extensions,
+    /// The head; `None` when it is the call's, kept once in its record
+    /// ([`CallRecord::keep_head`]) for every layer that resends. A copy of
+    /// its own when there is no record, or when a head was kept further out
+    /// for a request that may differ from this one.
+    head: Option<ReplayHead>,
 }
 
 impl<B: ReplayBody> Replay<B> {
     /// The copy to keep of `request`, or `None` when its body cannot be
     /// sent again.
     pub(crate) fn of(request: &Request<B>) -> Option<Self> {
-        if let Some(record) = request.extensions().get::<CallRecord>()
-            && record.head().is_none()
-        {
-            let body = request.body().try_replay()?;
-            if record.keep_head(request).is_some() {
-                return Some(Replay::Shared {
-                    body,
-                    extensions: request.extensions().clone(),
-                });
-            }
-        }
-        replay_request(request).map(Replay::Own)
+        let body = request.body().try_replay()?;
+        let kept = request
+            .extensions()
+            .get::<CallRecord>()
+            .is_some_and(|record| record.head().is_none() && record.keep_head(request).is_some());
+        Some(Replay {
+            body,
+            extensions: request.extensions().clone(),
+            head: (!kept).then(|| ReplayHead::of(request)),
+        })
     }
 
     /// A request to send again, or `None` when the body will not copy.
     fn next(&self, record: Option<&CallRecord>) -> Option<Request<B>> {
-        match self {
-            Replay::Shared { body, extensions } => {
-                let head = record?.head()?;
-                Some(head.to_request(body.try_replay()?, extensions.clone()))
-            }
-            Replay::Own(request) => replay_request(request),
-        }
+        let head = match &self.head {
+            Some(head) => head,
+            None => record?.head()?,
+        };
+        Some(head.to_request(self.body.try_replay()?, self.extensions.clone()))
     }
 }
