@@ -770,7 +770,15 @@ impl ClientBuilder {
                     config
                 }
             });
-            let auth = self.layers.auth.or_else(|| auth.map(AuthLayer::new));
+            // Between retry (which keeps the call's head in its record)
+            // and auth, the layers only read a head or remove headers and
+            // change URI and method (redirects); the cookie store adds one.
+            #[cfg(feature = "cookies")]
+            let share = self.cookies.is_none();
+            #[cfg(not(feature = "cookies"))]
+            let share = true;
+            let auth = (self.layers.auth.or_else(|| auth.map(AuthLayer::new)))
+                .map(|layer| layer.share_call_head(share));
             option_layer(auth).layer(service)
         };
         // Cookies inside redirects (each hop gets its own URL's, a 3xx's

@@ -162,3 +162,72 @@ async fn bad_token_endpoints_give_clear_errors() {
     }
     assert_eq!(api.request_count(), 0, "nothing sent without a credential");
 }
+
+/// Under the client, auth's 401 replay shares the head retry keeps in the
+/// call record (no copy of its own) when nothing between them adds a
+/// header: the resend after a 401 is the request as first sent, on a retry's
+/// attempt as on the first, and a redirect hop's 401 resends the hop.
+#[tokio::test(start_paused = true)]
+async fn the_clients_401_replay_resends_the_request_it_replaces() {
+    let idp = TestServer::start().await;
+    idp.route(
+        "/token",
+        (1..=6)
+            .map(|n| token(&format!("t{n}"), 3600))
+            .collect::<Vec<_>>(),
+    );
+    let api = TestServer::start().await;
+    let source = ClientCredentials::builder(&idp.url("/token"), "client-1", "s3cret".into())
+        .client(TokenClient::new(Transport::new().unwrap()))
+        .build()
+        .unwrap();
+    let client = girder::Client::builder()
+        .base_url(api.url("/"))
+        .auth(AuthConfig::new(source))
+        .build()
+        .unwrap();
+
+    // A 503 (retried), then a 401 on the second attempt (replayed).
+    api.route(
+        "/jobs",
+        [
+            Reply::status(503),
+            Reply::status(401),
+            Reply::ok().body("created"),
+        ],
+    );
+    let response = client
+        .put("jobs?page=2")
+        .header("x-trace", "t-1")
+        .body("job")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "created");
+    let seen = api.requests_to("/jobs");
+    assert_eq!(seen.len(), 3);
+    for request in &seen {
+        assert_eq!(request.method, "PUT");
+        assert_eq!(request.uri.query(), Some("page=2"));
+        assert_eq!(request.header("x-trace"), Some("t-1"));
+        assert_eq!(request.body, "job");
+        assert_eq!(request.headers.get_all("authorization").iter().count(), 1);
+    }
+    let tokens: Vec<_> = seen.iter().map(|r| r.header("authorization")).collect();
+    assert_eq!(
+        tokens,
+        [Some("Bearer t1"), Some("Bearer t1"), Some("Bearer t2")]
+    );
+
+    // A same-origin hop answers 401: the replay goes to the hop.
+    api.route("/old", Reply::status(307).header("location", "/new"));
+    api.route("/new", [Reply::status(401), Reply::ok().body("moved")]);
+    let response = client.post("old").body("x").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "moved");
+    assert_eq!(api.requests_to("/old").len(), 1);
+    let hops = api.requests_to("/new");
+    assert_eq!(hops.len(), 2);
+    assert!(hops.iter().all(|r| r.method == "POST" && r.body == "x"));
+    assert_eq!(hops[1].header("authorization"), Some("Bearer t3"));
+}

@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use girder_core::record::AuthEvent;
-use girder_core::{BoxError, CallRecord, Deadline};
+use girder_core::record::{AuthEvent, Replay};
+use girder_core::{BoxError, CallRecord, Deadline, ReplayBody};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -32,8 +32,8 @@ pin_project! {
         state: State<S::Future>,
         shared: Arc<Shared>,
         record: Option<CallRecord>,
-        // A copy of the request to send again after a refusal.
-        replay: Option<Request<B>>,
+        // What a resend after a refusal is built from.
+        replay: Option<Replay<B>>,
         // The service for the send after a wait, or for the resend.
         service: Option<S>,
         // The request to send after a wait.
@@ -63,7 +63,7 @@ where
     pub(crate) fn new(
         shared: Arc<Shared>,
         record: Option<CallRecord>,
-        replay: Option<Request<B>>,
+        replay: Option<Replay<B>>,
     ) -> Self {
         ResponseFuture {
             state: State::Failed { error: None },
@@ -120,6 +120,7 @@ impl<S, B, ResB> Future for ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResB>>,
     S::Error: Into<BoxError>,
+    B: ReplayBody,
 {
     type Output = Result<Response<ResB>, BoxError>;
 
@@ -197,8 +198,10 @@ where
                         );
                         return Poll::Ready(Ok(response));
                     }
-                    let Some(mut replay) = this.replay.take().filter(|_| this.service.is_some())
-                    else {
+                    let replay = this.replay.take().filter(|_| this.service.is_some());
+                    // A body may replay fewer times than it said it could:
+                    // then, as for a stream, the refusal is returned.
+                    let Some(mut replay) = replay.and_then(|replay| replay.request()) else {
                         note(record, AuthEvent::NotReplayed);
                         tracing::debug!(
                             target: "girder::auth",

@@ -18,6 +18,7 @@ use crate::service::Auth;
 #[derive(Clone)]
 pub struct AuthLayer {
     shared: Arc<Shared>,
+    call_head: bool,
 }
 
 impl AuthLayer {
@@ -25,7 +26,24 @@ impl AuthLayer {
     pub fn new(config: AuthConfig) -> Self {
         AuthLayer {
             shared: Arc::new(Shared::new(config)),
+            call_head: false,
         }
+    }
+
+    /// Whether the copy kept for a 401 replay may take the head already
+    /// kept in the call record (by a retry layer further out; see
+    /// [`Replay::keep`](girder_core::record::Replay::keep)) instead of
+    /// copying the request's own. Default: `false`.
+    ///
+    /// Turn it on only when every layer between the one that keeps the
+    /// head and this one changes a request's head by removing headers or
+    /// by changing its method or URI, never by adding or replacing a header
+    /// (the `girder` client's stack without its cookie store is such a
+    /// stack). Clones made before this call keep their setting; the token
+    /// cache stays shared.
+    pub fn share_call_head(mut self, yes: bool) -> Self {
+        self.call_head = yes;
+        self
     }
 
     /// Whether a credential fetch is under way (the single flight every
@@ -55,6 +73,6 @@ impl<S> Layer<S> for AuthLayer {
     type Service = Auth<S>;
 
     fn layer(&self, inner: S) -> Auth<S> {
-        Auth::from_shared(inner, self.shared.clone())
+        Auth::from_shared(inner, self.shared.clone(), self.call_head)
     }
 }

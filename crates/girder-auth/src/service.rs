@@ -3,7 +3,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use girder_core::record::AuthEvent;
-use girder_core::{BoxError, CallRecord, Deadline, Event, ReplayBody, replay_request};
+use girder_core::record::Replay;
+use girder_core::{BoxError, CallRecord, Deadline, Event, ReplayBody};
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -26,6 +27,8 @@ use crate::layer::AuthLayer;
 pub struct Auth<S> {
     inner: S,
     shared: Arc<Shared>,
+    /// See [`AuthLayer::share_call_head`].
+    call_head: bool,
 }
 
 impl<S> Auth<S> {
@@ -34,8 +37,12 @@ impl<S> Auth<S> {
         tower_layer::Layer::layer(&AuthLayer::new(config), inner)
     }
 
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
-        Auth { inner, shared }
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>, call_head: bool) -> Self {
+        Auth {
+            inner,
+            shared,
+            call_head,
+        }
     }
 
     /// An [`AuthLayer`] with `config`.
@@ -103,7 +110,7 @@ where
         // goes on (a key in the query must not be appended twice). A
         // streamed body has none; its 401 is returned as it is.
         let replay = if recovers {
-            replay_request(&request)
+            Replay::keep(&request, self.call_head)
         } else {
             None
         };

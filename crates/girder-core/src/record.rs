@@ -42,7 +42,7 @@ mod current;
 pub(crate) mod event;
 mod layer;
 
-pub use context::ReplayHead;
+pub use context::{Replay, ReplayHead};
 pub use current::InRecord;
 
 pub use event::{AuthEvent, BreakerState, CacheStatus, DelaySource, Event, NoRetry};

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use girder_core::classify::TransportError;
-use girder_core::record::{DelaySource, NoRetry, ReplayHead};
+use girder_core::record::{DelaySource, NoRetry, Replay};
 use girder_core::{
     BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Event, Outcome, Reason, ReplayBody,
     ServerHints,
 };
-use http::{Extensions, Request, Response};
+use http::{Request, Response};
 
 use crate::backoff::DelayContext;
 use crate::budget::{Budget, Ticket};
@@ -167,7 +167,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
         }
         // A user's body may replay fewer times than it said it could; then
         // the retries end here, with this outcome, before the budget pays.
-        let Some(next) = replay.next(self.record.as_ref()) else {
+        let Some(next) = replay.request() else {
             return self.stop(reason, NoRetry::BodyNotReplayable);
         };
         if let Some(budget) = &self.budget {
@@ -222,45 +222,5 @@ impl<S, B: ReplayBody> CallState<S, B> {
         if let Some(record) = &self.record {
             record.push("retry", event);
         }
-    }
-}
-
-/// What the attempts after the first are built from, taken before the
-/// first is sent (sending consumes the body).
-pub(crate) struct Replay<B> {
-    /// The body to send again.
-    body: B,
-    /// The extensions the request came with.
-    extensions: Extensions,
-    /// The head; `None` when it is the call's, kept once in its record
-    /// ([`CallRecord::keep_head`]) for every layer that resends. A copy of
-    /// its own when there is no record, or when a head was kept further out
-    /// for a request that may differ from this one.
-    head: Option<ReplayHead>,
-}
-
-impl<B: ReplayBody> Replay<B> {
-    /// The copy to keep of `request`, or `None` when its body cannot be
-    /// sent again.
-    pub(crate) fn of(request: &Request<B>) -> Option<Self> {
-        let body = request.body().try_replay()?;
-        let kept = request
-            .extensions()
-            .get::<CallRecord>()
-            .is_some_and(|record| record.head().is_none() && record.keep_head(request).is_some());
-        Some(Replay {
-            body,
-            extensions: request.extensions().clone(),
-            head: (!kept).then(|| ReplayHead::of(request)),
-        })
-    }
-
-    /// A request to send again, or `None` when the body will not copy.
-    fn next(&self, record: Option<&CallRecord>) -> Option<Request<B>> {
-        let head = match &self.head {
-            Some(head) => head,
-            None => record?.head()?,
-        };
-        Some(head.to_request(self.body.try_replay()?, self.extensions.clone()))
     }
 }

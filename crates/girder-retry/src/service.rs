@@ -8,11 +8,12 @@ use girder_core::{
 use http::{HeaderValue, Method, Request, Response};
 use tower_service::Service;
 
-use crate::attempts::{CallState, Replay};
+use crate::attempts::CallState;
 use crate::budget::Budgets;
 use crate::future::ResponseFuture;
 use crate::layer::RetryLayer;
 use crate::policy::RetryPolicy;
+use girder_core::record::Replay;
 
 /// State shared by a layer and every service it makes.
 #[derive(Debug)]
@@ -109,7 +110,9 @@ where
         // The copy for later attempts is taken before the first is sent:
         // the original body is consumed by sending it.
         let replay = if policy.max_attempts > 1 {
-            Replay::of(&request)
+            // The first layer to keep one keeps the call's head in its
+            // record; one kept further out is never taken for this request.
+            Replay::keep(&request, false)
         } else {
             None
         };

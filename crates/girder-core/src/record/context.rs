@@ -139,3 +139,75 @@ impl CallRecord {
         Duration::from_nanos(self.0.now.load(Ordering::Relaxed))
     }
 }
+
+/// A request kept to send it again: its body and extensions, and its head
+/// — the call's, kept once in its [`CallRecord`] for every layer that
+/// resends, or a copy of its own.
+///
+/// Retry keeps one for its later attempts, auth for its 401 replay. The
+/// first layer that keeps one for a call with a record keeps the head in
+/// the record ([`CallRecord::keep_head`]); a layer further in shares it
+/// only when told it may (`matching`, see [`Replay::keep`]), and then only
+/// for a request with the head's method, URI and number of headers.
+pub struct Replay<B> {
+    body: B,
+    extensions: Extensions,
+    /// `None` when the head is the call's.
+    head: Option<ReplayHead>,
+}
+
+impl<B: crate::ReplayBody> Replay<B> {
+    /// What `request` needs to be sent again, or `None` when its body
+    /// cannot be replayed.
+    ///
+    /// With `matching`, a head already kept in the record is taken for
+    /// this request's when the method, URI and number of headers agree: a
+    /// layer may ask for this only when every layer between it and the one
+    /// that kept the head changes a head by removing headers or by changing
+    /// the method or URI, never by adding or replacing a header (so that
+    /// agreeing on those three means agreeing on all). Without it, a head
+    /// kept further out is never used.
+    pub fn keep(request: &Request<B>, matching: bool) -> Option<Self> {
+        let body = request.body().try_replay()?;
+        let shared = request
+            .extensions()
+            .get::<CallRecord>()
+            .is_some_and(|record| match record.head() {
+                None => record.keep_head(request).is_some(),
+                Some(head) => {
+                    matching
+                        && head.method == *request.method()
+                        && head.uri == *request.uri()
+                        && head.headers.len() == request.headers().len()
+                }
+            });
+        Some(Replay {
+            body,
+            extensions: request.extensions().clone(),
+            head: (!shared).then(|| ReplayHead::of(request)),
+        })
+    }
+
+    /// Whether the head is the call's rather than a copy of its own.
+    pub fn shares_head(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// A request to send again, or `None` when the body would not copy
+    /// again (a body may replay fewer times than it said it could).
+    pub fn request(&self) -> Option<Request<B>> {
+        let head = match &self.head {
+            Some(head) => head,
+            None => self.extensions.get::<CallRecord>()?.head()?,
+        };
+        Some(head.to_request(self.body.try_replay()?, self.extensions.clone()))
+    }
+}
+
+impl<B> fmt::Debug for Replay<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replay")
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}

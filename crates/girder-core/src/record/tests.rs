@@ -308,3 +308,59 @@ fn the_first_head_kept_is_the_calls() {
         "{debug}"
     );
 }
+
+#[test]
+fn a_replay_shares_the_calls_head_only_when_it_may_and_it_matches() {
+    let post = |uri: &str| {
+        let mut request = Request::post(uri)
+            .header("x-trace", "t1")
+            .body(bytes::Bytes::from_static(b"qty=1"))
+            .unwrap();
+        request.extensions_mut().insert(7u8);
+        request
+    };
+    // Without a record: a copy of its own.
+    let alone = Replay::keep(&post("https://api.test/a"), true).unwrap();
+    assert!(!alone.shares_head());
+    assert_eq!(alone.request().unwrap().uri(), "https://api.test/a");
+
+    // The first keeper keeps the head in the record and shares it.
+    let mut first = post("https://api.test/a");
+    let record = CallRecord::ensure(&mut first);
+    let outer = Replay::keep(&first, false).unwrap();
+    assert!(outer.shares_head());
+    assert!(record.head().is_some());
+
+    // Further in: shared only when allowed and method, URI and header
+    // count agree.
+    assert!(!Replay::keep(&first, false).unwrap().shares_head());
+    let inner = Replay::keep(&first, true).unwrap();
+    assert!(inner.shares_head());
+    let mut hop = post("https://api.test/b");
+    hop.extensions_mut().insert(record.clone());
+    assert!(!Replay::keep(&hop, true).unwrap().shares_head());
+    let mut fewer = post("https://api.test/a");
+    fewer.extensions_mut().insert(record.clone());
+    fewer.headers_mut().remove("x-trace");
+    let fewer = Replay::keep(&fewer, true).unwrap();
+    assert!(!fewer.shares_head());
+    assert!(fewer.request().unwrap().headers().is_empty());
+
+    // Every resend is whole: head, body and extensions.
+    for replay in [&outer, &inner] {
+        let resend = replay.request().unwrap();
+        assert_eq!(resend.method(), Method::POST);
+        assert_eq!(resend.uri(), "https://api.test/a");
+        assert_eq!(resend.headers()["x-trace"], "t1");
+        assert_eq!(resend.body(), "qty=1");
+        assert_eq!(resend.extensions().get::<u8>(), Some(&7));
+    }
+
+    // A stream cannot be replayed.
+    let mut streamed = Request::new(crate::Body::new(http_body_util::BodyExt::map_err(
+        http_body_util::Empty::<bytes::Bytes>::new(),
+        |never| -> BoxError { match never {} },
+    )));
+    streamed.extensions_mut().insert(CallRecord::new());
+    assert!(Replay::keep(&streamed, false).is_none());
+}
