@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use girder_core::classify::TransportError;
-use girder_core::record::{DelaySource, NoRetry};
 use girder_core::{
-    BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Event, Outcome, Reason, ReplayBody,
+    BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Outcome, Reason, ReplayBody,
     ServerHints, replay_request,
 };
 use http::{Request, Response};
@@ -16,6 +15,7 @@ use crate::backoff::DelayContext;
 use crate::budget::{Budget, Ticket};
 use crate::hook::RetryEvent;
 use crate::service::Shared;
+use crate::{DelaySource, NoRetry, RetryDecision};
 
 /// The number of attempts a call took, in the extensions of the response
 /// it returned.
@@ -88,7 +88,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
             ticket.spend();
         }
         self.attempt += 1;
-        self.note(Event::Attempt {
+        self.note(RetryDecision::Attempt {
             number: self.attempt,
         });
         Some(request)
@@ -177,7 +177,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
             "retry scheduled"
         );
         self.next = Some(next);
-        self.note(Event::RetryScheduled {
+        self.note(RetryDecision::Scheduled {
             failed: self.attempt,
             reason,
             delay,
@@ -197,7 +197,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
 
     fn stop(&self, reason: Reason, why: NoRetry) -> Decision {
         tracing::debug!(target: "girder::retry", attempt = self.attempt, %reason, %why, "not retried");
-        self.note(Event::NotRetried {
+        self.note(RetryDecision::NotRetried {
             reason: Some(reason),
             why,
         });
@@ -209,7 +209,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
         Decision::Done
     }
 
-    fn note(&self, event: Event) {
+    fn note(&self, event: RetryDecision) {
         if let Some(record) = &self.record {
             record.push("retry", event);
         }

@@ -3,11 +3,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use girder_core::{
-    BoxError, CallRecord, Deadline, Event, IDEMPOTENCY_KEY, Idempotency, ReplayBody, replay_request,
+    BoxError, CallRecord, Deadline, IDEMPOTENCY_KEY, Idempotency, ReplayBody, replay_request,
 };
 use http::{HeaderValue, Method, Request, Response};
 use tower_service::Service;
 
+use crate::RetryDecision;
 use crate::attempts::CallState;
 use crate::budget::Budgets;
 use crate::future::ResponseFuture;
@@ -123,7 +124,7 @@ where
         }
         let record = request.extensions().get::<CallRecord>().cloned();
         if let Some(record) = &record {
-            record.push("retry", Event::Attempt { number: 1 });
+            record.push("retry", RetryDecision::Attempt { number: 1 });
         }
         let deadline = Deadline::of(&request);
 
