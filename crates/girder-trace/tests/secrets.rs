@@ -7,8 +7,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use common::Capture;
-use girder_auth::AuthEvent;
-use girder_core::record::Event;
+use common::events::{RecoveredFrom401, Redirected};
 use girder_core::secrets::{MASK, SecretValues};
 use girder_core::{Body, BoxError, CallRecord};
 use girder_test::{MockService, Reply, Script, TestServer};
@@ -244,30 +243,6 @@ async fn the_registry_is_handed_down_only_when_something_is_logged_at_debug() {
     );
 }
 
-/// The facade's redirect entry (`girder::redirect::Redirected`), whose
-/// crate this one does not depend on: a followed redirect is a resend.
-#[derive(Debug, Clone)]
-struct Redirected {
-    status: u16,
-    cross_origin: bool,
-}
-
-impl std::fmt::Display for Redirected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "followed a {} redirect", self.status)?;
-        if self.cross_origin {
-            f.write_str(" to another origin; credentials withheld")?;
-        }
-        Ok(())
-    }
-}
-
-impl Event for Redirected {
-    fn is_resend(&self) -> bool {
-        true
-    }
-}
-
 /// Pins issue 18, "resend count": `http.request.resend_count` and the
 /// hook's `resends` counted only retry's attempts, so a 401 replay and a
 /// followed redirect were not counted.
@@ -275,14 +250,8 @@ impl Event for Redirected {
 async fn the_resend_count_counts_401_replays_and_redirects() {
     let inner = service_fn(|request: Request<Body>| {
         let record = request.extensions().get::<CallRecord>().unwrap();
-        record.push("auth", AuthEvent::RecoveredFrom401);
-        record.push(
-            "redirect",
-            Redirected {
-                status: 302,
-                cross_origin: false,
-            },
-        );
+        record.push("auth", RecoveredFrom401);
+        record.push("redirect", Redirected { status: 302 });
         async { Ok::<_, Infallible>(Response::new(Body::empty())) }
     });
     let resends = Arc::new(Mutex::new(None));
