@@ -16,7 +16,7 @@
 //! the layers below read to every hop, which tower-http's drops.
 //!
 //! Each hop followed is a [`Redirected`] entry in the call's
-//! [`CallRecord`](crate::CallRecord), and a resend.
+//! [`CallRecord`], and a resend.
 
 use std::cell::OnceCell;
 use std::future::Future;
