@@ -64,7 +64,7 @@ pub mod paginate;
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy;
-mod redirect;
+pub mod redirect;
 mod request;
 pub mod resource;
 mod response;

@@ -1,4 +1,6 @@
-//! Following redirects without leaking credentials.
+//! Following redirects without leaking credentials: the [`Client`](crate::Client)'s
+//! redirect layer (how many hops: [`ClientBuilder::redirects`](crate::ClientBuilder::redirects)),
+//! and [`Redirected`], its entry in the call record.
 //!
 //! The client follows redirects above auth and signing (see
 //! [`ClientBuilder::build_with_transport`](crate::ClientBuilder::build_with_transport)),
@@ -12,6 +14,9 @@
 //! `url` crate, whose IDNA tables are about 25 crates; this one resolves
 //! with `iri-string`, as pagination does. It also carries the extensions
 //! the layers below read to every hop, which tower-http's drops.
+//!
+//! Each hop followed is a [`Redirected`] entry in the call's
+//! [`CallRecord`], and a resend.
 
 use std::cell::OnceCell;
 use std::future::Future;
@@ -19,7 +24,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use girder_core::origin::{CrossOriginHop, Origin};
-use girder_core::record::Event;
 use girder_core::secrets::SecretValues;
 use girder_core::{Body, BoxError, CallRecord, Deadline, ReplayBody};
 use http::header::{self, HeaderName};
@@ -28,6 +32,10 @@ use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri, Ve
 use pin_project_lite::pin_project;
 use tower::Layer;
 use tower_service::Service;
+
+mod event;
+
+pub use event::Redirected;
 
 /// Headers that carry credentials, dropped from a redirected request that
 /// leaves the origin (besides any header marked sensitive).
@@ -353,7 +361,7 @@ impl Hops {
         if self.left {
             request.extensions_mut().insert(CrossOriginHop);
         }
-        CallRecord::note(request.extensions(), "redirect", || Event::Redirected {
+        CallRecord::note(request.extensions(), "redirect", || Redirected {
             status: status.as_u16(),
             cross_origin: self.left,
         });

@@ -3,7 +3,7 @@
 //! and auth and signing add nothing for an origin they were not given.
 
 use girder::auth::{ApiKey, AuthConfig};
-use girder::core::record::Event;
+use girder::redirect::Redirected;
 use girder::sign::hmac::{Component, HmacSigner};
 use girder::sign::sigv4::SigV4Signer;
 use girder::{CallRecord, Client, Kind};
@@ -77,11 +77,12 @@ async fn a_sigv4_session_token_does_not_follow_a_redirect_to_another_origin() {
     let landed = &elsewhere.requests_to("/landing")[0];
     assert_no_credential(landed);
     assert!(record.entries().iter().any(|e| matches!(
-        e.event,
-        Event::Redirected {
+        e.event(),
+        Some(Redirected {
             status: 302,
-            cross_origin: true
-        }
+            cross_origin: true,
+            ..
+        })
     )));
     assert_eq!(record.resends(), 1);
 }
@@ -133,11 +134,12 @@ async fn every_same_origin_hop_is_signed_and_authorised_anew() {
     let record = response.extensions().get::<CallRecord>().unwrap().clone();
     assert_eq!(record.resends(), 1);
     assert!(record.entries().iter().any(|e| matches!(
-        e.event,
-        Event::Redirected {
+        e.event(),
+        Some(Redirected {
             status: 301,
-            cross_origin: false
-        }
+            cross_origin: false,
+            ..
+        })
     )));
     let old = &server.requests_to("/api/old")[0];
     let new = &server.requests_to("/api/new")[0];

@@ -515,7 +515,12 @@ async fn every_kind_has_its_predicate_and_the_record_comes_along() {
     let waits = record
         .entries()
         .iter()
-        .filter(|e| matches!(e.event, girder::core::record::Event::RetryScheduled { .. }))
+        .filter(|e| {
+            matches!(
+                e.event(),
+                Some(girder::retry::RetryDecision::Scheduled { .. })
+            )
+        })
         .count();
     assert_eq!(waits, 2, "{record}");
 }

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use girder::core::record::{Event, NoRetry};
 use girder::multipart::{Form, Part};
+use girder::retry::{NoRetry, RetryDecision};
 use girder::{Client, Kind};
 use girder_test::{Reply, TestServer};
 
@@ -137,11 +137,11 @@ async fn a_file_is_streamed_and_never_retried() {
     let record = response.call_record();
     assert!(
         record.any(|e| matches!(
-            e.event,
-            Event::NotRetried {
+            e.event(),
+            Some(RetryDecision::NotRetried {
                 why: NoRetry::BodyNotReplayable,
                 ..
-            }
+            })
         )),
         "{record}"
     );

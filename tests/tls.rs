@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use girder::breaker::BreakerPolicy;
 use girder::core::classify::{Class, Classify, DefaultClassifier, Outcome, Reason, TransportError};
-use girder::core::record::{Event, NoRetry};
 use girder::retry::RetryPolicy;
+use girder::retry::{NoRetry, RetryDecision};
 use girder::tls::{Certificate, Identity, TlsVersion};
 use girder::{Body, CallRecord, Client, ClientBuilder, Error, Kind, Transport};
 use girder_test::tls::{TestCa, TestCert, TlsConfig};
@@ -80,11 +80,11 @@ fn assert_refused(
     assert_eq!(record.attempts(), 1);
     assert!(
         record.any(|entry| matches!(
-            entry.event,
-            Event::NotRetried {
+            entry.event(),
+            Some(RetryDecision::NotRetried {
                 reason: Some(Reason::Transport(TransportError::Tls)),
                 why: NoRetry::NotRetryable,
-            }
+            })
         )),
         "{record}"
     );

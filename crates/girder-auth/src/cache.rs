@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use girder_core::record::AuthEvent;
 use girder_core::{BoxError, Deadline, DeadlineExceeded};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::AuthConfig;
 use crate::hook::TokenEvent;
-use crate::{AuthError, AuthErrorKind, Credential};
+use crate::{AuthError, AuthErrorKind, AuthEvent, Credential};
 
 type Outcome = Result<Arc<Credential>, AuthError>;
 

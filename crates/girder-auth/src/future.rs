@@ -7,17 +7,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use girder_core::record::{AuthEvent, Replay};
+use girder_core::record::Replay;
 use girder_core::{BoxError, CallRecord, Deadline, ReplayBody};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::Credential;
 use crate::cache::{self, Lookup, Shared, WaitFuture};
 use crate::config::Recovery;
 use crate::hook::TokenEvent;
 use crate::service::{note, says_invalid_token};
+use crate::{AuthEvent, Credential};
 
 pin_project! {
     /// The future of [`Auth`](crate::Auth).

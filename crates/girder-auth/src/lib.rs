@@ -170,8 +170,7 @@
 //! and the backoff), `token refreshing in the background`, `credential
 //! refused; resending with a fresh one`, `API key rotated` / `API key
 //! dropped`. Each call's decisions go into the
-//! [`CallRecord`](girder_core::CallRecord) as
-//! [`Event::Auth`](girder_core::Event::Auth). Fetches, failed fetches and
+//! [`CallRecord`](girder_core::CallRecord) as [`AuthEvent`]s. Fetches, failed fetches and
 //! refused credentials also go to the [`OnAuth`] hook
 //! ([`AuthConfigBuilder::on_event`]), for metrics and alerts.
 //!
@@ -210,6 +209,7 @@ mod client;
 mod config;
 mod credential;
 pub mod error;
+mod event;
 mod form;
 pub mod future;
 mod hook;
@@ -224,6 +224,7 @@ pub use client::TokenClient;
 pub use config::{AuthConfig, AuthConfigBuilder, Recovery};
 pub use credential::Credential;
 pub use error::{AuthError, AuthErrorKind, InvalidAuthConfig};
+pub use event::AuthEvent;
 pub use hook::{OnAuth, TokenEvent};
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]

@@ -2,12 +2,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use girder_core::record::AuthEvent;
 use girder_core::record::Replay;
-use girder_core::{BoxError, CallRecord, Deadline, Event, ReplayBody};
+use girder_core::{BoxError, CallRecord, Deadline, ReplayBody};
 use http::{Request, Response};
 use tower_service::Service;
 
+use crate::AuthEvent;
 use crate::cache::{self, Lookup, Shared};
 use crate::config::{AuthConfig, Recovery};
 use crate::future::ResponseFuture;
@@ -159,6 +159,6 @@ pub(crate) fn says_invalid_token(headers: &http::HeaderMap) -> bool {
 
 pub(crate) fn note(record: Option<&CallRecord>, event: AuthEvent) {
     if let Some(record) = record {
-        record.push("auth", Event::Auth(event));
+        record.push("auth", event);
     }
 }

@@ -8,12 +8,11 @@ use bytes::Bytes;
 #[cfg(feature = "jwt")]
 use girder_auth::JwtSource;
 use girder_auth::{
-    ApiKey, ApiKeyPool, AuthConfig, AuthError, AuthErrorKind, AuthLayer, BasicAuth, BearerToken,
-    ClientAuth, ClientCredentials, Credential, FnSource, MemoryTokenStore, Recovery, RefreshToken,
-    TokenClient,
+    ApiKey, ApiKeyPool, AuthConfig, AuthError, AuthErrorKind, AuthEvent, AuthLayer, BasicAuth,
+    BearerToken, ClientAuth, ClientCredentials, Credential, FnSource, MemoryTokenStore, Recovery,
+    RefreshToken, TokenClient,
 };
-use girder_core::record::AuthEvent;
-use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, ErrorKind, Event};
+use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, ErrorKind};
 use girder_test::{MockService, Reply, Script, poll_once};
 use http::{Request, Response};
 use tokio::time::{Instant, advance};
@@ -62,10 +61,7 @@ fn auth_events(record: &CallRecord) -> Vec<AuthEvent> {
     record
         .entries()
         .into_iter()
-        .filter_map(|e| match e.event {
-            Event::Auth(a) => Some(a),
-            _ => None,
-        })
+        .filter_map(|e| e.event::<AuthEvent>().copied())
         .collect()
 }
 

@@ -4,9 +4,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use girder_core::PartitionKey;
-use girder_core::record::BreakerState;
 use tokio::time::Instant;
 
+use crate::BreakerState;
 use crate::handle::Metrics;
 use crate::hook::{Cause, StateChange};
 use crate::shared::{LazyNow, Shared};

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use girder_core::PartitionKey;
-use girder_core::record::BreakerState;
 use http::Request;
 use tokio::time::Instant;
 
+use crate::BreakerState;
 use crate::shared::Shared;
 
 /// How every circuit of a layer behaves.

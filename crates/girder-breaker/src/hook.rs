@@ -4,7 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use girder_core::PartitionKey;
-use girder_core::record::BreakerState;
+
+use crate::BreakerState;
 
 /// One circuit changed state.
 #[derive(Debug, Clone, PartialEq)]

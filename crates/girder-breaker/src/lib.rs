@@ -103,8 +103,9 @@
 //!
 //! # Call record
 //!
-//! Every admission or refusal appends `circuit <state>, admitted|refused`
-//! to the request's [`CallRecord`](girder_core::CallRecord). A call the
+//! Every admission or refusal appends a [`BreakerEvent`] (`circuit <state>,
+//! admitted|refused`) to the request's
+//! [`CallRecord`](girder_core::CallRecord). A call the
 //! shared store did not answer in time (or failed) first notes
 //! `circuit store too slow; local circuit decided` (or `failed`).
 //!
@@ -194,6 +195,7 @@ struct ReadmeDoctests;
 
 mod circuit;
 pub mod error;
+mod event;
 pub mod future;
 mod handle;
 mod hook;
@@ -205,7 +207,7 @@ pub mod store;
 mod window;
 
 pub use error::{CircuitOpen, InvalidBreakerPolicy};
-pub use girder_core::record::BreakerState;
+pub use event::{BreakerEvent, BreakerState};
 pub use handle::{BreakerHandle, Metrics, Mode};
 pub use hook::{Cause, OnStateChange, StateChange};
 pub use layer::CircuitBreakerLayer;

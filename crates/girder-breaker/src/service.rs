@@ -1,14 +1,15 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use girder_core::record::BreakerState;
 use girder_core::{
     BoxError, CallRecord, CircuitOpen, Class, Classify, Deadline, DefaultClassifier, ErrorKind,
-    Event, Outcome, ServerHints,
+    Outcome, ServerHints,
 };
 use http::{Request, Response, StatusCode};
 use tokio::time::Instant;
 use tower_service::Service;
+
+use crate::{BreakerEvent, BreakerState};
 
 use crate::circuit::{Admission, Circuit, Verdict};
 use crate::future::{Permit, ResponseFuture};
@@ -93,9 +94,8 @@ where
         match mode {
             Mode::Disabled => return ResponseFuture::called(self.inner.call(request), None),
             Mode::ForcedOpen => {
-                CallRecord::note(request.extensions(), "breaker", || Event::Breaker {
-                    state: BreakerState::Open,
-                    admitted: false,
+                CallRecord::note(request.extensions(), "breaker", || {
+                    BreakerEvent::new(BreakerState::Open, false)
                 });
                 let key = shared.policy.partition.key(&request);
                 return ResponseFuture::refused(CircuitOpen::new(key, None));
@@ -199,9 +199,8 @@ pub(crate) fn conclude<B>(
     mode: Mode,
 ) -> Decided {
     let note = |state, admitted| {
-        CallRecord::note(request.extensions(), "breaker", || Event::Breaker {
-            state,
-            admitted,
+        CallRecord::note(request.extensions(), "breaker", || {
+            BreakerEvent::new(state, admitted)
         })
     };
     match admission {

@@ -146,7 +146,7 @@ impl Shared {
     /// Traces `change`, tells the shared store, and calls the hook; never
     /// under a lock.
     pub(crate) fn announce(&self, change: StateChange) {
-        use girder_core::record::BreakerState;
+        use crate::BreakerState;
         match change.to {
             BreakerState::Open => tracing::warn!(
                 target: "girder::breaker",

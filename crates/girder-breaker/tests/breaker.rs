@@ -775,7 +775,7 @@ async fn decisions_go_to_the_call_record() {
     let events: Vec<String> = record
         .entries()
         .iter()
-        .map(|e| e.event.to_string())
+        .map(|e| e.as_event().to_string())
         .collect();
     assert_eq!(
         events,

@@ -11,9 +11,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use girder_breaker::{
-    BreakerHandle, BreakerPolicy, BreakerState, CircuitBreakerLayer, OpenDuration,
+    BreakerEvent, BreakerHandle, BreakerPolicy, BreakerState, CircuitBreakerLayer, OpenDuration,
 };
-use girder_core::record::Event;
 use girder_core::{Body, BoxError, CallRecord};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, ServiceExt};
@@ -76,11 +75,8 @@ fn upstream(
         async move {
             let probe = request.extensions().get::<CallRecord>().is_some_and(|r| {
                 r.any(|e| {
-                    e.event
-                        == Event::Breaker {
-                            state: BreakerState::HalfOpen,
-                            admitted: true,
-                        }
+                    e.event::<BreakerEvent>()
+                        == Some(&BreakerEvent::new(BreakerState::HalfOpen, true))
                 })
             });
             if probe {

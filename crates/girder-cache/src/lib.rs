@@ -114,7 +114,7 @@
 //! - **Bounded memory**: the default [`MokaStore`] holds at most 64 MiB of
 //!   entries; a body over 1 MiB streams through to the caller uncached.
 //! - **Observable**: [`CacheStatus`] (hit, miss, stale, revalidated, coalesced,
-//!   bypass) in the response extensions and the
+//!   bypass) in the response extensions and, as a [`CacheEvent`], in the
 //!   [`CallRecord`](girder_core::CallRecord), an `Age` header on stored
 //!   responses, tracing events under `girder::cache`.
 //! - **Testable time**: "now" comes from a [`WallClock`](girder_core::WallClock)
@@ -238,15 +238,16 @@ mod mode;
 mod pass;
 mod policy;
 pub mod service;
+mod status;
 pub mod store;
 mod vary;
 
 pub use config::{CacheConfig, CacheConfigBuilder, InvalidCacheConfig};
 pub use entry::{CacheEntry, StoredResponse};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, SharedError};
-pub use girder_core::record::CacheStatus;
 pub use key::CacheKey;
 pub use layer::CacheLayer;
 pub use mode::CacheMode;
 pub use service::{Cache, ResponseFuture};
+pub use status::{CacheEvent, CacheStatus};
 pub use store::{CacheStore, FillClaim, FillToken, MokaStore};

@@ -25,7 +25,6 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use girder_core::record::CacheStatus;
 use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, ReplayBody, WallClock};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -42,6 +41,7 @@ use crate::key::{CacheKey, KeyMaker};
 use crate::pass::{PASS_TTL, Passes};
 use crate::store::CacheStore;
 use crate::{CacheConfig, CacheMode, SharedError};
+use crate::{CacheEvent, CacheStatus};
 
 mod call;
 mod fetch;
@@ -202,9 +202,7 @@ impl<St> Shared<St> {
 const LAYER: &str = "cache";
 
 fn note<B>(request: &Request<B>, status: CacheStatus) {
-    CallRecord::note(request.extensions(), LAYER, || {
-        girder_core::record::Event::Cache(status)
-    });
+    CallRecord::note(request.extensions(), LAYER, || CacheEvent(status));
 }
 
 /// Drives `inner`'s readiness before a call made after a wait (a store

@@ -675,7 +675,7 @@ async fn the_call_record_says_what_the_cache_did() {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].layer, "cache");
         assert_eq!(
-            entries[0].event.to_string(),
+            entries[0].as_event().to_string(),
             format!("cache {expected}"),
             "{entries:?}"
         );

@@ -68,7 +68,7 @@ fn events(record: &CallRecord) -> Vec<String> {
     record
         .entries()
         .iter()
-        .map(|e| format!("{}: {}", e.layer, e.event))
+        .map(|e| format!("{}: {}", e.layer, e.as_event()))
         .collect()
 }
 

@@ -2,29 +2,76 @@
 //!
 //! The outermost layer (the trace layer in the facade, or
 //! [`CallRecordLayer`] on its own) puts a [`CallRecord`] into the request
-//! extensions. Each layer below appends a typed [`Event`] with
+//! extensions. Each layer below appends what it decided with
 //! [`CallRecord::note`]: attempt 2 after 400 ms because of `Retry-After`,
 //! waited 120 ms for quota, circuit half-open and admitted as a probe, cache
 //! revalidated, token refreshed. The record comes back in the response
 //! extensions.
+//!
+//! The record is open: each layer defines its own event types and
+//! implements [`Event`] for them (its text, and whether it is an attempt, a
+//! resend, or routine); core defines only [`Note`], free text. A reader
+//! gets a layer's event back with [`Entry::event`], or reads any entry as a
+//! `dyn Event` with [`Entry::as_event`].
 //!
 //! A backend or store that never sees the request (a shared quota, a cache
 //! store) notes with [`CallRecord::note_current`]: the layer that polls it
 //! makes the call's record current ([`CallRecord::enter`],
 //! [`CallRecord::instrument`]).
 //!
+//! # Cost
+//!
 //! When no record was created, [`CallRecord::note`] is one extension lookup
 //! and returns without building the event: layers pay next to nothing for
-//! a record nobody reads.
+//! a record nobody reads. With a record, appending takes no lock for a
+//! call's first six entries (an atomic add reserves the place; the entry is
+//! written into the record's own allocation) and one uncontended lock for
+//! each entry after them, and stores an event of up to four words inline,
+//! without allocating.
+//!
+//! # A layer's own event
 //!
 //! ```
+//! use std::fmt;
+//!
 //! use girder_core::record::{CallRecord, CallRecordLayer, Event};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! /// What a (made-up) hedging layer decided.
+//! #[derive(Debug, Clone, Copy, PartialEq)]
+//! enum HedgeEvent {
+//!     /// Attempt `number` (from 1) is being sent.
+//!     Sent { number: u32 },
+//!     /// No hedge: the first answer came in time.
+//!     InTime,
+//! }
+//!
+//! impl fmt::Display for HedgeEvent {
+//!     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+//!         match self {
+//!             HedgeEvent::Sent { number } => write!(f, "attempt {number}"),
+//!             HedgeEvent::InTime => f.write_str("answered in time"),
+//!         }
+//!     }
+//! }
+//!
+//! impl Event for HedgeEvent {
+//!     fn attempt(&self) -> Option<u32> {
+//!         match self {
+//!             HedgeEvent::Sent { number } => Some(*number),
+//!             HedgeEvent::InTime => None,
+//!         }
+//!     }
+//!
+//!     fn is_routine(&self) -> bool {
+//!         matches!(self, HedgeEvent::Sent { number: 1 } | HedgeEvent::InTime)
+//!     }
+//! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), girder_core::BoxError> {
 //! let inner = tower::service_fn(|req: http::Request<()>| async move {
-//!     CallRecord::note(req.extensions(), "example", || Event::Attempt { number: 1 });
+//!     CallRecord::note(req.extensions(), "hedge", || HedgeEvent::Sent { number: 1 });
 //!     Ok::<_, girder_core::BoxError>(http::Response::new(()))
 //! });
 //! let mut svc = ServiceBuilder::new().layer(CallRecordLayer::new()).service(inner);
@@ -32,44 +79,38 @@
 //! let res = svc.ready().await?.call(http::Request::new(())).await?;
 //! let record = res.extensions().get::<CallRecord>().unwrap();
 //! assert_eq!(record.attempts(), 1);
-//! assert!(record.to_string().contains("example: attempt 1"));
+//! assert_eq!(record.resends(), 0);
+//! assert!(record.to_string().contains("hedge: attempt 1"));
+//! let entry = &record.entries()[0];
+//! assert_eq!(entry.event::<HedgeEvent>(), Some(&HedgeEvent::Sent { number: 1 }));
+//! assert!(entry.as_event().is_routine());
 //! # Ok(())
 //! # }
 //! ```
 
 mod context;
 mod current;
-pub(crate) mod event;
+mod entries;
+mod entry;
+mod event;
 mod layer;
 
 pub use context::{Replay, ReplayHead};
 pub use current::InRecord;
-
-pub use event::{AuthEvent, BreakerState, CacheStatus, DelaySource, Event, NoRetry};
+pub use entry::Entry;
+pub use event::{Event, Note, Readable};
 pub use layer::{CallRecordLayer, CallRecordService, ResponseFuture};
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{Extensions, Request};
 use tokio::time::Instant;
 
 use crate::Deadline;
-
-/// One decision in a [`CallRecord`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Entry {
-    /// When it was decided, as time since the record was created: the
-    /// call's latest clock reading ([`CallRecord::now`]) when it was noted.
-    pub at: Duration,
-    /// The layer that decided (`"retry"`, `"breaker"`, …).
-    pub layer: &'static str,
-    /// What it decided.
-    pub event: Event,
-}
+use entries::Entries;
 
 /// The per-call record of decisions; see the [module docs](self).
 ///
@@ -88,17 +129,13 @@ pub struct Entry {
 #[derive(Clone)]
 pub struct CallRecord(Arc<Inner>);
 
-/// How many entries a record holds without allocating: a call through the
-/// full stack notes about four (attempt, breaker, signing, cache).
-const INLINE: usize = 6;
-
 /// No deadline, in [`Inner::deadline`].
 const NO_DEADLINE: i64 = i64::MAX;
 
 struct Inner {
     started: Instant,
-    entries: Mutex<Entries>,
-    /// Entries that are [`Event::Attempt`]s.
+    entries: Entries,
+    /// Entries that are attempts ([`Event::attempt`]).
     attempts: AtomicU32,
     /// Entries that are resends ([`Event::is_resend`]).
     resends: AtomicU32,
@@ -113,35 +150,6 @@ struct Inner {
     head: OnceLock<ReplayHead>,
 }
 
-/// The entries, the first [`INLINE`] in the record's own allocation.
-struct Entries {
-    inline: [Option<Entry>; INLINE],
-    len: usize,
-    spilled: Vec<Entry>,
-}
-
-impl Entries {
-    const fn new() -> Self {
-        Entries {
-            inline: [const { None }; INLINE],
-            len: 0,
-            spilled: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, entry: Entry) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = Some(entry),
-            None => self.spilled.push(entry),
-        }
-        self.len += 1;
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.inline.iter().flatten().chain(&self.spilled)
-    }
-}
-
 impl Default for CallRecord {
     fn default() -> Self {
         Self::new()
@@ -153,7 +161,7 @@ impl CallRecord {
     pub fn new() -> Self {
         CallRecord(Arc::new(Inner {
             started: Instant::now(),
-            entries: Mutex::new(Entries::new()),
+            entries: Entries::new(),
             attempts: AtomicU32::new(0),
             resends: AtomicU32::new(0),
             deadline: AtomicI64::new(NO_DEADLINE),
@@ -174,22 +182,32 @@ impl CallRecord {
 
     /// Appends the event `make` builds to the record in `extensions`; does
     /// nothing (and does not call `make`) when there is no record.
-    pub fn note(extensions: &Extensions, layer: &'static str, make: impl FnOnce() -> Event) {
+    pub fn note<E: Event + Clone>(
+        extensions: &Extensions,
+        layer: &'static str,
+        make: impl FnOnce() -> E,
+    ) {
         if let Some(record) = extensions.get::<CallRecord>() {
             record.push(layer, make());
         }
     }
 
-    /// Appends `event` from `layer`.
-    pub fn push(&self, layer: &'static str, event: Event) {
+    /// Appends `event` from `layer`, counting it as an attempt or a resend
+    /// as [`Event::attempt`] and [`Event::is_resend`] say.
+    ///
+    /// Lock-free for a call's first six entries (one atomic add reserves
+    /// the place, then the entry is written into it), one uncontended lock
+    /// for each entry after them; an event up to four words is stored
+    /// without allocating.
+    pub fn push<E: Event + Clone>(&self, layer: &'static str, event: E) {
         let at = self.now_offset();
-        if matches!(event, Event::Attempt { .. }) {
+        if event.attempt().is_some() {
             self.0.attempts.fetch_add(1, Ordering::Relaxed);
         }
         if event.is_resend() {
             self.0.resends.fetch_add(1, Ordering::Relaxed);
         }
-        self.lock().push(Entry { at, layer, event });
+        self.0.entries.push(Entry::new(at, layer, event));
     }
 
     /// The call's deadline held by this record (see [`Deadline::apply`]),
@@ -225,14 +243,22 @@ impl CallRecord {
     }
 
     /// Whether any entry so far satisfies `predicate`, without copying
-    /// the entries (the lock is held while `predicate` runs).
-    pub fn any(&self, predicate: impl FnMut(&Entry) -> bool) -> bool {
-        self.lock().iter().any(predicate)
+    /// the entries (and without a lock unless more than six were noted).
+    pub fn any(&self, mut predicate: impl FnMut(&Entry) -> bool) -> bool {
+        self.0
+            .entries
+            .try_for_each(|entry| if predicate(entry) { Err(()) } else { Ok(()) })
+            .is_err()
     }
 
     /// A copy of the entries so far, oldest first.
     pub fn entries(&self) -> Vec<Entry> {
-        self.lock().iter().cloned().collect()
+        let mut entries = Vec::new();
+        let _ = self.0.entries.try_for_each(|entry| {
+            entries.push(entry.clone());
+            Ok::<_, ()>(())
+        });
+        entries
     }
 
     /// The number of attempts recorded; 1 when no layer counted attempts.
@@ -252,20 +278,23 @@ impl CallRecord {
     pub fn elapsed(&self) -> Duration {
         self.0.started.elapsed()
     }
-
-    fn lock(&self) -> MutexGuard<'_, Entries> {
-        // A panic while holding the lock leaves valid entries behind.
-        self.0
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 impl fmt::Debug for CallRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct List<'a>(&'a Entries);
+        impl fmt::Debug for List<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut list = f.debug_list();
+                let _ = self.0.try_for_each(|entry| {
+                    list.entry(entry);
+                    Ok::<_, ()>(())
+                });
+                list.finish()
+            }
+        }
         f.debug_struct("CallRecord")
-            .field("entries", &self.lock().iter().collect::<Vec<_>>())
+            .field("entries", &List(&self.0.entries))
             .finish()
     }
 }
@@ -273,8 +302,9 @@ impl fmt::Debug for CallRecord {
 impl fmt::Display for CallRecord {
     /// One line per entry: `+12ms retry: retry after attempt 1 (status 503) in 200ms (backoff)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, entry) in self.lock().iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        self.0.entries.try_for_each(|entry| {
+            if !std::mem::take(&mut first) {
                 f.write_str("\n")?;
             }
             write!(
@@ -282,10 +312,9 @@ impl fmt::Display for CallRecord {
                 "+{}ms {}: {}",
                 entry.at.as_millis(),
                 entry.layer,
-                entry.event
-            )?;
-        }
-        Ok(())
+                entry.as_event()
+            )
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::PartitionKey;
-use crate::record::event::Readable;
+use crate::record::Readable;
 
 /// The circuit breaker refused the call: its partition's circuit is open,
 /// or half-open with every probe slot taken. The request was not sent.

@@ -122,8 +122,8 @@
 //! retry_after), `the server paused the partition` (partition, status,
 //! pause), `adopted the quota the server announced` and `partitions
 //! evicted`. Waits and refusals also go into the
-//! [`CallRecord`](girder_core::CallRecord) (`QuotaWaited`,
-//! `QuotaRefused`), and to the [`OnLimit`] hook. Partition keys are
+//! [`CallRecord`](girder_core::CallRecord) as [`QuotaEvent`]s, and to the
+//! [`OnLimit`] hook. Partition keys are
 //! logged: a custom [`Partition`](girder_core::Partition) must not put a
 //! secret into its keys.
 //!
@@ -147,6 +147,7 @@ pub mod backend;
 mod body;
 pub mod clock;
 pub mod error;
+mod event;
 pub mod future;
 mod hook;
 mod lane;
@@ -159,6 +160,7 @@ mod wait;
 pub use backend::{GovernorBackend, RateLimitBackend};
 pub use body::InFlightBody;
 pub use error::{Cause, InvalidRateLimit, RateLimited};
+pub use event::QuotaEvent;
 pub use hook::{LimitEvent, OnLimit};
 pub use layer::RateLimitLayer;
 pub use policy::{Mode, RateLimitPolicy, RateLimitPolicyBuilder};

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use girder_core::{BoxError, CallRecord, Event, PartitionKey, ServerHints};
+use girder_core::{BoxError, CallRecord, PartitionKey, ServerHints};
 use http::{Request, Response, StatusCode};
 use tokio::sync::OwnedSemaphorePermit;
 use tower_service::Service;
@@ -11,6 +11,7 @@ use tower_service::Service;
 use crate::backend::{Acquire, Decision, Feedback, RateLimitBackend};
 use crate::body::InFlightBody;
 use crate::error::{Cause, RateLimited};
+use crate::event::QuotaEvent;
 use crate::future::{First, ResponseFuture};
 use crate::hook::LimitEvent;
 use crate::lane::Lanes;
@@ -61,7 +62,7 @@ impl Shared {
         key: &PartitionKey,
         error: &RateLimited,
     ) {
-        CallRecord::note(extensions, "ratelimit", || Event::QuotaRefused {
+        CallRecord::note(extensions, "ratelimit", || QuotaEvent::Refused {
             retry_after: error.retry_after(),
         });
         tracing::debug!(

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use girder_core::{BoxError, CallRecord, Deadline, Event, PartitionKey};
+use girder_core::{BoxError, CallRecord, Deadline, PartitionKey};
 use http::Request;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::backend::Scope;
 use crate::error::{Cause, RateLimited};
+use crate::event::QuotaEvent;
 use crate::hook::LimitEvent;
 use crate::lane::{Lane, Queued};
 use crate::service::Shared;
@@ -165,7 +166,7 @@ impl<S, B> Waiting<S, B> {
         let waited = now.saturating_duration_since(self.started);
         if !waited.is_zero() {
             if let Some(request) = &self.request {
-                CallRecord::note(request.extensions(), "ratelimit", || Event::QuotaWaited {
+                CallRecord::note(request.extensions(), "ratelimit", || QuotaEvent::Waited {
                     waited,
                 });
             }

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use girder_core::{Body, BoxError, CallRecord, Deadline, Event, PartitionKey};
+use girder_core::record::Note;
+use girder_core::{Body, BoxError, CallRecord, Deadline, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, Scope};
 use girder_ratelimit::{
-    Cause, GovernorBackend, InFlightBody, LimitEvent, Mode, OnLimit, Quota, RateLimitBackend,
-    RateLimitLayer, RateLimitPolicy, RateLimited,
+    Cause, GovernorBackend, InFlightBody, LimitEvent, Mode, OnLimit, Quota, QuotaEvent,
+    RateLimitBackend, RateLimitLayer, RateLimitPolicy, RateLimited,
 };
 use girder_test::{MockService, Reply};
 use http::{Request, Response};
@@ -255,10 +256,10 @@ async fn reject_mode_refuses_at_once_and_says_when_to_come_back() {
     assert_eq!(refused.cause(), Cause::Quota);
     assert_eq!(refused.retry_after(), Some(ms(500)));
     assert_eq!(
-        record.entries()[0].event,
-        Event::QuotaRefused {
+        record.entries()[0].event(),
+        Some(&QuotaEvent::Refused {
             retry_after: Some(ms(500))
-        }
+        })
     );
     assert_eq!(mock.request_count(), 1);
     tokio::time::advance(ms(500)).await;
@@ -393,8 +394,8 @@ async fn waits_are_recorded_and_reported() {
     let record = request.extensions().get::<CallRecord>().unwrap().clone();
     svc.clone().oneshot(request).await.unwrap();
     assert_eq!(
-        record.entries()[0].event,
-        Event::QuotaWaited { waited: ms(250) }
+        record.entries()[0].event(),
+        Some(&QuotaEvent::Waited { waited: ms(250) })
     );
     assert!(
         record
@@ -830,7 +831,7 @@ impl RateLimitBackend for Remote {
         Acquire::Pending(Box::pin(async move {
             tokio::time::sleep(ms(5)).await;
             // After a wait: on a later poll than the first.
-            CallRecord::note_current("remote", || Event::Note("decided remotely".into()));
+            CallRecord::note_current("remote", || Note("decided remotely".into()));
             match local.acquire(&key, &quotas) {
                 Acquire::Ready(decision) => decision,
                 Acquire::Pending(decision) => decision.await,
@@ -865,7 +866,7 @@ async fn a_remote_backend_notes_in_the_call_record() {
         .filter(|e| e.layer == "remote")
         .collect();
     assert_eq!(notes.len(), 1, "{record}");
-    assert_eq!(notes[0].event, Event::Note("decided remotely".into()));
+    assert_eq!(notes[0].event(), Some(&Note("decided remotely".into())));
 }
 
 #[tokio::test(start_paused = true)]
@@ -1038,7 +1039,8 @@ async fn a_backend_that_never_answers_is_bounded_by_the_max_wait_and_the_deadlin
             assert_eq!(start.elapsed(), waited, "{case}");
             assert_eq!(backend.held(), 0, "the round trip was dropped: {case}");
             let refusals = record.entries().into_iter();
-            let refusals = refusals.filter(|e| matches!(e.event, Event::QuotaRefused { .. }));
+            let refusals =
+                refusals.filter(|e| matches!(e.event(), Some(QuotaEvent::Refused { .. })));
             assert_eq!(refusals.count(), 1, "recorded: {record}");
             // The limiter is usable: the next call is granted at once.
             let start = Instant::now();

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use girder_core::{BoxError, CallRecord, Event, PartitionKey};
+use girder_core::record::Note;
+use girder_core::{BoxError, CallRecord, PartitionKey};
 use girder_ratelimit::backend::{Acquire, Decision, Feedback, Quotas, RateLimitBackend};
 use girder_ratelimit::{GovernorBackend, Quota};
 
@@ -141,7 +142,7 @@ impl Inner {
             return Err(fault.into());
         }
         CallRecord::note_current("ratelimit", || {
-            Event::Note(Cow::Borrowed(
+            Note(Cow::Borrowed(
                 "quota store (redis) unavailable: this process's share decided",
             ))
         });

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use girder_cache::{CacheEntry, CacheKey, CacheStore, FillClaim, FillToken};
-use girder_core::{BoxError, CallRecord, Event};
+use girder_core::record::Note;
+use girder_core::{BoxError, CallRecord};
 use redis::aio::ConnectionManager;
 
 use crate::config::RedisConfig;
@@ -196,7 +197,7 @@ impl CacheStore for RedisCacheStore {
             Err(fault) => {
                 tracing::debug!(target: "girder::redis", reason = fault.reason(), "cache read not answered: a miss");
                 CallRecord::note_current("cache", || {
-                    Event::Note(Cow::Borrowed(
+                    Note(Cow::Borrowed(
                         "cache store (redis) unavailable: read as a miss",
                     ))
                 });

@@ -160,7 +160,7 @@ fn notes(record: &CallRecord) -> Vec<String> {
     record
         .entries()
         .iter()
-        .map(|e| e.event.to_string())
+        .map(|e| e.as_event().to_string())
         .collect()
 }
 

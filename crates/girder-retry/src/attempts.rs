@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use girder_core::classify::TransportError;
-use girder_core::record::{DelaySource, NoRetry, Replay};
+use girder_core::record::Replay;
 use girder_core::{
-    BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Event, Outcome, Reason, ReplayBody,
+    BoxError, CallRecord, Class, Deadline, DeadlineExceeded, Outcome, Reason, ReplayBody,
     ServerHints,
 };
 use http::{Request, Response};
@@ -16,6 +16,7 @@ use crate::backoff::DelayContext;
 use crate::budget::{Budget, Ticket};
 use crate::hook::RetryEvent;
 use crate::service::Shared;
+use crate::{DelaySource, NoRetry, RetryDecision};
 
 /// The number of attempts a call took, in the extensions of the response
 /// it returned.
@@ -93,7 +94,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
             // layers below and for the entries of this attempt.
             record.mark_now();
         }
-        self.note(Event::Attempt {
+        self.note(RetryDecision::Attempt {
             number: self.attempt,
         });
         Some(request)
@@ -186,7 +187,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
             "retry scheduled"
         );
         self.next = Some(next);
-        self.note(Event::RetryScheduled {
+        self.note(RetryDecision::Scheduled {
             failed: self.attempt,
             reason,
             delay,
@@ -206,7 +207,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
 
     fn stop(&self, reason: Reason, why: NoRetry) -> Decision {
         tracing::debug!(target: "girder::retry", attempt = self.attempt, %reason, %why, "not retried");
-        self.note(Event::NotRetried {
+        self.note(RetryDecision::NotRetried {
             reason: Some(reason),
             why,
         });
@@ -218,7 +219,7 @@ impl<S, B: ReplayBody> CallState<S, B> {
         Decision::Done
     }
 
-    fn note(&self, event: Event) {
+    fn note(&self, event: RetryDecision) {
         if let Some(record) = &self.record {
             record.push("retry", event);
         }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::{DelaySource, NoRetry};
 use girder_core::Reason;
-use girder_core::record::{DelaySource, NoRetry};
 
 /// A decision of the retry layer that a user may want to count or alert on.
 #[derive(Debug, Clone, Copy, PartialEq)]

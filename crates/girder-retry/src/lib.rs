@@ -82,7 +82,8 @@
 //!
 //! Under the target `girder::retry`, at debug level: `retry scheduled`
 //! (attempt, delay, reason, what set the delay) and `not retried` (attempt,
-//! reason, why). The same decisions go into the [`CallRecord`](girder_core::CallRecord).
+//! reason, why). The same decisions go into the [`CallRecord`](girder_core::CallRecord)
+//! as [`RetryDecision`]s.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -94,6 +95,7 @@ struct ReadmeDoctests;
 mod attempts;
 mod backoff;
 mod budget;
+mod decision;
 pub mod error;
 pub mod future;
 mod hook;
@@ -104,6 +106,7 @@ mod service;
 pub use attempts::Attempts;
 pub use backoff::{Backoff, DelayContext};
 pub use budget::RetryBudget;
+pub use decision::{DelaySource, NoRetry, RetryDecision};
 pub use error::InvalidRetryPolicy;
 pub use hook::{OnRetry, RetryEvent};
 pub use layer::RetryLayer;

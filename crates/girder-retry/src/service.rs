@@ -2,12 +2,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use girder_core::{
-    BoxError, CallRecord, Deadline, Event, IDEMPOTENCY_KEY, Idempotency, ReplayBody,
-};
+use girder_core::{BoxError, CallRecord, Deadline, IDEMPOTENCY_KEY, Idempotency, ReplayBody};
 use http::{HeaderValue, Method, Request, Response};
 use tower_service::Service;
 
+use crate::RetryDecision;
 use crate::attempts::CallState;
 use crate::budget::Budgets;
 use crate::future::ResponseFuture;
@@ -126,7 +125,7 @@ where
         }
         let record = request.extensions().get::<CallRecord>().cloned();
         if let Some(record) = &record {
-            record.push("retry", Event::Attempt { number: 1 });
+            record.push("retry", RetryDecision::Attempt { number: 1 });
         }
         let deadline = Deadline::of(&request);
 

@@ -7,9 +7,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use girder_core::record::{DelaySource, NoRetry};
-use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, Event, Idempotency};
-use girder_retry::{Attempts, Backoff, RetryBudget, RetryEvent, RetryLayer, RetryPolicy};
+use girder_core::{Body, BoxError, CallRecord, Deadline, DeadlineExceeded, Idempotency};
+use girder_retry::{
+    Attempts, Backoff, DelaySource, NoRetry, RetryBudget, RetryDecision, RetryEvent, RetryLayer,
+    RetryPolicy,
+};
 use girder_test::{MockService, Reply};
 use http::{Request, Response, StatusCode};
 use tokio::time::Instant;
@@ -40,8 +42,8 @@ fn not_retried(record: &CallRecord) -> Vec<NoRetry> {
     record
         .entries()
         .into_iter()
-        .filter_map(|e| match e.event {
-            Event::NotRetried { why, .. } => Some(why),
+        .filter_map(|e| match e.event::<RetryDecision>()? {
+            RetryDecision::NotRetried { why, .. } => Some(*why),
             _ => None,
         })
         .collect()
@@ -51,8 +53,8 @@ fn delays(record: &CallRecord) -> Vec<(Duration, DelaySource)> {
     record
         .entries()
         .into_iter()
-        .filter_map(|e| match e.event {
-            Event::RetryScheduled { delay, source, .. } => Some((delay, source)),
+        .filter_map(|e| match e.event::<RetryDecision>()? {
+            RetryDecision::Scheduled { delay, source, .. } => Some((*delay, *source)),
             _ => None,
         })
         .collect()

@@ -6,12 +6,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
-use girder_core::{BoxError, CallRecord, Event};
+use girder_core::{BoxError, CallRecord};
 use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::SignEvent;
 use crate::service::Shared;
 use crate::signer::{SignableBody, Signer};
 
@@ -110,7 +111,7 @@ where
                     );
                     // A resend: the trace layer counts it through
                     // `CallRecord::resends`.
-                    CallRecord::note(&resign.parts.extensions, "sign", || Event::Resigned {
+                    CallRecord::note(&resign.parts.extensions, "sign", || SignEvent::Resigned {
                         offset_ms: offset,
                     });
                     // The rejection's body is dropped unread: a rejected

@@ -93,7 +93,8 @@
 //! build time (see its "What it keeps in memory"); every signer's `Debug`
 //! redacts them, and no error or trace event carries them. Traces go to the target
 //! `girder::sign`; each signing appends
-//! [`Event::Signed`](girder_core::Event::Signed) to the call record.
+//! [`SignEvent::Signed`] to the call record (and a clock-skew re-sign
+//! [`SignEvent::Resigned`]).
 //!
 //! # Differences from other crates
 //!
@@ -176,6 +177,7 @@
 
 mod encode;
 pub mod error;
+mod event;
 pub mod future;
 #[cfg(feature = "hmac")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hmac")))]
@@ -194,6 +196,7 @@ pub mod sigv4;
 mod skew;
 
 pub use error::{InvalidSigningConfig, SigningError, SigningErrorKind};
+pub use event::SignEvent;
 pub use layer::SigningLayer;
 pub use service::Signing;
 pub use signer::{Payload, SignableBody, Signer};

@@ -4,11 +4,12 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use girder_core::origin::CredentialScope;
-use girder_core::{BoxError, CallRecord, Event, SigningError};
+use girder_core::{BoxError, CallRecord, SigningError};
 use http::Request;
 use http::request::Parts;
 use tower_service::Service;
 
+use crate::SignEvent;
 use crate::future::{Resign, ResponseFuture};
 use crate::layer::SigningLayer;
 use crate::signer::{SignableBody, Signer};
@@ -69,7 +70,7 @@ impl<G: Signer> Shared<G> {
                     path = parts.uri.path(),
                     "request signed"
                 );
-                CallRecord::note(&parts.extensions, "sign", || Event::Signed { scheme });
+                CallRecord::note(&parts.extensions, "sign", || SignEvent::Signed { scheme });
                 Ok(now)
             }
             Err(error) => {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use girder_core::record::{BreakerState, CacheStatus, Entry, Event, NoRetry};
 use girder_core::{Body, BoxError, CallRecord, ErrorKind};
 use http::Response;
 use pin_project_lite::pin_project;
@@ -299,19 +298,18 @@ impl Finish {
     }
 
     /// The call record's decisions as events: the notable ones at `notable`,
-    /// routine ones (attempt 1, circuit closed and admitted) at `DEBUG`.
+    /// routine ones (as each event's `Event::is_routine` says: attempt 1,
+    /// circuit closed and admitted, …) at `DEBUG`.
     fn entries(&self, notable: Level) {
         if !enabled(Level::DEBUG)
-            && (!enabled(notable) || !self.record.any(|entry| !is_routine(&entry.event)))
+            && (!enabled(notable) || !self.record.any(|entry| !entry.as_event().is_routine()))
         {
             // Nothing to show at the enabled levels: no copy of the entries.
             return;
         }
-        for Entry {
-            at, layer, event, ..
-        } in self.record.entries()
-        {
-            let level = if is_routine(&event) {
+        for entry in self.record.entries() {
+            let (at, layer, event) = (entry.at, entry.layer, entry.as_event());
+            let level = if event.is_routine() {
                 Level::DEBUG
             } else {
                 notable
@@ -339,23 +337,6 @@ fn status_level(config: &LoggingConfig, status: http::StatusCode) -> Level {
     } else {
         config.success_level
     }
-}
-
-fn is_routine(event: &Event) -> bool {
-    matches!(
-        event,
-        Event::Attempt { number: 1 }
-            | Event::Breaker {
-                state: BreakerState::Closed,
-                admitted: true
-            }
-            | Event::Cache(CacheStatus::Miss | CacheStatus::Bypass)
-            | Event::Signed { .. }
-            | Event::NotRetried {
-                reason: None,
-                why: NoRetry::NotRetryable
-            }
-    )
 }
 
 /// An error and its sources, outermost first, `: `-separated; a source

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use common::Capture;
-use girder_core::record::{AuthEvent, Event};
+use common::events::{RecoveredFrom401, Redirected};
 use girder_core::secrets::{MASK, SecretValues};
 use girder_core::{Body, BoxError, CallRecord};
 use girder_test::{MockService, Reply, Script, TestServer};
@@ -250,14 +250,8 @@ async fn the_registry_is_handed_down_only_when_something_is_logged_at_debug() {
 async fn the_resend_count_counts_401_replays_and_redirects() {
     let inner = service_fn(|request: Request<Body>| {
         let record = request.extensions().get::<CallRecord>().unwrap();
-        record.push("auth", Event::Auth(AuthEvent::RecoveredFrom401));
-        record.push(
-            "redirect",
-            Event::Redirected {
-                status: 302,
-                cross_origin: false,
-            },
-        );
+        record.push("auth", RecoveredFrom401);
+        record.push("redirect", Redirected { status: 302 });
         async { Ok::<_, Infallible>(Response::new(Body::empty())) }
     });
     let resends = Arc::new(Mutex::new(None));

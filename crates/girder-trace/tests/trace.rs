@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::Capture;
+use common::events::{Attempt, Scheduled};
 use girder_core::partition::PathTemplate;
-use girder_core::record::{DelaySource, Event};
 use girder_core::{Body, BoxError, CallRecord, Reason};
 use girder_test::{MockService, Reply};
 use girder_trace::{Format, Level, LoggingConfig, LoggingLayer};
@@ -147,7 +147,7 @@ fn retried_then(
 > + Clone {
     service_fn(move |req: Request<Body>| async move {
         for number in 1..=2 {
-            CallRecord::note(req.extensions(), "retry", || Event::Attempt { number });
+            CallRecord::note(req.extensions(), "retry", || Attempt { number });
         }
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::from_u16(status).unwrap();
@@ -237,15 +237,14 @@ fn retried() -> impl tower::Service<
     service_fn(move |req: Request<Body>| async move {
         for number in 1..=3 {
             mark(&req);
-            CallRecord::note(req.extensions(), "retry", || Event::Attempt { number });
+            CallRecord::note(req.extensions(), "retry", || Attempt { number });
             if number < 3 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 mark(&req);
-                CallRecord::note(req.extensions(), "retry", || Event::RetryScheduled {
+                CallRecord::note(req.extensions(), "retry", || Scheduled {
                     failed: number,
                     reason: Reason::Status(StatusCode::SERVICE_UNAVAILABLE),
                     delay: Duration::from_millis(200),
-                    source: DelaySource::Backoff,
                 });
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

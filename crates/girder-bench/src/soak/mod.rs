@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use girder::core::record::{Event, NoRetry};
+use girder::retry::{NoRetry, RetryDecision};
 use girder::{CallRecord, Client};
 use http::Method;
 use tokio::task::JoinSet;
@@ -328,17 +328,17 @@ async fn one(client: &Client, call: Call, config: &Config, tally: &Tally) {
         *outcomes.entry(outcome).or_insert(0) += 1;
     }
     record.any(|entry| {
-        match entry.event {
-            Event::Attempt { number: 1 } => {
+        match entry.event::<RetryDecision>() {
+            Some(RetryDecision::Attempt { number: 1 }) => {
                 tally.deposits.fetch_add(1, Ordering::Relaxed);
             }
-            Event::Attempt { .. } => {
+            Some(RetryDecision::Attempt { .. }) => {
                 tally.retries.fetch_add(1, Ordering::Relaxed);
             }
-            Event::NotRetried {
+            Some(RetryDecision::NotRetried {
                 why: NoRetry::BudgetExhausted,
                 ..
-            } => {
+            }) => {
                 tally.budget_refusals.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}

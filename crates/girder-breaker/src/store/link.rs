@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use girder_core::record::BreakerState;
-use girder_core::{BoxError, CallRecord, Event};
+use girder_core::record::Note;
+use girder_core::{BoxError, CallRecord};
 use http::Request;
 use tokio::time::Instant;
 
@@ -19,6 +19,7 @@ use crate::handle::Mode;
 use crate::hook::{Cause, StateChange};
 use crate::service::{Decided, conclude};
 use crate::shared::LazyNow;
+use crate::{BreakerEvent, BreakerState};
 
 /// A layer's connection to its store, made with the layer's shared state.
 #[derive(Debug)]
@@ -178,14 +179,11 @@ fn fall_back<B>(
     } else {
         "circuit store too slow; local circuit decided"
     };
-    CallRecord::note(request.extensions(), "breaker", || {
-        Event::Note(Cow::Borrowed(why))
-    });
+    CallRecord::note(request.extensions(), "breaker", || Note(Cow::Borrowed(why)));
     // The store may have given the token a slot in an answer never read.
     permit.release_slot();
-    CallRecord::note(request.extensions(), "breaker", || Event::Breaker {
-        state: permit.ticket.state,
-        admitted: true,
+    CallRecord::note(request.extensions(), "breaker", || {
+        BreakerEvent::new(permit.ticket.state, true)
     });
     Decided::Call(Some(permit))
 }

@@ -125,7 +125,7 @@ impl Miss {
     /// Tells the call's record what the miss came to.
     pub(super) fn note(&self, status: CacheStatus) {
         if let Some(record) = &self.record {
-            record.push(LAYER, girder_core::record::Event::Cache(status));
+            record.push(LAYER, CacheEvent(status));
         }
     }
 

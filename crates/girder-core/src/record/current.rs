@@ -22,14 +22,14 @@ impl CallRecord {
     /// [`note_current`](CallRecord::note_current).
     ///
     /// ```
-    /// use girder_core::record::{CallRecord, Event};
+    /// use girder_core::record::{CallRecord, Note};
     ///
     /// let record = CallRecord::new();
     /// record.enter(|| {
     ///     // Deep inside a store that was given no request:
-    ///     CallRecord::note_current("quota", || Event::Note("fell back".into()));
+    ///     CallRecord::note_current("quota", || Note("fell back".into()));
     /// });
-    /// CallRecord::note_current("quota", || unreachable!("no current record here"));
+    /// CallRecord::note_current("quota", || -> Note { unreachable!("no current record here") });
     /// assert_eq!(record.entries().len(), 1);
     /// ```
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -48,7 +48,7 @@ impl CallRecord {
     /// Appends the event `make` builds to the current record (see
     /// [`enter`](CallRecord::enter)); does nothing, and does not call
     /// `make`, when no record is current.
-    pub fn note_current(layer: &'static str, make: impl FnOnce() -> Event) {
+    pub fn note_current<E: Event + Clone>(layer: &'static str, make: impl FnOnce() -> E) {
         let record = CURRENT.with(|current| current.borrow().clone());
         if let Some(record) = record {
             record.push(layer, make());
@@ -90,18 +90,19 @@ impl<F: Future> Future for InRecord<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Note;
 
     #[test]
     fn entries_go_to_the_innermost_record_and_the_outer_one_comes_back() {
         let (outer, inner) = (CallRecord::new(), CallRecord::new());
         outer.enter(|| {
-            inner.enter(|| CallRecord::note_current("t", || Event::Note("inner".into())));
-            CallRecord::note_current("t", || Event::Note("outer".into()));
+            inner.enter(|| CallRecord::note_current("t", || Note("inner".into())));
+            CallRecord::note_current("t", || Note("outer".into()));
         });
-        CallRecord::note_current("t", || Event::Note("nowhere".into()));
-        assert_eq!(inner.entries()[0].event, Event::Note("inner".into()));
+        CallRecord::note_current("t", || Note("nowhere".into()));
+        assert_eq!(inner.entries()[0].event(), Some(&Note("inner".into())));
         assert_eq!(outer.entries().len(), 1);
-        assert_eq!(outer.entries()[0].event, Event::Note("outer".into()));
+        assert_eq!(outer.entries()[0].event(), Some(&Note("outer".into())));
     }
 
     #[test]
@@ -109,7 +110,7 @@ mod tests {
         let record = CallRecord::new();
         let caught = std::panic::catch_unwind(|| record.enter(|| panic!("inside")));
         assert!(caught.is_err());
-        CallRecord::note_current("t", || Event::Note("after".into()));
+        CallRecord::note_current("t", || Note("after".into()));
         assert!(record.entries().is_empty());
     }
 
@@ -117,12 +118,12 @@ mod tests {
     async fn an_instrumented_future_notes_on_every_poll_and_only_then() {
         let record = CallRecord::new();
         let future = async {
-            CallRecord::note_current("t", || Event::Note("first poll".into()));
+            CallRecord::note_current("t", || Note("first poll".into()));
             tokio::task::yield_now().await;
-            CallRecord::note_current("t", || Event::Note("second poll".into()));
+            CallRecord::note_current("t", || Note("second poll".into()));
         };
         CallRecord::instrument(Some(&record), future).await;
-        CallRecord::note_current("t", || Event::Note("outside".into()));
+        CallRecord::note_current("t", || Note("outside".into()));
         assert_eq!(record.entries().len(), 2);
     }
 }

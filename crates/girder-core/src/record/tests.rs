@@ -1,13 +1,97 @@
+use super::entries::INLINE;
 use super::*;
 use crate::BoxError;
 use crate::classify::Reason;
+use crate::hints::HintSource;
 use http::{Method, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
+
+// Events as the layers define them, for core's own tests (the layer
+// crates' own tests check their real types and texts): an attempt, a
+// scheduled retry, a cache status, and resends of each kind.
+
+#[derive(Debug, Clone, PartialEq)]
+struct Attempt {
+    number: u32,
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "attempt {}", self.number)
+    }
+}
+
+impl Event for Attempt {
+    fn attempt(&self) -> Option<u32> {
+        Some(self.number)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Scheduled {
+    failed: u32,
+    reason: Reason,
+    delay: Duration,
+    source: HintSource,
+}
+
+impl fmt::Display for Scheduled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match self.source {
+            HintSource::RetryAfter => "Retry-After",
+            _ => "another hint",
+        };
+        write!(
+            f,
+            "attempt {} failed ({}); next in {} ({source})",
+            self.failed,
+            self.reason,
+            Readable(self.delay)
+        )
+    }
+}
+
+impl Event for Scheduled {}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CacheMiss;
+
+impl fmt::Display for CacheMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cache miss")
+    }
+}
+
+impl Event for CacheMiss {
+    fn is_routine(&self) -> bool {
+        true
+    }
+}
+
+/// A resend other than an attempt: a 401 replay, a re-sign, a redirect.
+#[derive(Debug, Clone, PartialEq)]
+struct Resent(&'static str);
+
+impl fmt::Display for Resent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Event for Resent {
+    fn is_resend(&self) -> bool {
+        true
+    }
+}
+
+fn attempt_number(entry: &Entry) -> Option<u32> {
+    entry.event::<Attempt>().map(|a| a.number)
+}
 
 #[test]
 fn note_without_a_record_does_not_build_the_event() {
     let req = Request::new(());
-    CallRecord::note(req.extensions(), "test", || {
+    CallRecord::note(req.extensions(), "test", || -> Note {
         panic!("built an event nobody reads")
     });
 }
@@ -15,21 +99,21 @@ fn note_without_a_record_does_not_build_the_event() {
 #[tokio::test(start_paused = true)]
 async fn entries_carry_layer_and_time_since_start() {
     let record = CallRecord::new();
-    record.push("retry", Event::Attempt { number: 1 });
+    record.push("retry", Attempt { number: 1 });
     tokio::time::advance(Duration::from_millis(250)).await;
     // Entries are stamped with the call's latest clock reading: the layer
     // that saw the outcome read the clock.
     record.mark_now();
     record.push(
         "retry",
-        Event::RetryScheduled {
+        Scheduled {
             failed: 1,
             reason: Reason::Status(StatusCode::SERVICE_UNAVAILABLE),
             delay: Duration::from_millis(400),
-            source: DelaySource::Hint(crate::hints::HintSource::RetryAfter),
+            source: HintSource::RetryAfter,
         },
     );
-    record.push("retry", Event::Attempt { number: 2 });
+    record.push("retry", Attempt { number: 2 });
     let entries = record.entries();
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[1].at, Duration::from_millis(250));
@@ -47,25 +131,19 @@ fn clones_of_a_request_share_the_record() {
     let mut req = Request::new(crate::Body::from("x"));
     let record = CallRecord::ensure(&mut req);
     let copy = crate::replay_request(&req).unwrap();
-    CallRecord::note(copy.extensions(), "a", || {
-        Event::Note("from the copy".into())
-    });
-    CallRecord::note(req.extensions(), "b", || {
-        Event::Note("from the original".into())
-    });
+    CallRecord::note(copy.extensions(), "a", || Note("from the copy".into()));
+    CallRecord::note(req.extensions(), "b", || Note("from the original".into()));
     assert_eq!(record.entries().len(), 2);
     // `ensure` on a request that has one returns the same record.
     let again = CallRecord::ensure(&mut req);
-    again.push("c", Event::Attempt { number: 1 });
+    again.push("c", Attempt { number: 1 });
     assert_eq!(record.entries().len(), 3);
 }
 
 #[tokio::test]
 async fn the_layer_returns_the_record_in_the_response() {
     let inner = tower::service_fn(|req: Request<()>| async move {
-        CallRecord::note(req.extensions(), "inner", || {
-            Event::Cache(CacheStatus::Miss)
-        });
+        CallRecord::note(req.extensions(), "inner", || CacheMiss);
         Ok::<_, BoxError>(http::Response::new(()))
     });
     let svc = ServiceBuilder::new()
@@ -73,7 +151,7 @@ async fn the_layer_returns_the_record_in_the_response() {
         .service(inner);
     let res = svc.oneshot(Request::new(())).await.unwrap();
     let record = res.extensions().get::<CallRecord>().unwrap();
-    assert_eq!(record.entries()[0].event, Event::Cache(CacheStatus::Miss));
+    assert_eq!(record.entries()[0].event(), Some(&CacheMiss));
     assert_eq!(record.to_string(), "+0ms inner: cache miss");
 }
 
@@ -91,7 +169,7 @@ async fn the_layer_keeps_a_record_the_caller_made() {
     res.extensions()
         .get::<CallRecord>()
         .unwrap()
-        .push("x", Event::Attempt { number: 1 });
+        .push("x", Attempt { number: 1 });
     assert_eq!(mine.entries().len(), 1);
 }
 
@@ -104,30 +182,29 @@ fn attempts_is_at_least_one() {
 fn any_looks_at_every_entry_without_a_copy() {
     let record = CallRecord::new();
     assert!(!record.any(|_| true));
-    record.push("retry", Event::Attempt { number: 1 });
-    record.push("retry", Event::Attempt { number: 2 });
-    assert!(record.any(|e| matches!(e.event, Event::Attempt { number: 2 })));
-    assert!(!record.any(|e| matches!(e.event, Event::Attempt { number: 3 })));
+    record.push("retry", Attempt { number: 1 });
+    record.push("retry", Attempt { number: 2 });
+    assert!(record.any(|e| attempt_number(e) == Some(2)));
+    assert!(!record.any(|e| attempt_number(e) == Some(3)));
     assert!(!record.any(|e| e.layer != "retry"));
 }
 
 #[test]
 fn resends_count_every_kind_of_resend() {
-    use crate::record::AuthEvent;
     let record = CallRecord::new();
-    record.push("retry", Event::Attempt { number: 1 });
+    record.push("retry", Attempt { number: 1 });
     assert_eq!(record.resends(), 0);
-    record.push("auth", Event::Auth(AuthEvent::RecoveredFrom401));
-    record.push("sign", Event::Resigned { offset_ms: -3000 });
+    record.push("auth", Resent("401, token refreshed and request resent"));
+    record.push(
+        "sign",
+        Resent("clock offset of -3000 ms learned from Date; re-signed"),
+    );
     record.push(
         "redirect",
-        Event::Redirected {
-            status: 302,
-            cross_origin: true,
-        },
+        Resent("followed a 302 redirect to another origin; credentials withheld"),
     );
-    record.push("retry", Event::Attempt { number: 2 });
-    record.push("auth", Event::Auth(AuthEvent::TokenRefreshed));
+    record.push("retry", Attempt { number: 2 });
+    record.push("auth", Note("token refreshed".into()));
     assert_eq!(record.resends(), 4);
     assert_eq!(record.attempts(), 2);
     let text = record.to_string();
@@ -139,44 +216,41 @@ fn resends_count_every_kind_of_resend() {
 fn entries_past_the_inline_ones_are_kept_in_order() {
     let record = CallRecord::new();
     for number in 1..=(INLINE as u32 * 2 + 1) {
-        record.push("retry", Event::Attempt { number });
+        record.push("retry", Attempt { number });
     }
     let numbers: Vec<u32> = record
         .entries()
         .iter()
-        .map(|e| match e.event {
-            Event::Attempt { number } => number,
-            ref other => panic!("{other:?}"),
-        })
+        .map(|e| attempt_number(e).unwrap_or_else(|| panic!("{e:?}")))
         .collect();
     assert_eq!(numbers, (1..=(INLINE as u32 * 2 + 1)).collect::<Vec<_>>());
     assert_eq!(record.attempts(), INLINE as u32 * 2 + 1);
     assert_eq!(record.to_string().lines().count(), INLINE * 2 + 1);
-    assert!(record.any(|e| e.event == Event::Attempt { number: 13 }));
+    assert!(record.any(|e| e.event() == Some(&Attempt { number: 13 })));
 }
 
 #[test]
 fn counts_are_kept_as_entries_are_pushed() {
     let record = CallRecord::new();
     assert_eq!((record.attempts(), record.resends()), (1, 0));
-    record.push("breaker", Event::Note("not an attempt".into()));
+    record.push("breaker", Note("not an attempt".into()));
     assert_eq!((record.attempts(), record.resends()), (1, 0));
-    record.push("retry", Event::Attempt { number: 1 });
-    record.push("retry", Event::Attempt { number: 2 });
+    record.push("retry", Attempt { number: 1 });
+    record.push("retry", Attempt { number: 2 });
+    record.push("redirect", Resent("followed a 302 redirect"));
+    record.push("auth", Resent("401, token refreshed and request resent"));
     record.push(
-        "redirect",
-        Event::Redirected {
-            status: 302,
-            cross_origin: false,
-        },
+        "sign",
+        Resent("clock offset of 4 ms learned from Date; re-signed"),
     );
-    record.push("auth", Event::Auth(AuthEvent::RecoveredFrom401));
-    record.push("sign", Event::Resigned { offset_ms: 4 });
     assert_eq!(record.attempts(), 2);
     assert_eq!(record.resends(), 4);
     // The counts agree with the entries they summarise.
     let entries = record.entries();
-    assert_eq!(entries.iter().filter(|e| e.event.is_resend()).count(), 4);
+    assert_eq!(
+        entries.iter().filter(|e| e.as_event().is_resend()).count(),
+        4
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -243,11 +317,11 @@ async fn entries_take_the_latest_clock_reading_without_reading_the_clock() {
     let started = record.now();
     tokio::time::advance(Duration::from_millis(40)).await;
     // Nobody marked: the entry carries the reading the record began with.
-    record.push("breaker", Event::Note("admitted".into()));
+    record.push("breaker", Note("admitted".into()));
     assert_eq!(record.now(), started);
     assert_eq!(record.mark_now(), started + Duration::from_millis(40));
     tokio::time::advance(Duration::from_millis(10)).await;
-    record.push("retry", Event::Note("failed".into()));
+    record.push("retry", Note("failed".into()));
     let at: Vec<Duration> = record.entries().iter().map(|e| e.at).collect();
     assert_eq!(at, [Duration::ZERO, Duration::from_millis(40)]);
     // The real elapsed time is still there for whoever needs it.
@@ -309,6 +383,60 @@ fn the_first_head_kept_is_the_calls() {
     );
 }
 
+/// A layer's event that core has never heard of, as a layer crate would
+/// define it.
+#[derive(Debug, Clone, PartialEq)]
+enum Hedge {
+    Sent { number: u32 },
+    Cancelled { loser: u32 },
+}
+
+impl fmt::Display for Hedge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hedge::Sent { number } => write!(f, "hedge {number} sent"),
+            Hedge::Cancelled { loser } => write!(f, "hedge {loser} cancelled"),
+        }
+    }
+}
+
+impl Event for Hedge {
+    fn attempt(&self) -> Option<u32> {
+        match self {
+            Hedge::Sent { number } => Some(*number),
+            Hedge::Cancelled { .. } => None,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_foreign_event_is_counted_read_back_and_shown() {
+    let record = CallRecord::new();
+    record.push("hedge", Hedge::Sent { number: 1 });
+    record.push("hedge", Hedge::Sent { number: 2 });
+    record.push("hedge", Hedge::Cancelled { loser: 1 });
+    // Counted by its own trait methods: two attempts, one of them a resend
+    // (the default `is_resend`: an attempt numbered 2 or more).
+    assert_eq!(record.attempts(), 2);
+    assert_eq!(record.resends(), 1);
+    let entries = record.entries();
+    assert_eq!(entries[1].event(), Some(&Hedge::Sent { number: 2 }));
+    assert_eq!(entries[2].event(), Some(&Hedge::Cancelled { loser: 1 }));
+    // Not some other type.
+    assert_eq!(entries[0].event::<Note>(), None);
+    assert_eq!(entries[0].event::<Attempt>(), None);
+    assert!(entries[0].as_event().is::<Hedge>());
+    assert!(!entries[0].as_event().is_routine());
+    assert_eq!(
+        record.to_string(),
+        "+0ms hedge: hedge 1 sent\n+0ms hedge: hedge 2 sent\n+0ms hedge: hedge 1 cancelled"
+    );
+    assert_eq!(
+        format!("{:?}", entries[2]),
+        "Entry { at: 0ns, layer: \"hedge\", event: Cancelled { loser: 1 } }"
+    );
+}
+
 #[test]
 fn a_replay_shares_the_calls_head_only_when_it_may_and_it_matches() {
     let post = |uri: &str| {
@@ -364,3 +492,141 @@ fn a_replay_shares_the_calls_head_only_when_it_may_and_it_matches() {
     streamed.extensions_mut().insert(CallRecord::new());
     assert!(Replay::keep(&streamed, false).is_none());
 }
+
+fn entries_of_several_types_keep_their_order_across_the_slots_and_the_spill() {
+    let record = CallRecord::new();
+    let total = INLINE * 2 + 1;
+    for i in 0..total {
+        let number = i as u32 + 1;
+        match i % 3 {
+            0 => record.push("retry", Attempt { number }),
+            1 => record.push("hedge", Hedge::Cancelled { loser: number }),
+            _ => record.push("note", Note(format!("note {number}").into())),
+        }
+    }
+    let shown: Vec<String> = record
+        .entries()
+        .iter()
+        .map(|e| format!("{}: {}", e.layer, e.as_event()))
+        .collect();
+    let expected: Vec<String> = (0..total)
+        .map(|i| {
+            let number = i + 1;
+            match i % 3 {
+                0 => format!("retry: attempt {number}"),
+                1 => format!("hedge: hedge {number} cancelled"),
+                _ => format!("note: note {number}"),
+            }
+        })
+        .collect();
+    assert_eq!(shown, expected);
+    assert_eq!(record.to_string().lines().count(), total);
+    // `any` sees the spilled entries too.
+    assert!(record.any(|e| e.event() == Some(&Hedge::Cancelled { loser: 11 })));
+    assert_eq!(format!("{record:?}").matches("Entry {").count(), total);
+}
+
+#[test]
+fn pushes_from_several_threads_all_land_once_with_the_counts_right() {
+    const THREADS: u32 = 4;
+    const EACH: u32 = 50;
+    let record = CallRecord::new();
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let record = &record;
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    // Every other push is an attempt: attempt 1 from thread
+                    // 0 only, so that the resends are the other attempts.
+                    if i % 2 == 0 {
+                        let number = thread * EACH + i + 1;
+                        record.push("retry", Attempt { number });
+                    } else {
+                        record.push("t", Note(format!("{thread}/{i}").into()));
+                    }
+                }
+            });
+        }
+    });
+    let entries = record.entries();
+    assert_eq!(entries.len(), (THREADS * EACH) as usize);
+    let mut attempts: Vec<u32> = entries.iter().filter_map(attempt_number).collect();
+    attempts.sort_unstable();
+    let expected: Vec<u32> = (0..THREADS)
+        .flat_map(|t| (0..EACH).step_by(2).map(move |i| t * EACH + i + 1))
+        .collect();
+    assert_eq!(attempts, expected);
+    let mut notes: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.event::<Note>().map(|n| n.0.to_string()))
+        .collect();
+    notes.sort_unstable();
+    notes.dedup();
+    assert_eq!(notes.len(), (THREADS * EACH / 2) as usize);
+    assert_eq!(record.attempts(), THREADS * EACH / 2);
+    // Only attempt 1 (thread 0's first) is not a resend.
+    assert_eq!(record.resends(), THREADS * EACH / 2 - 1);
+    // Each thread's own pushes keep their order.
+    for thread in 0..THREADS {
+        let own: Vec<u32> = entries
+            .iter()
+            .filter_map(attempt_number)
+            .filter(|n| (n - 1) / EACH == thread)
+            .collect();
+        assert!(own.is_sorted(), "{own:?}");
+    }
+}
+
+/// An event over the entry's inline space.
+#[derive(Debug, Clone, PartialEq)]
+struct Large {
+    words: [u64; 16],
+}
+
+impl fmt::Display for Large {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "large, summing to {}", self.words.iter().sum::<u64>())
+    }
+}
+
+impl Event for Large {
+    fn attempt(&self) -> Option<u32> {
+        Some(7)
+    }
+}
+
+#[test]
+fn an_event_larger_than_the_inline_space_is_kept_on_the_heap() {
+    let record = CallRecord::new();
+    record.push("small", Attempt { number: 1 });
+    let large = Large {
+        words: std::array::from_fn(|i| i as u64),
+    };
+    record.push("large", large.clone());
+    let entries = record.entries();
+    assert!(entries[0].is_inline());
+    assert!(!entries[1].is_inline());
+    assert_eq!(entries[1].event(), Some(&large));
+    assert_eq!(entries[1].clone().event(), Some(&large));
+    assert_eq!(record.attempts(), 2);
+    assert_eq!(record.resends(), 1);
+    assert!(record.to_string().ends_with("large: large, summing to 120"));
+}
+
+#[test]
+fn core_events_fit_inline() {
+    let record = CallRecord::new();
+    record.push("note", Note("text".into()));
+    record.push("note", Note(String::from("owned text").into()));
+    assert!(record.entries().iter().all(Entry::is_inline));
+}
+
+#[test]
+fn the_record_stays_send_sync_and_unwind_safe() {
+    fn check<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    check::<CallRecord>();
+    check::<Entry>();
+}
+
+#[allow(dead_code)]
+fn _obj_safe(_: &dyn Event) {}
