@@ -493,6 +493,7 @@ fn a_replay_shares_the_calls_head_only_when_it_may_and_it_matches() {
     assert!(Replay::keep(&streamed, false).is_none());
 }
 
+#[test]
 fn entries_of_several_types_keep_their_order_across_the_slots_and_the_spill() {
     let record = CallRecord::new();
     let total = INLINE * 2 + 1;
