@@ -151,7 +151,12 @@ impl CallRecord {
 /// for a request with the head's method, URI and number of headers.
 pub struct Replay<B> {
     body: B,
-    extensions: Extensions,
+    /// The call's record, when the request had one.
+    record: Option<CallRecord>,
+    /// The request's extensions; `None` when the record was the only one
+    /// (the client's stack): a resend gets a map with the record alone,
+    /// made when it is sent instead of copied for every call.
+    extensions: Option<Extensions>,
     /// `None` when the head is the call's.
     head: Option<ReplayHead>,
 }
@@ -169,21 +174,21 @@ impl<B: crate::ReplayBody> Replay<B> {
     /// kept further out is never used.
     pub fn keep(request: &Request<B>, matching: bool) -> Option<Self> {
         let body = request.body().try_replay()?;
-        let shared = request
-            .extensions()
-            .get::<CallRecord>()
-            .is_some_and(|record| match record.head() {
-                None => record.keep_head(request).is_some(),
-                Some(head) => {
-                    matching
-                        && head.method == *request.method()
-                        && head.uri == *request.uri()
-                        && head.headers.len() == request.headers().len()
-                }
-            });
+        let record = request.extensions().get::<CallRecord>();
+        let shared = record.is_some_and(|record| match record.head() {
+            None => record.keep_head(request).is_some(),
+            Some(head) => {
+                matching
+                    && head.method == *request.method()
+                    && head.uri == *request.uri()
+                    && head.headers.len() == request.headers().len()
+            }
+        });
+        let record_alone = record.is_some() && request.extensions().len() == 1;
         Some(Replay {
             body,
-            extensions: request.extensions().clone(),
+            record: record.cloned(),
+            extensions: (!record_alone).then(|| request.extensions().clone()),
             head: (!shared).then(|| ReplayHead::of(request)),
         })
     }
@@ -198,9 +203,20 @@ impl<B: crate::ReplayBody> Replay<B> {
     pub fn request(&self) -> Option<Request<B>> {
         let head = match &self.head {
             Some(head) => head,
-            None => self.extensions.get::<CallRecord>()?.head()?,
+            None => self.record.as_ref()?.head()?,
         };
-        Some(head.to_request(self.body.try_replay()?, self.extensions.clone()))
+        let body = self.body.try_replay()?;
+        let extensions = match (&self.extensions, &self.record) {
+            (Some(extensions), _) => extensions.clone(),
+            (None, record) => {
+                let mut extensions = Extensions::new();
+                if let Some(record) = record {
+                    extensions.insert(record.clone());
+                }
+                extensions
+            }
+        };
+        Some(head.to_request(body, extensions))
     }
 }
 

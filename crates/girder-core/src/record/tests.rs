@@ -484,6 +484,22 @@ fn a_replay_shares_the_calls_head_only_when_it_may_and_it_matches() {
         assert_eq!(resend.extensions().get::<u8>(), Some(&7));
     }
 
+    // A request whose only extension is the record (the client's): the
+    // resend's extensions are made when it is sent, with that record.
+    let mut lone = Request::get("https://api.test/lone")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let record = CallRecord::ensure(&mut lone);
+    let replay = Replay::keep(&lone, false).unwrap();
+    let resend = replay.request().unwrap();
+    assert_eq!(resend.extensions().len(), 1);
+    resend
+        .extensions()
+        .get::<CallRecord>()
+        .unwrap()
+        .push("test", Note("from the resend".into()));
+    assert_eq!(record.entries().len(), 1, "the same record, not a copy");
+
     // A stream cannot be replayed.
     let mut streamed = Request::new(crate::Body::new(http_body_util::BodyExt::map_err(
         http_body_util::Empty::<bytes::Bytes>::new(),
