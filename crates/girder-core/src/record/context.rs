@@ -157,8 +157,9 @@ pub struct Replay<B> {
     /// (the client's stack): a resend gets a map with the record alone,
     /// made when it is sent instead of copied for every call.
     extensions: Option<Extensions>,
-    /// `None` when the head is the call's.
-    head: Option<ReplayHead>,
+    /// `None` when the head is the call's. Boxed: the common case is the
+    /// call's head, and this sits in the futures every layer above moves.
+    head: Option<Box<ReplayHead>>,
 }
 
 impl<B: crate::ReplayBody> Replay<B> {
@@ -189,7 +190,7 @@ impl<B: crate::ReplayBody> Replay<B> {
             body,
             record: record.cloned(),
             extensions: (!record_alone).then(|| request.extensions().clone()),
-            head: (!shared).then(|| ReplayHead::of(request)),
+            head: (!shared).then(|| Box::new(ReplayHead::of(request))),
         })
     }
 
