@@ -29,15 +29,13 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, Request<B>>,
         shared: Arc<Shared>,
         record: Option<CallRecord>,
         // What a resend after a refusal is built from.
         replay: Option<Replay<B>>,
         // The service for the send after a wait, or for the resend.
         service: Option<S>,
-        // The request to send after a wait.
-        request: Option<Request<B>>,
         // The credential the request in flight went with.
         credential: Option<Arc<Credential>>,
         resent: bool,
@@ -46,11 +44,13 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
-        Waiting { wait: WaitFuture },
+    // The request to send after a wait lives in the states that hold it,
+    // not beside the inner future every layer above moves.
+    enum State<F, R> {
+        Waiting { wait: WaitFuture, request: Option<R> },
         // NOTE: service.rs swaps out the service poll_ready readied before a
         // wait; readiness is driven again here.
-        Readying,
+        Readying { request: Option<R> },
         Calling { #[pin] future: F },
         Failed { error: Option<BoxError> },
     }
@@ -71,7 +71,6 @@ where
             record,
             replay,
             service: None,
-            request: None,
             credential: None,
             resent: false,
         }
@@ -102,9 +101,11 @@ where
     }
 
     pub(crate) fn waiting(&mut self, wait: WaitFuture, service: S, request: Request<B>) {
-        self.state = State::Waiting { wait };
+        self.state = State::Waiting {
+            wait,
+            request: Some(request),
+        };
         self.service = Some(service);
-        self.request = Some(request);
     }
 
     pub(crate) fn fail(&mut self, error: BoxError) {
@@ -128,25 +129,27 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Waiting { wait } => {
+                StateProj::Waiting { wait, request } => {
                     let credential = ready!(wait.as_mut().poll(cx))?;
                     if let Some(record) = this.record.as_ref() {
                         // The wait is over: a new reading for this attempt.
                         record.mark_now();
                     }
-                    let Some(request) = this.request.as_mut() else {
+                    let Some(mut request) = request.take() else {
                         return Poll::Ready(Err(spent()));
                     };
-                    credential.apply(request);
+                    credential.apply(&mut request);
                     *this.credential = Some(credential);
-                    this.state.set(State::Readying);
+                    this.state.set(State::Readying {
+                        request: Some(request),
+                    });
                 }
-                StateProj::Readying => {
+                StateProj::Readying { request } => {
                     let Some(service) = this.service.as_mut() else {
                         return Poll::Ready(Err(spent()));
                     };
                     ready!(service.poll_ready(cx)).map_err(Into::into)?;
-                    let Some(request) = this.request.take() else {
+                    let Some(request) = request.take() else {
                         return Poll::Ready(Err(spent()));
                     };
                     let future = service.call(request);
@@ -223,16 +226,17 @@ where
                             }
                             note(record, AuthEvent::RecoveredFrom401);
                             fresh.apply(&mut replay);
-                            *this.request = Some(replay);
                             *this.credential = Some(fresh);
-                            this.state.set(State::Readying);
+                            this.state.set(State::Readying {
+                                request: Some(replay),
+                            });
                         }
                         Lookup::Wait(rx, _) => {
                             note(record, AuthEvent::RecoveredFrom401);
                             let deadline = Deadline::of(&replay);
-                            *this.request = Some(replay);
                             this.state.set(State::Waiting {
                                 wait: cache::wait(rx, deadline),
+                                request: Some(replay),
                             });
                         }
                         Lookup::Failed(error) => return Poll::Ready(Err(error.into())),
@@ -253,7 +257,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Waiting { .. } => "waiting for a credential",
-            State::Readying => "readying",
+            State::Readying { .. } => "readying",
             State::Calling { .. } => "calling",
             State::Failed { .. } => "failed",
         };

@@ -24,11 +24,13 @@ use crate::{DelaySource, NoRetry, RetryDecision};
 pub struct Attempts(pub u32);
 
 /// What to do after an attempt.
-pub(crate) enum Decision {
+pub(crate) enum Decision<B> {
     /// Return the outcome as it is.
     Done,
-    /// Send again after this delay.
-    Retry(Duration),
+    /// Send this request again after this delay. The copy is made when
+    /// the retry is decided: a body that cannot be copied again ends the
+    /// retries while the last outcome is still there to return.
+    Retry(Duration, Request<B>),
     /// The next attempt cannot start before the deadline.
     Deadline(DeadlineExceeded),
 }
@@ -36,10 +38,6 @@ pub(crate) enum Decision {
 pub(crate) struct CallState<S, B> {
     pub(crate) service: S,
     replay: Option<Replay<B>>,
-    /// The copy for the retry scheduled, made when it was decided: a body
-    /// that cannot be copied again ends the retries while the last outcome
-    /// is still there to return.
-    next: Option<Request<B>>,
     idempotent: bool,
     attempt: u32,
     shared: Arc<Shared>,
@@ -64,7 +62,6 @@ impl<S, B: ReplayBody> CallState<S, B> {
         CallState {
             service,
             replay,
-            next: None,
             idempotent,
             attempt: 1,
             shared,
@@ -81,10 +78,9 @@ impl<S, B: ReplayBody> CallState<S, B> {
         self.attempt
     }
 
-    /// The request for the retry [`decide`](Self::decide) scheduled, which
-    /// made it; `None` only if no retry was scheduled.
-    pub(crate) fn next_request(&mut self) -> Option<Request<B>> {
-        let request = self.next.take()?;
+    /// Starts the attempt [`decide`](Self::decide) scheduled with
+    /// `request`: spends the budget's ticket, counts and notes it.
+    pub(crate) fn start_next(&mut self, request: Request<B>) -> Request<B> {
         if let Some(ticket) = self.ticket.take() {
             ticket.spend();
         }
@@ -97,11 +93,11 @@ impl<S, B: ReplayBody> CallState<S, B> {
         self.note(RetryDecision::Attempt {
             number: self.attempt,
         });
-        Some(request)
+        request
     }
 
     /// Decides what follows the outcome of the current attempt.
-    pub(crate) fn decide<R>(&mut self, result: &Result<Response<R>, BoxError>) -> Decision {
+    pub(crate) fn decide<R>(&mut self, result: &Result<Response<R>, BoxError>) -> Decision<B> {
         let outcome = match result {
             Ok(response) => Outcome::response(response),
             Err(error) => Outcome::error(&**error),
@@ -186,7 +182,6 @@ impl<S, B: ReplayBody> CallState<S, B> {
             %source,
             "retry scheduled"
         );
-        self.next = Some(next);
         self.note(RetryDecision::Scheduled {
             failed: self.attempt,
             reason,
@@ -202,10 +197,10 @@ impl<S, B: ReplayBody> CallState<S, B> {
                 delay,
                 source,
             });
-        Decision::Retry(delay)
+        Decision::Retry(delay, next)
     }
 
-    fn stop(&self, reason: Reason, why: NoRetry) -> Decision {
+    fn stop(&self, reason: Reason, why: NoRetry) -> Decision<B> {
         tracing::debug!(target: "girder::retry", attempt = self.attempt, %reason, %why, "not retried");
         self.note(RetryDecision::NotRetried {
             reason: Some(reason),

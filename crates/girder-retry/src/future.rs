@@ -24,18 +24,20 @@ pin_project! {
         S: Service<Request<B>>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, Request<B>>,
         call: CallState<S, B>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    // The next attempt's request lives in the states that wait to send
+    // it, not beside the attempt future every layer above moves.
+    enum State<F, R> {
         Calling { #[pin] future: F },
-        Sleeping { #[pin] sleep: Sleep },
+        Sleeping { #[pin] sleep: Sleep, next: Option<R> },
         // The backoff is over; the service must be ready before the resend.
-        Readying,
+        Readying { next: Option<R> },
     }
 }
 
@@ -83,26 +85,29 @@ where
                                 Err(last) => Err(exceeded.with_source(last).into()),
                             });
                         }
-                        Decision::Retry(delay) => {
+                        Decision::Retry(delay, next) => {
                             // The failed response is dropped here, before the wait.
                             drop(result);
                             this.state.set(State::Sleeping {
                                 sleep: tokio::time::sleep(delay),
+                                next: Some(next),
                             });
                         }
                     }
                 }
-                StateProj::Sleeping { sleep } => {
+                StateProj::Sleeping { sleep, next } => {
                     ready!(sleep.poll(cx));
-                    this.state.set(State::Readying);
+                    let next = next.take();
+                    this.state.set(State::Readying { next });
                 }
-                StateProj::Readying => {
+                StateProj::Readying { next } => {
                     ready!(this.call.service.poll_ready(cx)).map_err(Into::into)?;
-                    // NOTE: only `Decision::Retry` leads here, and `decide`
-                    // made the request before returning it.
-                    let Some(request) = this.call.next_request() else {
+                    // NOTE: only `Decision::Retry` leads here, with the
+                    // request `decide` made; it is taken once.
+                    let Some(request) = next.take() else {
                         return Poll::Ready(Err(NoRequest.into()));
                     };
+                    let request = this.call.start_next(request);
                     let future = this.call.service.call(request);
                     this.state.set(State::Calling { future });
                 }
