@@ -254,12 +254,19 @@ impl Client {
         // The record first: it is the call's context, and a deadline set
         // after it is held there (one extension for every copy the layers
         // make) instead of in an extension of its own.
+        let made_here = request.extensions().get::<CallRecord>().is_none();
         let record = CallRecord::ensure(&mut request);
         if Deadline::of(&request).is_none()
             && let Some(total) = self.inner.total_timeout
         {
-            // From the record's reading, taken as it was made.
-            Deadline::after_from(record.now(), total).apply(&mut request);
+            // From the reading of a record made here, just now; a caller's
+            // record may be older, so its reading is taken afresh.
+            let now = if made_here {
+                record.now()
+            } else {
+                record.mark_now()
+            };
+            Deadline::after_from(now, total).apply(&mut request);
         }
         let deadline = Deadline::of(&request);
         let url = request.uri().clone();

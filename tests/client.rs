@@ -78,6 +78,33 @@ async fn error_statuses_map_to_kinds_with_the_servers_message() {
     assert!(!error_of(&client, "v").await.is_retryable());
 }
 
+/// The total timeout runs from when the call is sent, even when the
+/// caller made the call record (the client's clock reading) long before.
+#[tokio::test(start_paused = true)]
+async fn the_total_timeout_runs_from_the_send_with_a_callers_old_record() {
+    let server = TestServer::start().await;
+    server.route("/api/quick", Reply::ok().delay(Duration::from_secs(1)));
+    server.route("/api/slow", Reply::ok().delay(Duration::from_secs(6)));
+    let c = client(&server)
+        .retry(None)
+        .total_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let early = girder::CallRecord::new();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let response = c
+        .get("quick")
+        .extension(early.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let late = girder::CallRecord::new();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let e = c.get("slow").extension(late).send().await.unwrap_err();
+    assert_eq!(e.kind(), Kind::DeadlineExceeded, "{e}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn failures_below_map_to_kinds() {
     let server = TestServer::start().await;

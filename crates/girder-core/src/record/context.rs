@@ -118,7 +118,9 @@ impl CallRecord {
     /// attempt or a hop, ends a wait, or sees an outcome
     /// ([`mark_now`](CallRecord::mark_now)). A layer that needs "now"
     /// within an attempt, and does not wait, uses it instead of reading the
-    /// clock again; entries are stamped with it.
+    /// clock again; entries are stamped with it. A record made before its
+    /// call was sent (by a caller, say) carries its creation reading until
+    /// a layer marks one: the `Client` marks it when it sends such a call.
     pub fn now(&self) -> Instant {
         self.0.started + Duration::from_nanos(self.0.now.load(Ordering::Relaxed))
     }
